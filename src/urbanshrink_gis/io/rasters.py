@@ -1,0 +1,137 @@
+"""Open rasters with clear errors, and read their blocks as values plus a validity mask.
+
+Terms
+-----
+valid pixel
+    A pixel that is not the band's nodata value (or the override), not masked by the dataset's
+    internal mask, and not NaN. The zonal kernels test this pixel by pixel while they add up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.errors import RasterioIOError
+from rasterio.windows import Window
+
+from urbanshrink_gis.errors import RasterError
+
+__all__ = ["band_nodata", "open_raster", "read_block", "reading_env"]
+
+
+def open_raster(path: str | os.PathLike, *, band: int = 1) -> rasterio.DatasetReader:
+    """Open a GDAL raster for reading and check that it can serve zonal statistics.
+
+    Parameters
+    ----------
+    path
+        Any GDAL-readable path, including ``/vsigzip/`` and other ``/vsi…`` paths.
+    band
+        The band that will be read (1-based).
+
+    Returns
+    -------
+    rasterio.DatasetReader
+        The open dataset; close it (or use it as a context manager) when done.
+
+    Raises
+    ------
+    RasterError
+        The file is missing or not a raster, has no CRS, is rotated, or lacks the band.
+    """
+    name = os.fspath(path)
+    if not name.startswith("/vsi") and not Path(name).exists():
+        raise RasterError("file not found", where=name, fix="check the raster path")
+    try:
+        ds = rasterio.open(name)
+    except RasterioIOError as err:
+        raise RasterError(
+            f"not a readable raster ({_first_line(err)})",
+            where=name,
+            fix="give a GeoTIFF or another GDAL raster (gdalinfo should open it)",
+        ) from err
+    problem = _problem(ds, band)
+    if problem is not None:
+        ds.close()
+        what, fix = problem
+        raise RasterError(what, where=name, fix=fix)
+    return ds
+
+
+def _problem(ds: rasterio.DatasetReader, band: int) -> tuple[str, str] | None:
+    if ds.crs is None:
+        return "has no coordinate reference system", "assign one with `gdal_edit.py -a_srs EPSG:…`"
+    if not ds.transform.is_rectilinear:
+        return "has a rotated geotransform", "warp it north-up with `gdalwarp` first"
+    if not 1 <= band <= ds.count:
+        return f"has no band {band} (it has {ds.count})", f"choose a band from 1 to {ds.count}"
+    return None
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def read_block(
+    ds: rasterio.DatasetReader, window: Window, *, band: int = 1
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Read one window of a band with the dataset's internal mask, if it has one.
+
+    Parameters
+    ----------
+    ds
+        An open dataset.
+    window
+        The window to read (inside the raster).
+    band
+        Band number (1-based).
+
+    Returns
+    -------
+    values, mask
+        The raw values (native dtype) and the internal mask as uint8 (0 = masked), or None
+        when the band has no internal mask (nodata values and NaN are left to the caller).
+
+    Raises
+    ------
+    RasterError
+        The block cannot be decoded (a truncated or corrupt file).
+    """
+    try:
+        return ds.read(band, window=window), _internal_mask(ds, band, window)
+    except RasterioIOError as err:
+        raise RasterError(
+            f"cannot read block at row {window.row_off}, column {window.col_off} "
+            f"({_first_line(err)})",
+            where=ds.name,
+            fix="the file is truncated or corrupt; download or export it again",
+        ) from err
+
+
+def band_nodata(
+    ds: rasterio.DatasetReader, band: int = 1, override: float | None = None
+) -> float | None:
+    """The nodata value that applies to a band: the override, else the file's, else None."""
+    value = ds.nodatavals[band - 1] if override is None else override
+    return None if value is None else float(value)
+
+
+def _internal_mask(ds: rasterio.DatasetReader, band: int, window: Window) -> np.ndarray | None:
+    """Return the per-dataset or alpha mask when the raster has one, else None."""
+    flags = ds.mask_flag_enums[band - 1]
+    if any(f.name in ("per_dataset", "alpha") for f in flags):
+        return ds.read_masks(band, window=window)
+    return None
+
+
+@contextlib.contextmanager
+def reading_env(cache_mb: int = 256) -> Iterator[None]:
+    """GDAL settings for streaming reads: decoding threads on every core, a small block cache."""
+    with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS", GDAL_CACHEMAX=cache_mb):
+        yield

@@ -1,0 +1,704 @@
+"""The zonal-statistics engine: zones prepared once per grid, rasters streamed by blocks.
+
+Terms
+-----
+grid
+    A raster's shape, transform and CRS. Rasters on the same grid share prepared zones.
+zones
+    City polygons reprojected to a grid's CRS (never the raster to the zones') and turned into
+    pixel runs band by band (see :mod:`urbanshrink_gis._coverage`).
+pixel area
+    True area in km²: on a geographic grid the ellipsoidal area of each row's pixel (rows differ
+    by latitude), on a projected grid the transform's cell size.
+
+A pixel covered by several overlapping zones counts in each of them, as in rasterstats.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, get_args
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import rasterio
+from affine import Affine
+from pyproj import CRS
+from rasterio.windows import Window
+
+from urbanshrink_gis import _kernels
+from urbanshrink_gis._coverage import Coverage, Edges, Runs, runs_for_band
+from urbanshrink_gis.errors import ConfigError, RasterError, UrbanShrinkWarning
+from urbanshrink_gis.io.boundaries import read_boundaries
+from urbanshrink_gis.io.rasters import band_nodata, open_raster, read_block, reading_env
+
+__all__ = ["DEFAULT_STATS", "Coverage", "Grid", "Zones", "zonal_stats", "zonal_stats_many"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STATS = ("count", "sum", "mean", "min", "max")
+_MOMENT_STATS = {"count", "nodata_count", "sum", "mean", "min", "max", "std", "range", "area_km2"}
+_VALUE_STATS = {"median", "majority", "minority", "unique"}
+_PERCENTILE = re.compile(r"percentile_(\d+(\.\d+)?)$")
+_WINDOW_PIXELS = 1 << 23  # ~8 M pixels per window bounds the memory of one read
+_EQUAL_AREA_WORDS = ("equal area", "equal-area", "mollweide", "sinusoidal", "equal earth")
+
+
+@dataclass(frozen=True, slots=True)
+class Grid:
+    """Shape, transform and CRS of a raster; rasters on one grid share prepared zones.
+
+    Parameters
+    ----------
+    transform
+        North-up affine transform.
+    width, height
+        Size in pixels.
+    crs
+        Coordinate reference system.
+    block_height, block_width
+        Natural block size of the file (for window alignment).
+    """
+
+    transform: Affine
+    width: int
+    height: int
+    crs: CRS
+    block_height: int = 256
+    block_width: int = 256
+
+    @classmethod
+    def of(cls, ds: rasterio.DatasetReader, band: int = 1) -> Grid:
+        """Grid of an open dataset."""
+        bh, bw = ds.block_shapes[band - 1]
+        crs = CRS.from_user_input(ds.crs.to_wkt())
+        return cls(ds.transform, ds.width, ds.height, crs, bh, bw)
+
+    def same_as(self, other: Grid) -> bool:
+        """True when both grids have the same pixels (block sizes may differ)."""
+        return (
+            self.width == other.width
+            and self.height == other.height
+            and self.transform.almost_equals(other.transform, precision=1e-9)
+            and self.crs == other.crs
+        )
+
+    def row_areas_km2(self) -> np.ndarray:
+        """True pixel area of every row in km² (geodesic on geographic grids).
+
+        Warns with :class:`UrbanShrinkWarning` when the grid is projected but not equal-area.
+        """
+        t = self.transform
+        if self.crs.is_geographic:
+            return _geographic_row_areas(self.crs, t, self.height)
+        if not _is_equal_area(self.crs):
+            warnings.warn(
+                f"areas on a projected grid that is not equal-area ({self.crs.name}) are "
+                "distorted; reproject the raster to an equal-area CRS for true areas",
+                UrbanShrinkWarning,
+                stacklevel=3,
+            )
+        unit = self.crs.axis_info[0].unit_conversion_factor if self.crs.axis_info else 1.0
+        return np.full(self.height, abs(t.a * t.e) * unit * unit / 1e6)
+
+
+def _is_equal_area(crs: CRS) -> bool:
+    op = crs.coordinate_operation
+    text = f"{crs.name} {op.method_name if op else ''}".lower()
+    return any(word in text for word in _EQUAL_AREA_WORDS)
+
+
+def _geographic_row_areas(crs: CRS, t: Affine, height: int) -> np.ndarray:
+    """Ellipsoidal area of one pixel in each row, from the area of latitude zones."""
+    ell = crs.ellipsoid
+    a, b = ell.semi_major_metre, ell.semi_minor_metre
+    e = math.sqrt(1 - (b / a) ** 2)
+    edges = np.radians(np.clip(t.f + t.e * np.arange(height + 1), -90, 90))
+
+    def zone_area(phi: np.ndarray) -> np.ndarray:
+        s = np.sin(phi)
+        if e == 0:
+            return a * a * s
+        return (b * b / 2) * (s / (1 - (e * s) ** 2) + np.arctanh(e * s) / e)
+
+    dlon = math.radians(abs(t.a))
+    return np.abs(np.diff(zone_area(edges))) * dlon / 1e6
+
+
+class Zones:
+    """City polygons prepared for one raster grid and coverage rule.
+
+    Preparing is cheap (edges in pixel coordinates); the pixel runs of a band of rows are
+    computed when first needed and kept, so a series of rasters on the grid (ten years of one
+    product) finds its zones once.
+
+    Parameters
+    ----------
+    boundaries
+        Checked boundaries with a ``city_id`` column (see :func:`read_boundaries`).
+    grid
+        The raster grid.
+    coverage
+        ``"center"``, ``"all_touched"`` or ``"exact"``.
+    cache_runs
+        Keep the runs of every band for reuse (memory grows with the zone boundary length).
+    """
+
+    def __init__(
+        self,
+        boundaries: gpd.GeoDataFrame,
+        grid: Grid,
+        *,
+        coverage: Coverage = "center",
+        cache_runs: bool = True,
+    ) -> None:
+        if coverage not in get_args(Coverage):
+            raise ConfigError(
+                f"unknown coverage {coverage!r}",
+                where="coverage",
+                fix=f"use one of {', '.join(get_args(Coverage))}",
+            )
+        self.grid = grid
+        self.coverage = coverage
+        self.ids = boundaries["city_id"].astype(str).to_numpy()
+        geoms = boundaries.geometry
+        if boundaries.crs is not None and CRS.from_user_input(boundaries.crs) != grid.crs:
+            geoms = geoms.to_crs(grid.crs)
+        self.edges = Edges.from_geometries(geoms.to_numpy(), grid.transform)
+        self._cache: dict[tuple[int, int], Runs] | None = {} if cache_runs else None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def runs(self, r0: int, r1: int) -> Runs:
+        """Pixel runs of every zone in rows ``r0:r1``."""
+        key = (r0, r1)
+        if self._cache is not None and key in self._cache:
+            return self._cache[key]
+        runs = runs_for_band(self.edges, r0, r1, self.grid.width, self.coverage)
+        if self._cache is not None:
+            self._cache[key] = runs
+        return runs
+
+    def bands(self) -> Iterator[tuple[int, int]]:
+        """Row bands aligned to the grid's blocks, each about 8 M pixels or one block row."""
+        g = self.grid
+        rows = max(
+            g.block_height, (_WINDOW_PIXELS // max(g.width, 1)) // g.block_height * g.block_height
+        )
+        for r0 in range(0, g.height, rows):
+            yield r0, min(r0 + rows, g.height)
+
+    def windows(self) -> Iterator[tuple[Window, Runs]]:
+        """Windows to read (only where zones are) with the runs inside each, in local numbers."""
+        g = self.grid
+        for r0, r1 in self.bands():
+            runs = self.runs(r0, r1)
+            box = runs.bounds()
+            if box is None:
+                continue
+            rr0, rr1, cc0, cc1 = box
+            cols = max(
+                g.block_width, _WINDOW_PIXELS // max(rr1 - rr0, 1) // g.block_width * g.block_width
+            )
+            start = cc0 // g.block_width * g.block_width
+            for c0 in range(start, cc1, cols):
+                c1 = min(c0 + cols, cc1)
+                local = runs.window(rr0, rr1, max(c0, cc0), c1)
+                if len(local.zone):
+                    yield Window(max(c0, cc0), rr0, c1 - max(c0, cc0), rr1 - rr0), local
+
+
+@dataclass
+class _Moments:
+    """Per-zone accumulators that add up across windows (and across workers)."""
+
+    n_zones: int
+    n: np.ndarray = field(init=False)
+    total: np.ndarray = field(init=False)
+    area: np.ndarray = field(init=False)
+    shift: np.ndarray = field(init=False)
+    has_shift: np.ndarray = field(init=False)
+    s: np.ndarray = field(init=False)
+    q: np.ndarray = field(init=False)
+    vmin: np.ndarray = field(init=False)
+    vmax: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        z = self.n_zones
+        for name in ("n", "total", "area", "shift", "s", "q"):
+            setattr(self, name, np.zeros(z))
+        self.has_shift = np.zeros(z, bool)
+        self.vmin = np.full(z, np.inf)
+        self.vmax = np.full(z, -np.inf)
+
+    def table(self, stats: Sequence[str]) -> dict[str, np.ndarray]:
+        """Final statistics from the accumulators."""
+        n = self.n
+        some = n > 0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean_shifted = np.where(some, self.s / n, np.nan)
+            var = np.where(some, np.maximum(self.q / n - mean_shifted**2, 0), np.nan)
+            total = np.where(some, self.s + n * self.shift, np.nan)
+        out = {
+            "count": n,
+            "nodata_count": self.total - n,
+            "sum": total,
+            "mean": mean_shifted + self.shift,
+            "min": np.where(some, self.vmin, np.nan),
+            "max": np.where(some, self.vmax, np.nan),
+            "std": np.sqrt(var),
+            "range": np.where(some, self.vmax - self.vmin, np.nan),
+            "area_km2": self.area,
+        }
+        return {s: out[s] for s in stats if s in out}
+
+
+@dataclass
+class _Classes:
+    """Per-zone, per-class pixel weights and areas, with classes found as they appear."""
+
+    n_zones: int
+    values: list[float] = field(default_factory=list)
+    count: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    area: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+
+    def add(
+        self,
+        coded: tuple[np.ndarray, np.ndarray, int, np.ndarray],
+        runs: Runs,
+        mask: np.ndarray | None,
+        row_area: np.ndarray,
+    ) -> None:
+        """Count the classes of one window coded by :func:`_class_lut`."""
+        values, lut, offset, classes = coded
+        if len(classes) == 0:
+            return
+        index = self._index(classes)
+        lut = np.where(lut >= 0, index[np.maximum(lut, 0)], -1).astype(np.int64)
+        k = len(self.values)
+        count = np.zeros(self.n_zones * k)
+        area = np.zeros(self.n_zones * k)
+        _kernels.accumulate_classes(
+            values,
+            lut,
+            offset,
+            _mask_or_dummy(mask),
+            mask is not None,
+            runs.zone,
+            runs.row,
+            runs.col0,
+            runs.col1,
+            runs.weight,
+            row_area,
+            k,
+            count,
+            area,
+        )
+        self.count += count.reshape(self.n_zones, k)
+        self.area += area.reshape(self.n_zones, k)
+
+    def _index(self, classes: np.ndarray) -> np.ndarray:
+        known = {v: i for i, v in enumerate(self.values)}
+        fresh = [c for c in classes.tolist() if c not in known]
+        if fresh:
+            self.values.extend(fresh)
+            grow = len(fresh)
+            self.count = np.pad(self.count.reshape(self.n_zones, -1), ((0, 0), (0, grow)))
+            self.area = np.pad(self.area.reshape(self.n_zones, -1), ((0, 0), (0, grow)))
+            known = {v: i for i, v in enumerate(self.values)}
+        return np.array([known[c] for c in classes.tolist()], np.int64)
+
+    def table(self, *, areas: bool) -> dict[Any, np.ndarray]:
+        """Counts per class (columns sorted by class), plus ``area_km2_<class>`` when asked."""
+        order = np.argsort(self.values, kind="stable")
+        count = self.count.reshape(self.n_zones, -1)
+        area = self.area.reshape(self.n_zones, -1)
+        out: dict[Any, np.ndarray] = {}
+        for i in order:
+            out[_class_label(self.values[i])] = count[:, i]
+        if areas:
+            for i in order:
+                out[f"area_km2_{_class_label(self.values[i])}"] = area[:, i]
+        return out
+
+
+def _class_label(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else float(value)
+
+
+def _mask_or_dummy(mask: np.ndarray | None) -> np.ndarray:
+    return mask if mask is not None else np.ones((1, 1), np.uint8)
+
+
+def _check_stats(stats: Iterable[str]) -> tuple[str, ...]:
+    stats = tuple(stats)
+    valid = sorted(_MOMENT_STATS | _VALUE_STATS) + ["percentile_N"]
+    for s in stats:
+        m = _PERCENTILE.match(s)
+        if s in _MOMENT_STATS or s in _VALUE_STATS or (m and 0 <= float(m.group(1)) <= 100):
+            continue
+        raise ConfigError(
+            f"unknown statistic {s!r}", where="stats", fix=f"choose from {', '.join(valid)}"
+        )
+    return stats
+
+
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    """How to read one raster: path, band, nodata override and scale."""
+
+    path: str
+    band: int
+    nodata: float | None
+    scale: float
+    offset: float
+
+    @property
+    def nodata_args(self) -> tuple[float, bool]:
+        """Nodata as the kernels take it: a value and whether it applies."""
+        return (0.0, False) if self.nodata is None else (self.nodata, True)
+
+
+def zonal_stats(
+    zones: Zones | gpd.GeoDataFrame | str | os.PathLike,
+    raster: str | os.PathLike,
+    stats: Iterable[str] = DEFAULT_STATS,
+    *,
+    zone_id: str | None = None,
+    coverage: Coverage = "center",
+    categorical: bool = False,
+    areas: bool = False,
+    band: int = 1,
+    nodata: float | None = None,
+    scale: float | None = None,
+    offset: float | None = None,
+    layer: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
+    """Statistics of a raster band within each zone.
+
+    Parameters
+    ----------
+    zones
+        Prepared :class:`Zones`, a GeoDataFrame, or a vector path; ``zone_id`` names the id field
+        of the latter two.
+    raster
+        Any GDAL-readable path (``/vsigzip/…`` too).
+    stats
+        Any of count, nodata_count, sum, mean, min, max, std, range, area_km2, median,
+        majority, minority, unique and percentile_N (N from 0 to 100). Ignored when
+        ``categorical``.
+    zone_id
+        Field of ``zones`` that identifies each zone (not needed for prepared zones).
+    coverage
+        ``"center"`` (pixel centre inside, rasterstats' default), ``"all_touched"`` (every pixel
+        the polygon touches) or ``"exact"`` (pixels weighted by their covered fraction, as
+        exactextract).
+    categorical
+        Count pixels per class value instead (one column per class).
+    areas
+        With ``categorical``, add ``area_km2_<class>`` columns (true areas).
+    band
+        Band number (1-based).
+    nodata
+        Overrides the band's nodata value.
+    scale, offset
+        Applied to valid values (``value * scale + offset``); default from the file, else 1, 0.
+    layer
+        Layer of a vector ``zones`` path.
+    progress
+        Called with (windows done, windows total).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by zone id (``city_id``), one column per statistic (or class). Zones that cover
+        no valid pixel have count 0 and NaN statistics.
+
+    Notes
+    -----
+    Memory is bounded by one window (about 8 M pixels) plus the zones' runs; median,
+    percentiles, majority, minority and unique keep every covered value of a zone until the end.
+    """
+    result = zonal_stats_many(
+        zones,
+        {None: raster},
+        stats,
+        zone_id=zone_id,
+        coverage=coverage,
+        categorical=categorical,
+        areas=areas,
+        band=band,
+        nodata=nodata,
+        scale=scale,
+        offset=offset,
+        layer=layer,
+        progress=progress,
+    )
+    return result.droplevel("key")
+
+
+def zonal_stats_many(
+    zones: Zones | gpd.GeoDataFrame | str | os.PathLike,
+    rasters: Mapping[Any, str | os.PathLike],
+    stats: Iterable[str] = DEFAULT_STATS,
+    *,
+    zone_id: str | None = None,
+    coverage: Coverage = "center",
+    categorical: bool = False,
+    areas: bool = False,
+    band: int = 1,
+    nodata: float | None = None,
+    scale: float | None = None,
+    offset: float | None = None,
+    layer: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
+    """Statistics of several rasters on one grid (a yearly series) in one pass over the zones.
+
+    Parameters
+    ----------
+    rasters
+        Key (such as the year) to raster path; every raster must share the first one's grid.
+    **others
+        As :func:`zonal_stats`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by (``key``, ``city_id``), one column per statistic or class.
+
+    Raises
+    ------
+    RasterError
+        A raster cannot be read or is on another grid than the first.
+    """
+    stats = _check_stats(stats)
+    keys = list(rasters)
+    if not keys:
+        raise ConfigError("no raster given", where="rasters", fix="give at least one raster")
+    datasets = [open_raster(rasters[k], band=band) for k in keys]
+    try:
+        grid = Grid.of(datasets[0], band)
+        for k, ds in zip(keys[1:], datasets[1:], strict=True):
+            if not Grid.of(ds, band).same_as(grid):
+                raise RasterError(
+                    f"is on another grid than {datasets[0].name} (size, transform or CRS differ)",
+                    where=f"{ds.name} (key {k})",
+                    fix="warp the series onto one grid, or give each grid its own raster entry",
+                )
+        prepared = _prepare(zones, grid, zone_id=zone_id, coverage=coverage, layer=layer)
+        readings = [
+            _Reading(
+                ds.name,
+                band,
+                band_nodata(ds, band, nodata),
+                *_scale_offset(ds, band, scale, offset),
+            )
+            for ds in datasets
+        ]
+        tables = _run(prepared, datasets, readings, stats, categorical, areas, progress)
+    finally:
+        for ds in datasets:
+            ds.close()
+    frames = []
+    for key, table in zip(keys, tables, strict=True):
+        if prepared.coverage != "exact":
+            table = {k: _as_count(k, v, categorical) for k, v in table.items()}
+        frame = pd.DataFrame(table, index=pd.Index(prepared.ids, name="city_id"))
+        frames.append(frame.assign(key=key).set_index("key", append=True).swaplevel())
+    return pd.concat(frames)
+
+
+def _as_count(name: Any, values: np.ndarray, categorical: bool) -> np.ndarray:
+    """Pixel counts as integers when every pixel weighs 1."""
+    is_count = name in ("count", "nodata_count") or (categorical and not isinstance(name, str))
+    return values.astype(np.int64) if is_count else values
+
+
+def _prepare(
+    zones: Zones | gpd.GeoDataFrame | str | os.PathLike,
+    grid: Grid,
+    *,
+    zone_id: str | None,
+    coverage: Coverage,
+    layer: str | None,
+) -> Zones:
+    if isinstance(zones, Zones):
+        if not zones.grid.same_as(grid):
+            raise RasterError(
+                "is on another grid than the prepared zones",
+                where="raster",
+                fix="prepare Zones for this raster's grid",
+            )
+        return zones
+    if zone_id is None:
+        raise ConfigError("no zone id field given", where="zone_id", fix="name the id field")
+    boundaries = read_boundaries(zones, id_field=zone_id, layer=layer)
+    return Zones(boundaries, grid, coverage=coverage)
+
+
+def _scale_offset(
+    ds: rasterio.DatasetReader, band: int, scale: float | None, offset: float | None
+) -> tuple[float, float]:
+    s = ds.scales[band - 1] if scale is None else scale
+    o = ds.offsets[band - 1] if offset is None else offset
+    return float(1.0 if s is None else s), float(0.0 if o is None else o)
+
+
+def _run(
+    zones: Zones,
+    datasets: list[rasterio.DatasetReader],
+    readings: list[_Reading],
+    stats: tuple[str, ...],
+    categorical: bool,
+    areas: bool,
+    progress: Callable[[int, int], None] | None,
+) -> list[dict[Any, np.ndarray]]:
+    n = len(zones)
+    row_area = zones.grid.row_areas_km2() if (areas or "area_km2" in stats) else None
+    unit_rows = np.ones(zones.grid.height)
+    moments = [_Moments(n) for _ in datasets]
+    classes = [_Classes(n) for _ in datasets]
+    gather = [s for s in stats if s in _VALUE_STATS or _PERCENTILE.match(s)]
+    collected: list[list[tuple[np.ndarray, ...]]] = [[] for _ in datasets]
+    windows = list(zones.windows())
+    total = len(windows) * len(datasets)
+    jobs = [(w, runs, i) for w, runs in windows for i in range(len(datasets))]
+    with reading_env(), ThreadPoolExecutor(max_workers=1) as pool:
+
+        def read(job: tuple[Window, Runs, int]) -> tuple[np.ndarray, np.ndarray | None]:
+            w, _, i = job
+            return _read_window(datasets[i], w, readings[i])
+
+        pending = pool.submit(read, jobs[0]) if jobs else None
+        for done, job in enumerate(jobs, start=1):
+            block, mask = pending.result()  # type: ignore[union-attr]
+            if done < len(jobs):
+                pending = pool.submit(read, jobs[done])
+            w, runs, i = job
+            areas_here = (row_area if row_area is not None else unit_rows)[
+                w.row_off : w.row_off + w.height
+            ]
+            if categorical:
+                classes[i].add(_class_lut(readings[i], block), runs, mask, areas_here)
+            else:
+                _add_moments(moments[i], block, mask, readings[i], runs, areas_here)
+                if gather:
+                    collected[i].append(_collect(block, mask, readings[i], runs))
+            if progress is not None:
+                progress(done, total)
+    if categorical:
+        return [c.table(areas=areas) for c in classes]
+    out = []
+    for m, parts in zip(moments, collected, strict=True):
+        table = m.table(stats)
+        if gather:
+            table.update(_value_stats(parts, n, gather, zones.coverage == "exact"))
+        out.append({s: table[s] for s in stats})
+    return out
+
+
+def _read_window(
+    ds: rasterio.DatasetReader, window: Window, reading: _Reading
+) -> tuple[np.ndarray, np.ndarray | None]:
+    return read_block(ds, window, band=reading.band)
+
+
+def _add_moments(
+    m: _Moments,
+    block: np.ndarray,
+    mask: np.ndarray | None,
+    reading: _Reading,
+    runs: Runs,
+    row_area: np.ndarray,
+) -> None:
+    _kernels.accumulate_moments(
+        block, _mask_or_dummy(mask), mask is not None, *reading.nodata_args,
+        reading.scale, reading.offset,
+        runs.zone, runs.row, runs.col0, runs.col1, runs.weight, row_area,
+        m.n, m.total, m.area, m.shift, m.has_shift, m.s, m.q, m.vmin, m.vmax,
+    )  # fmt: skip
+
+
+def _collect(
+    block: np.ndarray, mask: np.ndarray | None, reading: _Reading, runs: Runs
+) -> tuple[np.ndarray, ...]:
+    return _kernels.collect_values(
+        block, _mask_or_dummy(mask), mask is not None, *reading.nodata_args,
+        reading.scale, reading.offset, runs.zone, runs.row, runs.col0, runs.col1, runs.weight,
+    )  # fmt: skip
+
+
+def _class_lut(
+    reading: _Reading, values: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+    """Code a window's values as class indices.
+
+    Returns the array to index, a lookup table (class index, -1 for nodata), the table's
+    offset and the class values found. 8- and 16-bit integers use a direct table; other types
+    are coded through ``np.unique``.
+    """
+    if values.dtype.kind in "iu" and values.dtype.itemsize <= 2:
+        info = np.iinfo(values.dtype)
+        present = np.bincount(values.ravel().astype(np.int64) - info.min)
+        if reading.nodata is not None and 0 <= reading.nodata - info.min < len(present):
+            present[int(reading.nodata) - info.min] = 0
+        classes = np.flatnonzero(present) + info.min
+        table = np.full(int(info.max) - int(info.min) + 1, -1, np.int64)
+        table[classes - info.min] = np.arange(len(classes))
+        return values, table, int(info.min), classes.astype(np.float64)
+    uniq, inverse = np.unique(values, return_inverse=True)
+    keep = ~np.isnan(uniq) if uniq.dtype.kind == "f" else np.ones(len(uniq), bool)
+    if reading.nodata is not None:
+        keep &= uniq != reading.nodata
+    table = np.full(len(uniq), -1, np.int64)
+    table[keep] = np.arange(int(keep.sum()))
+    return inverse.reshape(values.shape), table, 0, uniq[keep].astype(np.float64)
+
+
+def _value_stats(
+    parts: list[tuple[np.ndarray, ...]], n_zones: int, names: list[str], weighted: bool
+) -> dict[str, np.ndarray]:
+    """Median, percentiles, majority, minority and unique from gathered values."""
+    out = {name: np.full(n_zones, np.nan) for name in names}
+    if not parts:
+        return out
+    zone = np.concatenate([p[0] for p in parts])
+    value = np.concatenate([p[1] for p in parts])
+    weight = np.concatenate([p[2] for p in parts])
+    order = np.lexsort((value, zone))
+    zone, value, weight = zone[order], value[order], weight[order]
+    bounds = np.searchsorted(zone, np.arange(n_zones + 1))
+    for z in range(n_zones):
+        v = value[bounds[z] : bounds[z + 1]]
+        if v.size == 0:
+            continue
+        w = weight[bounds[z] : bounds[z + 1]]
+        for name in names:
+            out[name][z] = _one_value_stat(name, v, w, weighted)
+    return out
+
+
+def _one_value_stat(name: str, v: np.ndarray, w: np.ndarray, weighted: bool) -> float:
+    if name in ("majority", "minority", "unique"):
+        uniq, start = np.unique(v, return_index=True)
+        if name == "unique":
+            return float(len(uniq))
+        totals = np.add.reduceat(w, start)
+        pick = np.argmax(totals) if name == "majority" else np.argmin(totals)
+        return float(uniq[pick])
+    q = 50.0 if name == "median" else float(_PERCENTILE.match(name).group(1))  # type: ignore[union-attr]
+    if not weighted:
+        return float(np.percentile(v, q))
+    cum = np.cumsum(w)
+    return float(v[min(np.searchsorted(cum, q / 100 * cum[-1]), len(v) - 1)])

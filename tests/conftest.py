@@ -1,0 +1,56 @@
+"""Fixtures that write small real GeoTIFFs and vector files with answers known by hand."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+CHINA_CITIES = SHARED / "data" / "china_prefectures" / "cn_city_tianditu.gpkg"
+CHINA_CENSUS = SHARED / "data" / "china_population" / "census_city_2010-2020_v1.csv"
+
+requires_shared = pytest.mark.skipif(
+    not CHINA_CITIES.exists(), reason="../shared (real China boundaries) is not beside the repo"
+)
+
+
+@pytest.fixture
+def make_raster(tmp_path):
+    """Write an array to a GeoTIFF; returns its path."""
+
+    def make(
+        values,
+        *,
+        res=0.01,
+        origin=(100.0, 40.0),
+        nodata=None,
+        crs="EPSG:4326",
+        name="r.tif",
+        **profile,
+    ):
+        a, path = np.asarray(values), tmp_path / name
+        grid = dict(height=a.shape[0], width=a.shape[1], transform=from_origin(*origin, res, res))
+        band = dict(count=1, dtype=a.dtype, nodata=nodata, crs=crs)
+        with rasterio.open(path, "w", driver="GTiff", **grid, **band, **profile) as dst:
+            dst.write(a, 1)
+        return path
+
+    return make
+
+
+@pytest.fixture
+def make_zones(tmp_path):
+    """Write polygons (with ids "a", "b", ...) to a GeoPackage; returns its path."""
+
+    def make(geoms, *, crs="EPSG:4326", ids=None, name="zones.gpkg"):
+        ids = ids if ids is not None else [chr(ord("a") + i) for i in range(len(geoms))]
+        path = tmp_path / name
+        gpd.GeoDataFrame({"id": ids}, geometry=list(geoms), crs=crs).to_file(path)
+        return path
+
+    return make
