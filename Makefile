@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/urbanshrink demo --out outputs/demo
+	$(BIN)/urbanshrink run --out outputs/demo --overwrite
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -8,7 +8,12 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import rasterio
+from hypothesis import settings
 from rasterio.transform import from_origin
+
+# Timing is for `make bench`, not for tests: no hypothesis deadlines (CI machines are shared).
+settings.register_profile("urbanshrink", deadline=None, derandomize=False)
+settings.load_profile("urbanshrink")
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 CHINA_CITIES = SHARED / "data" / "china_prefectures" / "cn_city_tianditu.gpkg"

@@ -60,3 +60,14 @@ def test_geographic_areas_follow_latitude(make_raster, make_zones):
     zones = make_zones([box(0, 59, 10, 60), box(0, 50, 10, 51)])
     out = zonal_stats(zones, raster, ("area_km2",), zone_id="id")
     assert out.loc["a", "area_km2"] < out.loc["b", "area_km2"]
+
+
+def test_threshold_counts_pixels_above(make_raster, make_zones):
+    values = np.array([[0, 0.4, 0.6, 2.0]], "float32")
+    raster = make_raster(values)
+    zones = make_zones([box(100.0, 39.99, 100.04, 40.0)])
+    out = zonal_stats(
+        zones, raster, ("above_count", "above_km2", "area_km2"), zone_id="id", threshold=0.5
+    )
+    assert out.loc["a", "above_count"] == 2
+    assert out.loc["a", "above_km2"] == pytest.approx(out.loc["a", "area_km2"] / 2)

@@ -1,5 +1,6 @@
 """urbanshrink_gis: measure the 'expanding while shrinking' paradox of cities from rasters."""
 
+from urbanshrink_gis.analysis import AnalysisConfig, analyse, summarise
 from urbanshrink_gis.errors import (
     BoundaryError,
     ConfigError,
@@ -10,25 +11,42 @@ from urbanshrink_gis.errors import (
     UrbanShrinkError,
     UrbanShrinkWarning,
 )
-from urbanshrink_gis.io import open_raster, read_boundaries
+from urbanshrink_gis.io import PopulationSpec, open_raster, read_boundaries, read_population
+from urbanshrink_gis.metrics import landcover_metrics, nightlight_metrics
+from urbanshrink_gis.pipeline import RunConfig, load_config, run, run_demo
+from urbanshrink_gis.products import Product, get_product, product_names
 from urbanshrink_gis.zonal import Grid, Zones, zonal_stats, zonal_stats_many
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AnalysisConfig",
     "BoundaryError",
     "ConfigError",
     "Grid",
     "InputError",
     "OutputExistsError",
     "PopulationError",
+    "PopulationSpec",
+    "Product",
     "RasterError",
+    "RunConfig",
     "UrbanShrinkError",
     "UrbanShrinkWarning",
     "Zones",
     "__version__",
+    "analyse",
+    "get_product",
+    "landcover_metrics",
+    "load_config",
+    "nightlight_metrics",
     "open_raster",
+    "product_names",
     "read_boundaries",
+    "read_population",
+    "run",
+    "run_demo",
+    "summarise",
     "zonal_stats",
     "zonal_stats_many",
 ]

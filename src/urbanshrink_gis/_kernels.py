@@ -15,7 +15,7 @@ __all__ = ["accumulate_classes", "accumulate_moments", "collect_values"]
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _is_valid(x, nodata, has_nodata, mask, has_mask, r, c):  # noqa: D103
+def _is_valid(x, nodata, has_nodata, mask, has_mask, r, c):
     if has_nodata and x == nodata:
         return False
     if x != x:  # NaN
@@ -38,9 +38,12 @@ def accumulate_moments(
     col1,
     weight,
     row_area,
+    threshold,
     acc_n,
     acc_total,
     acc_area,
+    acc_above_n,
+    acc_above_area,
     acc_shift,
     acc_has_shift,
     acc_s,
@@ -53,7 +56,7 @@ def accumulate_moments(
     Runs are ``values[row, col0:col1]`` with one weight each (1 for spans, the coverage fraction
     for boundary cells). ``row_area`` holds the pixel area (km²) of each local row. Sums are
     shifted by the zone's first valid value (``acc_shift``) so that the variance keeps its
-    precision.
+    precision. Valid pixels above ``threshold`` (after scaling) are also counted apart.
     """
     for i in range(zone.shape[0]):
         z = zone[i]
@@ -74,6 +77,9 @@ def accumulate_moments(
             acc_area[z] += w * area
             acc_s[z] += w * d
             acc_q[z] += w * d * d
+            if x > threshold:
+                acc_above_n[z] += w
+                acc_above_area[z] += w * area
             if x < acc_min[z]:
                 acc_min[z] = x
             if x > acc_max[z]:

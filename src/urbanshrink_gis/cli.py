@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+from collections.abc import Callable, Iterator
 from typing import Any, get_args
 
 import click
 
-from urbanshrink_gis import demo, export
+from urbanshrink_gis import demo, export, metrics, pipeline, report
+from urbanshrink_gis.analysis import AnalysisConfig, ShrinkRule, analyse, summarise
 from urbanshrink_gis.errors import UrbanShrinkError
+from urbanshrink_gis.products import get_product
 from urbanshrink_gis.zonal import DEFAULT_STATS, Coverage, zonal_stats
 
 log = logging.getLogger("urbanshrink_gis")
@@ -92,22 +96,125 @@ def zonal(
     click.echo(f"wrote {len(table)} zones to {output}")
 
 
+@cli.command()
+@click.argument("config", required=False)
+@click.option("--out", "out_dir", help="Output folder (default: [output] dir, or outputs/demo).")
+@overwrite_opt
+@click.pass_context
+def run(ctx: click.Context, config: str | None, out_dir: str | None, overwrite: bool) -> None:
+    """Run the whole job of CONFIG (a TOML file); without CONFIG, the bundled demo."""
+    with _progress(ctx) as progress:
+        if config is None:
+            result = pipeline.run_demo(
+                out_dir or "outputs/demo", overwrite=overwrite, progress=progress
+            )
+        else:
+            cfg = pipeline.load_config(config)
+            result = pipeline.run(cfg, out_dir=out_dir, overwrite=overwrite, progress=progress)
+    click.echo(report.paradox_text(result.cities, result.summary))
+    click.echo(f"outputs: {', '.join(str(p) for p in result.files)}")
+
+
+def _series_options(default_product: str) -> Callable[[Callable], Callable]:
+    def wrap(f: Callable) -> Callable:
+        for option in reversed([
+            click.argument("zones"),
+            click.argument("pattern"),
+            click.option("--id", "zone_id", required=True, help="Zone field identifying cities."),
+            click.option("--product", default=default_product, show_default=True,
+                         help="Product preset (see the README)."),
+            click.option("--years", help="Comma-separated years (default: files found)."),
+            click.option("--coverage", type=click.Choice(get_args(Coverage)), default="center"),
+            click.option("-o", "--output", required=True, help="Output table (.csv, .gpkg)."),
+            overwrite_opt,
+        ]):  # fmt: skip
+            f = option(f)
+        return f
+
+    return wrap
+
+
+def _years(text: str | None) -> tuple[int, ...] | None:
+    return tuple(int(y) for y in text.split(",")) if text else None
+
+
+@cli.command()
+@_series_options("clcd")
+def builtup(zones, pattern, zone_id, product, years, coverage, output, overwrite) -> None:
+    """Built-up km² per city and year from a land-cover PATTERN with {year}."""
+    series = pipeline.raster_series(pattern, _years(years))
+    table = metrics.landcover_metrics(
+        zones, series, get_product(product), zone_id=zone_id, coverage=coverage
+    )
+    export.write_table(table.set_index(["city_id", "year"]), output, overwrite=overwrite)
+    click.echo(f"wrote {len(table)} rows to {output}")
+
+
+@cli.command()
+@_series_options("vnl2")
+@click.option("--lit-threshold", type=float, help="Override the product's lit threshold.")
+def nightlight(zones, pattern, zone_id, product, years, coverage, output, overwrite,
+               lit_threshold) -> None:  # fmt: skip
+    """Night-light sum, mean and lit km² per city and year from a PATTERN with {year}."""
+    series = pipeline.raster_series(pattern, _years(years))
+    table = metrics.nightlight_metrics(
+        zones, series, get_product(product), zone_id=zone_id, coverage=coverage,
+        lit_threshold=lit_threshold,
+    )  # fmt: skip
+    export.write_table(table.set_index(["city_id", "year"]), output, overwrite=overwrite)
+    click.echo(f"wrote {len(table)} rows to {output}")
+
+
+@cli.command()
+@click.argument("city_year")
+@click.option("--start", type=int, required=True, help="First year compared.")
+@click.option("--end", type=int, required=True, help="Last year compared.")
+@click.option("--rule", type=click.Choice(get_args(ShrinkRule)), default="period")
+@click.option("--consecutive-years", default=3, show_default=True)
+@click.option("-o", "--output", required=True, help="Output table (.csv, .gpkg).")
+@overwrite_opt
+def classify(city_year, start, end, rule, consecutive_years, output, overwrite) -> None:
+    """Flag shrinking, expanding and paradox cities from a CITY_YEAR table (CSV)."""
+    config = AnalysisConfig(start, end, shrink_rule=rule, consecutive_years=consecutive_years)
+    table = analyse(pipeline.read_city_year(city_year), config)
+    export.write_table(table, output, overwrite=overwrite)
+    click.echo(report.paradox_text(table.reset_index(), summarise(table)))
+
+
 @cli.command("demo-data")
 @click.argument("directory")
 @overwrite_opt
 def demo_data(directory: str, overwrite: bool) -> None:
-    """Write the demo dataset (boundaries and seeded rasters) to DIRECTORY."""
+    """Write the demo dataset and its run configuration to DIRECTORY."""
     written = demo.write_demo_data(directory, overwrite=overwrite)
-    click.echo(f"wrote the demo dataset to {written.root}")
+    click.echo(
+        f"wrote the demo dataset to {written.root}; run it with: urbanshrink run {written.config}"
+    )
 
 
-@cli.command("demo")
-@click.option("--out", "out_dir", default="outputs/demo", show_default=True)
-def demo_command(out_dir: str) -> None:
-    """Generate the demo data in OUT and print its zonal statistics."""
-    table, where = demo.run_demo(out_dir)
-    click.echo(table.to_string())
-    click.echo(f"\noutputs are in {where}")
+@contextlib.contextmanager
+def _progress(ctx: click.Context) -> Iterator[Callable[[str, int, int], None]]:
+    """A progress callback: a bar per stage on a terminal, one log line per stage otherwise."""
+    quiet = ctx.find_root().params.get("quiet", 0) > 0
+    tty = sys.stderr.isatty() and not quiet
+    bars: dict[str, Any] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if tty:
+            if stage not in bars:
+                bar = click.progressbar(length=total, label=stage, file=sys.stderr, show_eta=True)
+                bars[stage] = bar.__enter__()
+            bars[stage].update(done - bars[stage].pos)
+        if done == total:
+            if stage in bars:
+                bars.pop(stage).__exit__(None, None, None)
+            log.info("%s: %d/%d done", stage, done, total)
+
+    try:
+        yield progress
+    finally:
+        for bar in bars.values():
+            bar.__exit__(None, None, None)
 
 
 def main() -> None:

@@ -1,5 +1,12 @@
-"""The bundled demo: real boundaries of north-east China (and a few contrasts) with seeded
-synthetic rasters, so that every command can be tried without downloads.
+"""The bundled demo: real boundaries and census, seeded synthetic rasters, known truth.
+
+The demo covers north-east China (Liaoning, Jilin, Heilongjiang) and four contrasts.
+The generator builds, for every city, a built-up core whose area follows its 2010 census
+population (110 m² per resident) and grows or shrinks by a chosen rate; night light follows
+population over the built-up land. A few cities get a new district: 鹤岗 (230400) builds one
+that stays dark, 哈尔滨 (230100) one that is lit. The land cover copies CLCD's grid (Albers
+105/25/47, uint8, nodata 0, CLCD legend) at 250 m instead of 30 m so that ``make demo`` stays
+well under two minutes; the night light copies VIIRS VNL v2 (float32, EPSG:4326, 15").
 """
 
 from __future__ import annotations
@@ -14,16 +21,58 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import rasterio
+from rasterio.features import rasterize
 from rasterio.transform import from_origin
 
 from urbanshrink_gis.errors import InputError, OutputExistsError
-from urbanshrink_gis.zonal import zonal_stats
 
-__all__ = ["DemoData", "demo_root", "run_demo", "write_demo_data"]
+__all__ = ["DEMO_YEARS", "DemoData", "demo_root", "write_demo_data"]
 
 log = logging.getLogger(__name__)
 
-NTL_RES = 1 / 240  # 15 arc-seconds, as VIIRS VNL v2
+DEMO_YEARS = (2010, 2015, 2020)
+LC_RES = 250.0
+NTL_RES = 1 / 240
+ALBERS = "+proj=aea +lat_0=0 +lon_0=105 +lat_1=25 +lat_2=47 +x_0=0 +y_0=0 +ellps=WGS84 +units=m"
+BUILTUP_M2_PER_PERSON = 110.0
+CLCD_BUILTUP = 8
+#: Built-up change 2010 -> 2020 (fraction) of the cities that do not take the default.
+CONTRACTING = {"232700": -0.25, "220600": -0.2, "230900": -0.2}
+EXPANDING_DEFAULT = 0.3
+#: New districts: city -> (lit?, area km² by 2020, offset of its centre east of the core, km).
+NEW_DISTRICTS = {"230400": (False, 60.0, 18.0), "230100": (True, 120.0, 25.0)}
+
+_CONFIG = """\
+# Demo run: real boundaries and census, seeded synthetic rasters (see SOURCE.md of the repo).
+[boundaries]
+path = "boundaries/cities.gpkg"
+layer = "cities"
+id = "adcode"
+name = "name"
+province = "province_name"
+
+[[rasters]]
+kind = "landcover"
+product = "clcd"
+path = "rasters/landcover/clcd_{{year}}.tif"
+
+[[rasters]]
+kind = "nightlight"
+product = "vnl2"
+path = "rasters/ntl/vnl2_{{year}}.tif"
+
+[population]
+path = "population/census_demo.csv"
+id = "adcode"
+year = "year"
+resident = "pop_resident"
+urban = "pop_urban"
+age60 = "age60_share"
+
+[analysis]
+start = {start}
+end = {end}
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,8 +80,10 @@ class DemoData:
     """Paths of a written demo dataset."""
 
     root: Path
+    config: Path
     boundaries: Path
-    nightlight: Path
+    population: Path
+    truth: Path
 
 
 def demo_root() -> Path:
@@ -47,8 +98,10 @@ def demo_root() -> Path:
     return root
 
 
-def write_demo_data(directory: str | os.PathLike, *, overwrite: bool = False) -> DemoData:
-    """Write the demo boundaries and a seeded night-light raster to ``directory``.
+def write_demo_data(
+    directory: str | os.PathLike, *, overwrite: bool = False, seed: int = 2020
+) -> DemoData:
+    """Write the demo dataset and its run configuration to ``directory``.
 
     Parameters
     ----------
@@ -56,67 +109,189 @@ def write_demo_data(directory: str | os.PathLike, *, overwrite: bool = False) ->
         Output folder; created if needed.
     overwrite
         Replace an existing demo dataset there.
+    seed
+        Seed of the synthetic rasters.
 
     Returns
     -------
     DemoData
-        Where each part was written.
+        Where the parts were written; ``config`` runs the whole job on them.
     """
     root = Path(directory)
-    boundaries = root / "boundaries" / "cities.gpkg"
-    nightlight = root / "rasters" / "ntl" / "vnl2_2020.tif"
-    if boundaries.exists() and not overwrite:
+    config = root / "urbanshrink.toml"
+    if config.exists() and not overwrite:
         raise OutputExistsError(
             "demo data exists", where=str(root), fix="pass --overwrite or choose another folder"
         )
-    boundaries.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(demo_root() / "boundaries" / "cities.gpkg", boundaries)
-    cities = gpd.read_file(boundaries, layer="cities")
-    _write_nightlight(cities, nightlight, seed=2020)
-    return DemoData(root, boundaries, nightlight)
-
-
-def _write_nightlight(cities: gpd.GeoDataFrame, path: Path, *, seed: int) -> None:
-    """Night light as VNL v2 ships it: float32, EPSG:4326, 15", background zeroed."""
+    source = demo_root()
+    data = DemoData(
+        root,
+        config,
+        root / "boundaries" / "cities.gpkg",
+        root / "population" / "census_demo.csv",
+        root / "truth.csv",
+    )
+    for src, dst in [
+        (source / "boundaries" / "cities.gpkg", data.boundaries),
+        (source / "population" / "census_demo.csv", data.population),
+    ]:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dst)
+    cities = gpd.read_file(data.boundaries, layer="cities")
+    population = pd.read_csv(data.population, dtype={"adcode": str})
+    truth = demo_truth(cities, population)
     rng = np.random.default_rng(seed)
+    _write_landcover(cities, truth, root / "rasters" / "landcover", rng)
+    _write_nightlight(cities, truth, population, root / "rasters" / "ntl", rng)
+    truth.to_csv(data.truth, index=False)
+    config.write_text(_CONFIG.format(start=DEMO_YEARS[0], end=DEMO_YEARS[-1]), encoding="utf-8")
+    return data
+
+
+def demo_truth(cities: gpd.GeoDataFrame, population: pd.DataFrame) -> pd.DataFrame:
+    """The class each demo city is built to have (from the census and the chosen growth)."""
+    pop = population.pivot(index="adcode", columns="year", values="pop_resident")
+    first, last = DEMO_YEARS[0], DEMO_YEARS[-1]
+    t = pd.DataFrame({"city_id": cities["adcode"], "lon": cities["lon"], "lat": cities["lat"]})
+    t["pop_start"] = t["city_id"].map(pop[first]).astype(float)
+    t["pop_end"] = t["city_id"].map(pop[last]).astype(float)
+    t["builtup_growth"] = t["city_id"].map(CONTRACTING).fillna(EXPANDING_DEFAULT)
+    t["new_district"] = (
+        t["city_id"]
+        .map({k: "lit" if v[0] else "dark" for k, v in NEW_DISTRICTS.items()})
+        .fillna("none")
+    )
+    shrinking = t["pop_end"] < t["pop_start"]
+    grows = t["builtup_growth"] > 0
+    t["class"] = np.select(
+        [shrinking & grows, shrinking & ~grows, ~shrinking & grows],
+        ["shrinking_expanding", "shrinking_contracting", "growing_expanding"],
+        "growing_contracting",
+    )
+    return t.sort_values("city_id", ignore_index=True)
+
+
+def _core_area_km2(row: pd.Series, year: int) -> float:
+    """Area of the built-up core in ``year``: linear between the census-based start and end."""
+    frac = (year - DEMO_YEARS[0]) / (DEMO_YEARS[-1] - DEMO_YEARS[0])
+    return row["pop_start"] * BUILTUP_M2_PER_PERSON / 1e6 * (1 + row["builtup_growth"] * frac)
+
+
+def _district_area_km2(city_id: str, year: int) -> float:
+    """New districts appear after 2010 and reach their full area by the last year."""
+    if city_id not in NEW_DISTRICTS or year <= DEMO_YEARS[0]:
+        return 0.0
+    frac = (year - DEMO_YEARS[0]) / (DEMO_YEARS[-1] - DEMO_YEARS[0])
+    return NEW_DISTRICTS[city_id][1] * frac
+
+
+def _discs(row: pd.Series, year: int) -> list[tuple[float, float, float, bool]]:
+    """(east km, north km, radius km, lit) of the built-up discs of a city around its centre."""
+    discs = [(0.0, 0.0, np.sqrt(_core_area_km2(row, year) / np.pi), True)]
+    district = _district_area_km2(row["city_id"], year)
+    if district > 0:
+        lit, _, east = NEW_DISTRICTS[row["city_id"]]
+        discs.append((east, 0.0, np.sqrt(district / np.pi), lit))
+    return discs
+
+
+def _write_landcover(
+    cities: gpd.GeoDataFrame, truth: pd.DataFrame, folder: Path, rng: np.random.Generator
+) -> None:
+    """CLCD-like land cover: smooth random background classes plus each city's built-up discs."""
+    albers = cities.to_crs(ALBERS)
+    west, south, east, north = albers.total_bounds
+    width = int(np.ceil((east - west) / LC_RES))
+    height = int(np.ceil((north - south) / LC_RES))
+    transform = from_origin(west, north, LC_RES, LC_RES)
+    labels = rasterize(
+        ((g, i + 1) for i, g in enumerate(albers.geometry)),
+        out_shape=(height, width),
+        transform=transform,
+        dtype="int16",
+    )
+    coarse = rng.choice([1, 1, 1, 2, 2, 3, 4, 5, 7, 9], size=(height // 40 + 1, width // 40 + 1))
+    background = np.repeat(np.repeat(coarse, 40, axis=0), 40, axis=1)[:height, :width]
+    background = background.astype(np.uint8)
+    centres = gpd.GeoSeries(gpd.points_from_xy(truth["lon"], truth["lat"]), crs="EPSG:4326").to_crs(
+        ALBERS
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    for year in DEMO_YEARS:
+        lc = background.copy()
+        for i, row in truth.iterrows():
+            label = int(np.flatnonzero(cities["adcode"].to_numpy() == row["city_id"])[0]) + 1
+            for dx, dy, radius, _ in _discs(row, year):
+                cx, cy = centres.x[i] + dx * 1000, centres.y[i] + dy * 1000
+                _paint_disc(lc, labels, label, transform, cx, cy, radius * 1000)
+        lc[labels == 0] = 0
+        _write(folder / f"clcd_{year}.tif", lc, transform, ALBERS, nodata=0)
+
+
+def _paint_disc(
+    lc: np.ndarray, labels: np.ndarray, label: int, transform, cx: float, cy: float, r: float
+) -> None:
+    c0, r0 = ~transform * (cx - r, cy + r)
+    c1, r1 = ~transform * (cx + r, cy - r)
+    rows = slice(max(int(r0), 0), max(int(np.ceil(r1)) + 1, 0))
+    cols = slice(max(int(c0), 0), max(int(np.ceil(c1)) + 1, 0))
+    yy, xx = np.mgrid[rows, cols]
+    x = transform.c + (xx + 0.5) * transform.a
+    y = transform.f + (yy + 0.5) * transform.e
+    inside = ((x - cx) ** 2 + (y - cy) ** 2 <= r * r) & (labels[rows, cols] == label)
+    lc[rows, cols][inside] = CLCD_BUILTUP
+
+
+def _write_nightlight(
+    cities: gpd.GeoDataFrame,
+    truth: pd.DataFrame,
+    population: pd.DataFrame,
+    folder: Path,
+    rng: np.random.Generator,
+) -> None:
+    """VNL v2-like night light: radiance over the lit discs, scaled by people per km² built."""
     west, south, east, north = cities.total_bounds
     west, north = np.floor(west), np.ceil(north)
     width = int(np.ceil((east - west) / NTL_RES))
     height = int(np.ceil((north - south) / NTL_RES))
     lon = west + (np.arange(width) + 0.5) * NTL_RES
     lat = north - (np.arange(height) + 0.5) * NTL_RES
-    light = np.zeros((height, width), np.float32)
-    for x, y in zip(cities["lon"], cities["lat"], strict=True):
-        peak, radius = rng.uniform(20, 80), rng.uniform(0.05, 0.2)
-        cols = slice(*np.searchsorted(lon, [x - 4 * radius, x + 4 * radius]))
-        rows = slice(*np.searchsorted(-lat, [-(y + 4 * radius), -(y - 4 * radius)]))
-        dx, dy = np.meshgrid(lon[cols] - x, lat[rows] - y)
-        light[rows, cols] += (peak * np.exp(-(dx**2 + dy**2) / (2 * radius**2))).astype(np.float32)
-    light[light < 0.3] = 0
-    path.parent.mkdir(parents=True, exist_ok=True)
+    pop = population.pivot(index="adcode", columns="year", values="pop_resident").astype(float)
+    folder.mkdir(parents=True, exist_ok=True)
+    for year in DEMO_YEARS:
+        light = np.zeros((height, width), np.float32)
+        for _, row in truth.iterrows():
+            people = np.interp(year, [DEMO_YEARS[0], DEMO_YEARS[-1]], pop.loc[row["city_id"]])
+            for dx, dy, radius, lit in _discs(row, year):
+                if not lit:
+                    continue
+                peak = 5 + 40 * people / 1e7
+                _glow(light, lon, lat, row["lon"], row["lat"], dx, dy, radius, peak)
+        light += rng.gamma(0.5, 0.2, size=light.shape).astype(np.float32) * (light > 0)
+        light[light < 0.3] = 0
+        _write(folder / f"vnl2_{year}.tif", light, from_origin(west, north, NTL_RES, NTL_RES),
+               "EPSG:4326", nodata=None)  # fmt: skip
+
+
+def _glow(light, lon, lat, lon0, lat0, dx_km, dy_km, radius_km, peak) -> None:
+    kx = 111.32 * np.cos(np.radians(lat0))
+    cx, cy = lon0 + dx_km / kx, lat0 + dy_km / 110.57
+    reach = 2.5 * radius_km
+    cols = slice(*np.searchsorted(lon, [cx - reach / kx, cx + reach / kx]))
+    rows = slice(*np.searchsorted(-lat, [-(cy + reach / 110.57), -(cy - reach / 110.57)]))
+    ex, ny = np.meshgrid((lon[cols] - cx) * kx, (lat[rows] - cy) * 110.57)
+    d = np.hypot(ex, ny)
+    core = np.where(
+        d <= radius_km, peak, peak * np.exp(-((d - radius_km) ** 2) / (0.5 * radius_km**2))
+    )
+    light[rows, cols] += core.astype(np.float32)
+
+
+def _write(path: Path, array: np.ndarray, transform, crs: str, *, nodata: float | None) -> None:
     profile = dict(
-        driver="GTiff", width=width, height=height, count=1, dtype="float32", crs="EPSG:4326",
-        transform=from_origin(west, north, NTL_RES, NTL_RES), tiled=True, blockxsize=512,
-        blockysize=512, compress="deflate", predictor=3,
+        driver="GTiff", width=array.shape[1], height=array.shape[0], count=1, dtype=array.dtype,
+        crs=crs, transform=transform, nodata=nodata, tiled=True, blockxsize=512, blockysize=512,
+        compress="deflate",
     )  # fmt: skip
     with rasterio.open(path, "w", **profile) as dst:
-        dst.write(light, 1)
-        dst.set_band_description(1, "average_masked radiance (nW/cm2/sr), synthetic")
-
-
-def run_demo(out_dir: str | os.PathLike) -> tuple[pd.DataFrame, Path]:
-    """Write the demo data under ``out_dir`` and return its night-light zonal statistics."""
-    out = Path(out_dir)
-    data = write_demo_data(out / "data", overwrite=True)
-    table = zonal_stats(
-        data.boundaries,
-        data.nightlight,
-        ("count", "sum", "mean", "max", "area_km2"),
-        zone_id="adcode",
-    )
-    names = gpd.read_file(data.boundaries, layer="cities").set_index("adcode")["name"]
-    table.insert(0, "name", names.reindex(table.index).to_numpy())
-    from urbanshrink_gis.export import write_table
-
-    write_table(table, out / "zonal_ntl_2020.csv", overwrite=True)
-    return table, out
+        dst.write(array, 1)

@@ -1,6 +1,4 @@
-"""Write results: tables (CSV, Parquet, GeoPackage), atomically and never over an output
-unless asked.
-"""
+"""Write results: tables (CSV, Parquet, GeoPackage), atomically, never over an unasked output."""
 
 from __future__ import annotations
 
@@ -11,15 +9,20 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import geopandas as gpd
 import pandas as pd
 
 from urbanshrink_gis.errors import ConfigError, OutputExistsError
 
-__all__ = ["atomic_path", "write_table"]
+__all__ = ["RUN_OUTPUTS", "atomic_path", "check_outputs", "write_run", "write_table"]
 
 log = logging.getLogger(__name__)
 
 _TABLE_SUFFIXES = (".csv", ".parquet", ".gpkg")
+#: Files a run writes in its output folder.
+RUN_OUTPUTS = ("urbanshrink.gpkg", "cities.csv", "city_year.csv", "summary.csv")
+#: GeoPackage 1.2: the QGIS of Debian 12 (3.22) warns on every open of GDAL's default 1.4.
+_GPKG_OPTIONS = {"VERSION": "1.2"}
 
 
 @contextlib.contextmanager
@@ -95,18 +98,85 @@ def write_table(
             where=str(final),
             fix=f"use one of {', '.join(_TABLE_SUFFIXES)}",
         )
-    flat = table.reset_index()
-    flat.columns = [str(c) for c in flat.columns]
+    flat = _plain(table.reset_index())
     with atomic_path(final, overwrite=overwrite) as tmp:
         if suffix == ".csv":
             flat.to_csv(tmp, index=False)
         elif suffix == ".parquet":
             flat.to_parquet(tmp, index=False)
         else:
-            import pyogrio
-
-            pyogrio.write_dataframe(
-                flat, tmp, layer=layer or final.stem, driver="GPKG", layer_options={}
-            )
+            _write_layer(flat, tmp, layer or final.stem)
     log.info("wrote %s", final)
     return final
+
+
+def check_outputs(out_dir: str | os.PathLike, *, overwrite: bool = False) -> None:
+    """Refuse to start a run whose outputs exist, unless ``overwrite``.
+
+    Raises
+    ------
+    OutputExistsError
+        One of :data:`RUN_OUTPUTS` exists in ``out_dir``.
+    """
+    existing = [name for name in RUN_OUTPUTS if (Path(out_dir) / name).exists()]
+    if existing and not overwrite:
+        raise OutputExistsError(
+            f"outputs exist ({', '.join(existing)})",
+            where=str(out_dir),
+            fix="pass --overwrite or choose another output folder",
+        )
+
+
+def write_run(
+    out_dir: str | os.PathLike,
+    city_year: pd.DataFrame,
+    cities: gpd.GeoDataFrame,
+    summary: pd.DataFrame,
+    *,
+    overwrite: bool = False,
+) -> tuple[Path, ...]:
+    """Write a run's GeoPackage (layers cities, city_year, summary) and CSV copies.
+
+    Each file is written under a temporary name and renamed when complete.
+
+    Returns
+    -------
+    tuple of pathlib.Path
+        The files written.
+    """
+    out = Path(out_dir)
+    check_outputs(out, overwrite=overwrite)
+    gpkg = out / "urbanshrink.gpkg"
+    with atomic_path(gpkg, overwrite=True) as tmp:
+        _write_layer(cities, tmp, "cities")
+        _write_layer(city_year, tmp, "city_year")
+        _write_layer(summary.reset_index(), tmp, "summary")
+    written = [gpkg]
+    for name, table in [("cities", cities.drop(columns="geometry")), ("city_year", city_year),
+                        ("summary", summary.reset_index())]:  # fmt: skip
+        path = out / f"{name}.csv"
+        with atomic_path(path, overwrite=True) as tmp:
+            _plain(table).to_csv(tmp, index=False)
+        written.append(path)
+    log.info("wrote %s", ", ".join(str(p) for p in written))
+    return tuple(written)
+
+
+def _plain(table: pd.DataFrame) -> pd.DataFrame:
+    """Columns as strings; nullable booleans as 0/1 with missing kept missing."""
+    out = table.copy()
+    out.columns = [str(c) for c in out.columns]
+    for col in out.columns:
+        if str(out[col].dtype) == "boolean":
+            out[col] = out[col].astype("Int8")
+    return out
+
+
+def _write_layer(table: pd.DataFrame, path: Path, layer: str) -> None:
+    import pyogrio
+
+    exists = path.exists()
+    pyogrio.write_dataframe(
+        _plain(table), path, layer=layer, driver="GPKG", append=False,
+        dataset_options=None if exists else _GPKG_OPTIONS,
+    )  # fmt: skip

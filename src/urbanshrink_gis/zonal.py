@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_STATS = ("count", "sum", "mean", "min", "max")
 _MOMENT_STATS = {"count", "nodata_count", "sum", "mean", "min", "max", "std", "range", "area_km2"}
+_THRESHOLD_STATS = {"above_count", "above_km2"}
 _VALUE_STATS = {"median", "majority", "minority", "unique"}
 _PERCENTILE = re.compile(r"percentile_(\d+(\.\d+)?)$")
 _WINDOW_PIXELS = 1 << 23  # ~8 M pixels per window bounds the memory of one read
@@ -225,6 +226,8 @@ class _Moments:
     n: np.ndarray = field(init=False)
     total: np.ndarray = field(init=False)
     area: np.ndarray = field(init=False)
+    above_n: np.ndarray = field(init=False)
+    above_area: np.ndarray = field(init=False)
     shift: np.ndarray = field(init=False)
     has_shift: np.ndarray = field(init=False)
     s: np.ndarray = field(init=False)
@@ -234,7 +237,7 @@ class _Moments:
 
     def __post_init__(self) -> None:
         z = self.n_zones
-        for name in ("n", "total", "area", "shift", "s", "q"):
+        for name in ("n", "total", "area", "above_n", "above_area", "shift", "s", "q"):
             setattr(self, name, np.zeros(z))
         self.has_shift = np.zeros(z, bool)
         self.vmin = np.full(z, np.inf)
@@ -258,6 +261,8 @@ class _Moments:
             "std": np.sqrt(var),
             "range": np.where(some, self.vmax - self.vmin, np.nan),
             "area_km2": self.area,
+            "above_count": self.above_n,
+            "above_km2": self.above_area,
         }
         return {s: out[s] for s in stats if s in out}
 
@@ -339,12 +344,17 @@ def _mask_or_dummy(mask: np.ndarray | None) -> np.ndarray:
     return mask if mask is not None else np.ones((1, 1), np.uint8)
 
 
-def _check_stats(stats: Iterable[str]) -> tuple[str, ...]:
+def _check_stats(stats: Iterable[str], threshold: float | None) -> tuple[str, ...]:
     stats = tuple(stats)
-    valid = sorted(_MOMENT_STATS | _VALUE_STATS) + ["percentile_N"]
+    known = _MOMENT_STATS | _VALUE_STATS | _THRESHOLD_STATS
+    valid = [*sorted(known), "percentile_N"]
     for s in stats:
+        if s in _THRESHOLD_STATS and threshold is None:
+            raise ConfigError(
+                f"statistic {s!r} needs a threshold", where="stats", fix="pass threshold=VALUE"
+            )
         m = _PERCENTILE.match(s)
-        if s in _MOMENT_STATS or s in _VALUE_STATS or (m and 0 <= float(m.group(1)) <= 100):
+        if s in known or (m and 0 <= float(m.group(1)) <= 100):
             continue
         raise ConfigError(
             f"unknown statistic {s!r}", where="stats", fix=f"choose from {', '.join(valid)}"
@@ -361,6 +371,7 @@ class _Reading:
     nodata: float | None
     scale: float
     offset: float
+    threshold: float
 
     @property
     def nodata_args(self) -> tuple[float, bool]:
@@ -381,6 +392,7 @@ def zonal_stats(
     nodata: float | None = None,
     scale: float | None = None,
     offset: float | None = None,
+    threshold: float | None = None,
     layer: str | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> pd.DataFrame:
@@ -394,9 +406,9 @@ def zonal_stats(
     raster
         Any GDAL-readable path (``/vsigzip/…`` too).
     stats
-        Any of count, nodata_count, sum, mean, min, max, std, range, area_km2, median,
-        majority, minority, unique and percentile_N (N from 0 to 100). Ignored when
-        ``categorical``.
+        Any of count, nodata_count, sum, mean, min, max, std, range, area_km2, above_count,
+        above_km2, median, majority, minority, unique and percentile_N (N from 0 to 100).
+        Ignored when ``categorical``.
     zone_id
         Field of ``zones`` that identifies each zone (not needed for prepared zones).
     coverage
@@ -413,6 +425,9 @@ def zonal_stats(
         Overrides the band's nodata value.
     scale, offset
         Applied to valid values (``value * scale + offset``); default from the file, else 1, 0.
+    threshold
+        For ``above_count`` and ``above_km2``: valid pixels whose scaled value exceeds it (such
+        as lit night-light pixels).
     layer
         Layer of a vector ``zones`` path.
     progress
@@ -441,6 +456,7 @@ def zonal_stats(
         nodata=nodata,
         scale=scale,
         offset=offset,
+        threshold=threshold,
         layer=layer,
         progress=progress,
     )
@@ -460,6 +476,7 @@ def zonal_stats_many(
     nodata: float | None = None,
     scale: float | None = None,
     offset: float | None = None,
+    threshold: float | None = None,
     layer: str | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> pd.DataFrame:
@@ -482,7 +499,7 @@ def zonal_stats_many(
     RasterError
         A raster cannot be read or is on another grid than the first.
     """
-    stats = _check_stats(stats)
+    stats = _check_stats(stats, threshold)
     keys = list(rasters)
     if not keys:
         raise ConfigError("no raster given", where="rasters", fix="give at least one raster")
@@ -503,6 +520,7 @@ def zonal_stats_many(
                 band,
                 band_nodata(ds, band, nodata),
                 *_scale_offset(ds, band, scale, offset),
+                np.inf if threshold is None else float(threshold),
             )
             for ds in datasets
         ]
@@ -521,7 +539,9 @@ def zonal_stats_many(
 
 def _as_count(name: Any, values: np.ndarray, categorical: bool) -> np.ndarray:
     """Pixel counts as integers when every pixel weighs 1."""
-    is_count = name in ("count", "nodata_count") or (categorical and not isinstance(name, str))
+    is_count = name in ("count", "nodata_count", "above_count") or (
+        categorical and not isinstance(name, str)
+    )
     return values.astype(np.int64) if is_count else values
 
 
@@ -565,7 +585,8 @@ def _run(
     progress: Callable[[int, int], None] | None,
 ) -> list[dict[Any, np.ndarray]]:
     n = len(zones)
-    row_area = zones.grid.row_areas_km2() if (areas or "area_km2" in stats) else None
+    wants_area = areas or "area_km2" in stats or "above_km2" in stats
+    row_area = zones.grid.row_areas_km2() if wants_area else None
     unit_rows = np.ones(zones.grid.height)
     moments = [_Moments(n) for _ in datasets]
     classes = [_Classes(n) for _ in datasets]
@@ -625,8 +646,9 @@ def _add_moments(
     _kernels.accumulate_moments(
         block, _mask_or_dummy(mask), mask is not None, *reading.nodata_args,
         reading.scale, reading.offset,
-        runs.zone, runs.row, runs.col0, runs.col1, runs.weight, row_area,
-        m.n, m.total, m.area, m.shift, m.has_shift, m.s, m.q, m.vmin, m.vmax,
+        runs.zone, runs.row, runs.col0, runs.col1, runs.weight, row_area, reading.threshold,
+        m.n, m.total, m.area, m.above_n, m.above_area, m.shift, m.has_shift, m.s, m.q,
+        m.vmin, m.vmax,
     )  # fmt: skip
 
 

@@ -1,6 +1,19 @@
 """Readers: city boundaries, rasters and population tables, each checked once on the way in."""
 
 from urbanshrink_gis.io.boundaries import read_boundaries
+from urbanshrink_gis.io.population import (
+    MUNICIPALITY_ALIASES,
+    PopulationSpec,
+    interpolate_population,
+    read_population,
+)
 from urbanshrink_gis.io.rasters import open_raster
 
-__all__ = ["open_raster", "read_boundaries"]
+__all__ = [
+    "MUNICIPALITY_ALIASES",
+    "PopulationSpec",
+    "interpolate_population",
+    "open_raster",
+    "read_boundaries",
+    "read_population",
+]

@@ -1,0 +1,174 @@
+"""City metrics per year from land-cover and night-light series; computes, writes nothing.
+
+Terms
+-----
+built-up
+    Land of a product's built-up classes (CLCD 8, WorldCover 50, ...), in true km²; for
+    built-up surface products (GHSL) the sum of the cells' built-up m² / 1e6.
+mapped area
+    Area of valid (not nodata) land-cover pixels in the city, km²; ``builtup_share`` is
+    built-up / mapped area.
+night-light sum
+    Radiance summed over the city's valid pixels (nW/cm²/sr x pixels, or DN x pixels for
+    DMSP): a pixel-count-weighted total, not an area integral.
+lit
+    A valid pixel whose radiance exceeds the product's lit threshold; ``lit_km2`` is their
+    true area.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+
+import geopandas as gpd
+import pandas as pd
+
+from urbanshrink_gis.errors import ConfigError, RasterError
+from urbanshrink_gis.products import Product
+from urbanshrink_gis.zonal import Coverage, Zones, zonal_stats_many
+
+__all__ = ["METRIC_DESCRIPTIONS", "landcover_metrics", "nightlight_metrics"]
+
+Progress = Callable[[int, int], None]
+
+METRIC_DESCRIPTIONS = {
+    "builtup_km2": "built-up land, true km²",
+    "builtup_share": "built-up / mapped land area (0-1)",
+    "mapped_km2": "valid (not nodata) land-cover area, true km²",
+    "ntl_sum": "night-light radiance summed over valid pixels (product units x pixels)",
+    "ntl_mean": "mean night-light radiance of valid pixels (product units)",
+    "lit_km2": "true area of pixels above the lit threshold, km²",
+}
+
+
+def landcover_metrics(
+    zones: Zones | gpd.GeoDataFrame | str | os.PathLike,
+    rasters: Mapping[int, str | os.PathLike],
+    product: Product,
+    *,
+    zone_id: str | None = None,
+    coverage: Coverage = "center",
+    progress: Progress | None = None,
+) -> pd.DataFrame:
+    """Built-up km², built-up share and mapped km² per city and year.
+
+    Parameters
+    ----------
+    zones
+        Prepared zones, boundaries or a vector path (then ``zone_id`` names the id field).
+    rasters
+        Year to land-cover raster; all on one grid.
+    product
+        A land-cover or built-up-surface preset (see :mod:`urbanshrink_gis.products`).
+    coverage
+        Pixel rule of the zonal engine.
+    progress
+        Called with (windows done, windows total).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``city_id, year, builtup_km2, builtup_share, mapped_km2``.
+
+    Raises
+    ------
+    RasterError
+        A class raster holds codes outside the product's legend.
+    """
+    common = dict(zone_id=zone_id, coverage=coverage, band=product.band, progress=progress)
+    if product.kind == "builtup_fraction":
+        table = zonal_stats_many(
+            zones, rasters, ("sum", "area_km2"), nodata=product.nodata, scale=product.scale,
+            offset=product.offset, **common,
+        )  # fmt: skip
+        builtup = table["sum"].fillna(0) / 1e6
+        mapped = table["area_km2"]
+    elif product.kind == "landcover":
+        table = zonal_stats_many(
+            zones, rasters, categorical=True, areas=True, nodata=product.nodata, **common
+        )
+        _check_legend(table, product, rasters)
+        area_cols = [c for c in table.columns if isinstance(c, str) and c.startswith("area_km2_")]
+        built_cols = [f"area_km2_{c}" for c in product.builtup_classes if f"area_km2_{c}" in table]
+        builtup = table[built_cols].sum(axis=1)
+        mapped = table[area_cols].sum(axis=1)
+    else:
+        raise ConfigError(
+            f"product {product.name!r} is {product.kind}, not land cover",
+            where="[[rasters]] kind",
+            fix="use a land-cover preset (clcd, worldcover, ...) for kind = 'landcover'",
+        )
+    out = pd.DataFrame({"builtup_km2": builtup, "mapped_km2": mapped})
+    out["builtup_share"] = (out["builtup_km2"] / out["mapped_km2"]).where(out["mapped_km2"] > 0)
+    return _long(out[["builtup_km2", "builtup_share", "mapped_km2"]])
+
+
+def nightlight_metrics(
+    zones: Zones | gpd.GeoDataFrame | str | os.PathLike,
+    rasters: Mapping[int, str | os.PathLike],
+    product: Product,
+    *,
+    zone_id: str | None = None,
+    coverage: Coverage = "center",
+    lit_threshold: float | None = None,
+    progress: Progress | None = None,
+) -> pd.DataFrame:
+    """Night-light sum, mean and lit km² per city and year.
+
+    Parameters
+    ----------
+    zones, rasters, coverage, progress
+        As :func:`landcover_metrics`.
+    product
+        A night-light preset; its nodata, scale and offset are applied before summing.
+    lit_threshold
+        Overrides the product's lit threshold (in scaled units).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``city_id, year, ntl_sum, ntl_mean, lit_km2``.
+    """
+    if product.kind != "nightlight":
+        raise ConfigError(
+            f"product {product.name!r} is {product.kind}, not night light",
+            where="[[rasters]] kind",
+            fix="use a night-light preset (vnl2, blackmarble, dmsp_harmonized)",
+        )
+    threshold = product.lit_threshold if lit_threshold is None else lit_threshold
+    table = zonal_stats_many(
+        zones, rasters, ("sum", "mean", "above_km2"), zone_id=zone_id, coverage=coverage,
+        band=product.band, nodata=product.nodata, scale=product.scale, offset=product.offset,
+        threshold=threshold, progress=progress,
+    )  # fmt: skip
+    out = table.rename(columns={"sum": "ntl_sum", "mean": "ntl_mean", "above_km2": "lit_km2"})
+    out["ntl_sum"] = out["ntl_sum"].fillna(0.0)
+    return _long(out)
+
+
+def _check_legend(
+    table: pd.DataFrame, product: Product, rasters: Mapping[int, str | os.PathLike]
+) -> None:
+    legend = {c.code for c in product.classes}
+    counts = table[[c for c in table.columns if not isinstance(c, str)]]
+    if not legend:
+        return
+    for year, frame in counts.groupby(level="key"):
+        found = frame.columns[(frame > 0).any(axis=0)]
+        stray = sorted(int(c) for c in found if c not in legend)
+        if stray:
+            raise RasterError(
+                f"holds class codes {stray} outside the {product.name} legend "
+                f"({', '.join(str(c) for c in sorted(legend))})",
+                where=f"{os.fspath(rasters[year])} (year {year})",
+                fix="check the product preset, or set nodata / the legend for a custom product",
+            )
+
+
+def _long(table: pd.DataFrame) -> pd.DataFrame:
+    """From (key, city_id) index to columns ``city_id, year`` sorted."""
+    out = table.reset_index().rename(columns={"key": "year"})
+    out["year"] = out["year"].astype(int)
+    cols = ["city_id", "year", *[c for c in out.columns if c not in ("city_id", "year")]]
+    return out[cols].sort_values(["city_id", "year"], ignore_index=True)

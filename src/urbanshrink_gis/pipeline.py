@@ -1,0 +1,504 @@
+"""The whole job: a TOML run configuration, validated once, and ``run`` in stage order.
+
+Stages: read boundaries -> land-cover and night-light metrics per city and year -> population
+join -> analysis (flags, indicators, tallies) -> export. Paths in a configuration file are
+relative to that file's folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import logging
+import os
+import re
+import tomllib
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import geopandas as gpd
+import pandas as pd
+
+from urbanshrink_gis import export, metrics
+from urbanshrink_gis.analysis import AnalysisConfig, analyse, summarise
+from urbanshrink_gis.demo import write_demo_data
+from urbanshrink_gis.errors import ConfigError, RasterError
+from urbanshrink_gis.io.boundaries import read_boundaries
+from urbanshrink_gis.io.population import PopulationSpec, interpolate_population, read_population
+from urbanshrink_gis.products import Product, custom_product, get_product
+from urbanshrink_gis.zonal import Coverage
+
+__all__ = [
+    "BoundariesConfig",
+    "OutputConfig",
+    "PopulationConfig",
+    "RasterConfig",
+    "RunConfig",
+    "RunResult",
+    "city_year_table",
+    "discover_years",
+    "load_config",
+    "raster_series",
+    "read_city_year",
+    "run",
+    "run_demo",
+]
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]
+RasterKind = Literal["landcover", "nightlight"]
+Interpolation = Literal["linear", "loglinear"]
+
+
+@dataclass(frozen=True, slots=True)
+class BoundariesConfig:
+    """Where the city boundaries are and which fields identify and name the cities.
+
+    Parameters
+    ----------
+    path
+        Vector file (any OGR format).
+    id
+        Field with the city code (kept as text).
+    layer
+        Layer of a multi-layer file.
+    name
+        Field with the city name.
+    province
+        Field with the province name (for the regional tallies); else the first two digits of
+        a 6-digit code.
+    """
+
+    path: Path
+    id: str = "adcode"
+    layer: str | None = None
+    name: str | None = None
+    province: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RasterConfig:
+    """One raster series: its product preset and a path pattern with ``{year}``.
+
+    Parameters
+    ----------
+    kind
+        ``"landcover"`` or ``"nightlight"``.
+    product
+        Preset name (see :func:`urbanshrink_gis.products.product_names`) or ``"custom"``.
+    path
+        Path pattern containing ``{year}``.
+    years
+        Years to use; discovered from the files matching the pattern when omitted.
+    coverage
+        Pixel rule of the zonal engine.
+    lit_threshold
+        Night light: overrides the preset's lit threshold.
+    overrides
+        Preset fields to override (nodata, scale, builtup_classes, ...); all fields of a
+        custom product.
+    """
+
+    kind: RasterKind
+    product: str
+    path: str
+    years: tuple[int, ...] | None = None
+    coverage: Coverage = "center"
+    lit_threshold: float | None = None
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+
+    def preset(self) -> Product:
+        """The product preset with the overrides applied."""
+        if self.product.lower() == "custom":
+            return custom_product(kind=self.kind, **self.overrides)
+        base = get_product(self.product)
+        return base.replace(**self.overrides) if self.overrides else base
+
+
+@dataclass(frozen=True, slots=True)
+class PopulationConfig:
+    """The population table and whether years between censuses may be interpolated."""
+
+    spec: PopulationSpec
+    interpolate: Interpolation | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutputConfig:
+    """Output folder."""
+
+    dir: Path = Path("outputs")
+
+
+@dataclass(frozen=True, slots=True)
+class RunConfig:
+    """A whole run, validated once by :func:`load_config`."""
+
+    boundaries: BoundariesConfig
+    rasters: tuple[RasterConfig, ...]
+    analysis: AnalysisConfig
+    population: PopulationConfig | None = None
+    output: OutputConfig = OutputConfig()
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """Tables of a run and the files written."""
+
+    city_year: pd.DataFrame
+    cities: gpd.GeoDataFrame
+    summary: pd.DataFrame
+    files: tuple[Path, ...]
+
+
+_SECTIONS = ("boundaries", "rasters", "population", "analysis", "output")
+
+
+def load_config(path: str | os.PathLike) -> RunConfig:
+    """Read and validate a TOML run configuration.
+
+    Parameters
+    ----------
+    path
+        The ``.toml`` file; relative paths inside are resolved against its folder.
+
+    Returns
+    -------
+    RunConfig
+
+    Raises
+    ------
+    ConfigError
+        The file is missing or not TOML, a key is unknown (the nearest valid one is named), a
+        value has the wrong type, or a required section or key is absent.
+    """
+    file = Path(path)
+    if not file.exists():
+        raise ConfigError("file not found", where=str(file), fix="check the configuration path")
+    try:
+        raw = tomllib.loads(file.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"not valid TOML ({err})", where=str(file), fix="fix the syntax") from err
+    return config_from_dict(raw, base=file.parent, source=str(file))
+
+
+def config_from_dict(raw: Mapping[str, Any], *, base: Path, source: str = "config") -> RunConfig:
+    """Build a :class:`RunConfig` from parsed TOML (see :func:`load_config`)."""
+    _check_keys(raw, _SECTIONS, source)
+    for section in ("boundaries", "rasters", "analysis"):
+        if section not in raw:
+            raise ConfigError(
+                f"missing section [{section}]", where=source, fix=f"add a [{section}] table"
+            )
+    b = _build(BoundariesConfig, raw["boundaries"], f"{source} [boundaries]")
+    boundaries = dataclasses.replace(b, path=_resolve(base, b.path))
+    rasters_raw = raw["rasters"]
+    if not isinstance(rasters_raw, list) or not rasters_raw:
+        raise ConfigError(
+            "[[rasters]] must list at least one raster series",
+            where=source,
+            fix='add [[rasters]] tables with kind, product and path = "...{year}..."',
+        )
+    rasters = tuple(
+        _raster(r, base, f"{source} [[rasters]] #{i + 1}") for i, r in enumerate(rasters_raw)
+    )
+    analysis = _build(AnalysisConfig, raw["analysis"], f"{source} [analysis]")
+    population = None
+    if "population" in raw:
+        pop = dict(raw["population"])
+        interpolate = pop.pop("interpolate", None)
+        spec = _build(PopulationSpec, pop, f"{source} [population]")
+        spec = dataclasses.replace(spec, path=str(_resolve(base, Path(spec.path))))
+        population = _build(
+            PopulationConfig, {"spec": spec, "interpolate": interpolate}, f"{source} [population]"
+        )
+    output = OutputConfig()
+    if "output" in raw:
+        o = _build(OutputConfig, raw["output"], f"{source} [output]")
+        output = OutputConfig(_resolve(base, o.dir))
+    return RunConfig(boundaries, rasters, analysis, population, output)
+
+
+def _raster(raw: Any, base: Path, where: str) -> RasterConfig:
+    if not isinstance(raw, Mapping):
+        raise ConfigError("is not a table", where=where, fix="write it as [[rasters]] key = value")
+    own = {f.name for f in dataclasses.fields(RasterConfig)} - {"overrides"}
+    known = {k: v for k, v in raw.items() if k in own}
+    overrides = {k: v for k, v in raw.items() if k not in own}
+    if overrides and str(raw.get("product", "")).lower() != "custom":
+        product_fields = {f.name for f in dataclasses.fields(Product)}
+        _check_keys(overrides, tuple(sorted(own | product_fields)), where)
+    cfg = _build(RasterConfig, known, where)
+    if "{year}" not in cfg.path:
+        raise ConfigError(
+            f"path {cfg.path!r} has no {{year}}",
+            where=where,
+            fix='write the year as {year}, e.g. path = "ntl/vnl2_{year}.tif"',
+        )
+    path = cfg.path if cfg.path.startswith("/vsi") else str(_resolve(base, Path(cfg.path)))
+    return dataclasses.replace(cfg, path=path, overrides=overrides)
+
+
+def _resolve(base: Path, path: Path) -> Path:
+    return path if path.is_absolute() else base / path
+
+
+def _check_keys(raw: Mapping[str, Any], valid: tuple[str, ...] | list[str], where: str) -> None:
+    for key in raw:
+        if key not in valid:
+            near = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+            hint = f"did you mean {near[0]!r}?" if near else f"valid keys: {', '.join(valid)}"
+            raise ConfigError(f"unknown key {key!r}", where=where, fix=hint)
+
+
+def _build(cls: type, raw: Any, where: str) -> Any:
+    """Instantiate a config dataclass from a TOML table, checking keys and value types."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError("is not a table", where=where, fix="write it as [section] key = value")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    _check_keys(raw, list(fields), where)
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for key, value in raw.items():
+        values[key] = _coerce(value, hints[key], f"{where} {key}")
+    missing = [
+        name
+        for name, f in fields.items()
+        if name not in values
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise ConfigError(
+            f"missing key(s) {', '.join(missing)}", where=where, fix="add them to the table"
+        )
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as err:
+        if isinstance(err, ConfigError):
+            raise
+        raise ConfigError(str(err), where=where, fix="check the values") from err
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:  # noqa: C901 - one branch per type form
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(value, arg, where)
+            except ConfigError as err:
+                errors.append(err)
+        raise errors[0]
+    if origin is Literal:
+        if value not in args:
+            near = difflib.get_close_matches(str(value), [str(a) for a in args], n=1)
+            hint_text = f"did you mean {near[0]!r}? " if near else ""
+            raise ConfigError(
+                f"{value!r} is not one of {', '.join(map(repr, args))}",
+                where=where,
+                fix=f"{hint_text}choose one of them",
+            )
+        return value
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{value!r} is not a list", where=where, fix="write [a, b, ...]")
+        inner = args[0] if args else Any
+        return tuple(_coerce(v, inner, where) for v in value)
+    if origin in (Mapping, dict) or hint is Any:
+        return value
+    if hint is Path:
+        if not isinstance(value, str):
+            raise ConfigError(f"{value!r} is not a path", where=where, fix="write a quoted path")
+        return Path(value)
+    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint) and isinstance(value, hint):
+        return value
+    if (isinstance(hint, type) and not isinstance(value, hint)) or (
+        isinstance(value, bool) and hint is not bool
+    ):
+        name = getattr(hint, "__name__", str(hint))
+        raise ConfigError(
+            f"{value!r} is a {type(value).__name__}, not {name}",
+            where=where,
+            fix=f"write a {name} value",
+        )
+    return value
+
+
+def discover_years(pattern: str) -> tuple[int, ...]:
+    """Years whose file exists for a ``{year}`` path pattern, sorted."""
+    path = Path(pattern)
+    glob = path.name.replace("{year}", "*")
+    regex = re.compile(re.escape(path.name).replace(re.escape("{year}"), r"(\d{4})") + "$")
+    years = []
+    if path.parent.is_dir():
+        for candidate in path.parent.glob(glob):
+            m = regex.match(candidate.name)
+            if m:
+                years.append(int(m.group(1)))
+    return tuple(sorted(years))
+
+
+def raster_series(pattern: str, years: tuple[int, ...] | None = None) -> dict[int, str]:
+    """Year to path for a ``{year}`` pattern: the given years, else those found on disk.
+
+    Raises
+    ------
+    RasterError
+        The pattern has no ``{year}`` or no file matches it.
+    """
+    if "{year}" not in pattern:
+        raise RasterError(
+            "path pattern has no {year}",
+            where=pattern,
+            fix='write the year as {year}, e.g. "ntl/vnl2_{year}.tif"',
+        )
+    years = years or discover_years(pattern)
+    if not years:
+        raise RasterError(
+            "no file matches the {year} pattern",
+            where=pattern,
+            fix="check the folder and file names, or list the years",
+        )
+    return {y: pattern.replace("{year}", str(y)) for y in years}
+
+
+def city_year_table(
+    config: RunConfig,
+    boundaries: gpd.GeoDataFrame | None = None,
+    *,
+    progress: Progress | None = None,
+) -> pd.DataFrame:
+    """Metrics of every raster series and the population, one row per city and year.
+
+    Parameters
+    ----------
+    config
+        The run configuration.
+    boundaries
+        Boundaries already read (read from the configuration otherwise).
+    progress
+        Called with (stage name, done, total).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``city_id, year`` then metrics (``builtup_km2``, ``ntl_sum``, ...) and
+        population columns, sorted by city and year.
+    """
+    b = config.boundaries
+    if boundaries is None:
+        boundaries = read_boundaries(b.path, id_field=b.id, name_field=b.name, layer=b.layer)
+    tables = []
+    for raster in config.rasters:
+        series = raster_series(raster.path, raster.years)
+        product = raster.preset()
+        step = None if progress is None else _stage(progress, f"{raster.kind} {product.name}")
+        common = dict(zone_id="city_id", coverage=raster.coverage, progress=step)
+        if raster.kind == "landcover":
+            tables.append(metrics.landcover_metrics(boundaries, series, product, **common))
+        else:
+            tables.append(
+                metrics.nightlight_metrics(
+                    boundaries, series, product, lit_threshold=raster.lit_threshold, **common
+                )
+            )
+    table = tables[0]
+    for more in tables[1:]:
+        overlap = [c for c in more.columns if c in table.columns and c not in ("city_id", "year")]
+        if overlap:
+            raise ConfigError(
+                f"two raster series give the same metrics ({', '.join(overlap)})",
+                where="[[rasters]]",
+                fix="use one land-cover and one night-light series",
+            )
+        table = table.merge(more, on=["city_id", "year"], how="outer")
+    if config.population is not None:
+        pop = read_population(config.population.spec)
+        if config.population.interpolate is not None:
+            years = sorted(set(table["year"]) | set(pop["year"]))
+            pop = interpolate_population(pop, years, method=config.population.interpolate)
+        pop = pop[pop["city_id"].isin(set(boundaries["city_id"]))]
+        table = table.merge(pop, on=["city_id", "year"], how="outer")
+    return table.sort_values(["city_id", "year"], ignore_index=True)
+
+
+def _stage(progress: Progress, name: str) -> Callable[[int, int], None]:
+    def step(done: int, total: int) -> None:
+        progress(name, done, total)
+
+    return step
+
+
+def run(
+    config: RunConfig,
+    *,
+    out_dir: str | os.PathLike | None = None,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Run the whole job and write its outputs.
+
+    Parameters
+    ----------
+    config
+        The validated configuration.
+    out_dir
+        Overrides ``[output] dir``.
+    overwrite
+        Replace existing outputs; without it an existing output stops the run before any work.
+    progress
+        Called with (stage name, done, total).
+
+    Returns
+    -------
+    RunResult
+        The ``city_year``, ``cities`` and ``summary`` tables and the files written.
+    """
+    out = Path(out_dir) if out_dir is not None else config.output.dir
+    export.check_outputs(out, overwrite=overwrite)
+    b = config.boundaries
+    boundaries = read_boundaries(b.path, id_field=b.id, name_field=b.name, layer=b.layer)
+    city_year = city_year_table(config, boundaries, progress=progress)
+    table = analyse(city_year, config.analysis)
+    keep = ["city_id", *(["name"] if b.name else []), "geometry"]
+    cities = boundaries[keep].merge(table.reset_index(), on="city_id", how="left")
+    province = boundaries.set_index("city_id")[b.province] if b.province else None
+    summary = summarise(table, province)
+    files = export.write_run(out, city_year, cities, summary, overwrite=overwrite)
+    return RunResult(city_year, cities, summary, files)
+
+
+def run_demo(
+    out_dir: str | os.PathLike = "outputs/demo",
+    *,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Write the demo dataset under ``out_dir/data`` and run the whole job on it."""
+    out = Path(out_dir)
+    export.check_outputs(out, overwrite=overwrite)
+    data = write_demo_data(out / "data", overwrite=True)
+    return run(load_config(data.config), out_dir=out, overwrite=overwrite, progress=progress)
+
+
+def read_city_year(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a ``city_year`` table written by a run (CSV), keeping city ids as text."""
+    file = Path(path)
+    if not file.exists():
+        raise ConfigError("file not found", where=str(file), fix="check the city_year table path")
+    table = pd.read_csv(file, dtype={"city_id": str})
+    for col in ("city_id", "year"):
+        if col not in table:
+            raise ConfigError(
+                f"no column {col!r}", where=str(file), fix="give a city_year table from a run"
+            )
+    return table

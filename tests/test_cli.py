@@ -1,0 +1,47 @@
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from shapely.geometry import box
+
+from urbanshrink_gis.cli import cli
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+@pytest.mark.parametrize(
+    "command", ["zonal", "run", "demo-data", "builtup", "nightlight", "classify"]
+)
+def test_every_command_has_help(runner, command):
+    result = runner.invoke(cli, [command, "--help"])
+    assert result.exit_code == 0
+    assert "Usage" in result.output
+
+
+def test_zonal_writes_a_table_and_keeps_it(runner, make_raster, make_zones, tmp_path):
+    raster = make_raster(np.arange(100, dtype="float32").reshape(10, 10))
+    zones = make_zones([box(100.03, 39.95, 100.07, 39.98)])
+    out = tmp_path / "out.csv"
+    args = ["zonal", str(raster), str(zones), "--id", "id", "-o", str(out)]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert out.read_text().splitlines()[1].startswith("a,12,")
+    before = out.read_bytes()
+    again = runner.invoke(cli, args)
+    assert again.exit_code == 2
+    assert "output exists" in again.output and "--overwrite" in again.output
+    assert out.read_bytes() == before
+
+
+def test_missing_field_is_one_line_exit_2(runner, make_raster, make_zones, tmp_path):
+    raster = make_raster(np.ones((4, 4), "uint8"))
+    zones = make_zones([box(100.0, 39.96, 100.04, 40.0)])
+    result = runner.invoke(
+        cli, ["zonal", str(raster), str(zones), "--id", "adcode", "-o", str(tmp_path / "o.csv")]
+    )
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1
+    assert "no id field 'adcode'" in lines[0] and "Traceback" not in result.output

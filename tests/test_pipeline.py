@@ -1,0 +1,108 @@
+import pandas as pd
+import pytest
+
+from urbanshrink_gis import pipeline
+from urbanshrink_gis.errors import ConfigError, OutputExistsError, RasterError
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    return pipeline.run_demo(out), out
+
+
+def test_demo_recovers_the_generators_truth(demo_run):
+    result, out = demo_run
+    truth = pd.read_csv(out / "data" / "truth.csv", dtype={"city_id": str}).set_index("city_id")
+    cities = result.cities.set_index("city_id")
+    assert len(cities) == len(truth) == 40
+    assert (cities.loc[truth.index, "class"] == truth["class"]).all()
+    assert cities["paradox"].sum() == (truth["class"] == "shrinking_expanding").sum()
+
+
+def test_demo_builtup_follows_the_generator(demo_run):
+    result, out = demo_run
+    truth = pd.read_csv(out / "data" / "truth.csv", dtype={"city_id": str}).set_index("city_id")
+    cities = result.cities.set_index("city_id")
+    plain = truth.index[truth["new_district"] == "none"]
+    expected = truth.loc[plain, "builtup_growth"] * 100
+    got = cities.loc[plain, "builtup_change_pct"]
+    assert (got - expected).abs().max() < 3.0  # discs are drawn on 250 m pixels
+
+
+def test_demo_writes_every_output_and_refuses_to_overwrite(demo_run):
+    result, out = demo_run
+    assert {p.name for p in result.files} == {
+        "urbanshrink.gpkg",
+        "cities.csv",
+        "city_year.csv",
+        "summary.csv",
+    }
+    with pytest.raises(OutputExistsError, match="--overwrite"):
+        pipeline.run_demo(out)
+
+
+def test_city_year_is_long_with_population(demo_run):
+    result, _ = demo_run
+    cy = result.city_year
+    assert list(cy.columns[:2]) == ["city_id", "year"]
+    assert {"builtup_km2", "ntl_sum", "lit_km2", "pop_resident"} <= set(cy.columns)
+    assert not cy.duplicated(["city_id", "year"]).any()
+
+
+def write_config(tmp_path, text):
+    path = tmp_path / "run.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+BASE = """
+[boundaries]
+path = "b.gpkg"
+id = "adcode"
+
+[[rasters]]
+kind = "nightlight"
+product = "vnl2"
+path = "ntl/vnl2_{year}.tif"
+
+[analysis]
+start = 2010
+end = 2020
+"""
+
+
+def test_config_paths_are_relative_to_the_file(tmp_path):
+    cfg = pipeline.load_config(write_config(tmp_path, BASE))
+    assert cfg.boundaries.path == tmp_path / "b.gpkg"
+    assert cfg.rasters[0].path == str(tmp_path / "ntl" / "vnl2_{year}.tif")
+    assert cfg.analysis.start == 2010
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            ("[analysis]", "[analysis]\nshrink_rul = 'period'"),
+            "unknown key 'shrink_rul'.*'shrink_rule'",
+        ),
+        (("end = 2020", "end = 'soon'"), "'soon' is a str, not int"),
+        (("end = 2020", "end = 2000"), "end year 2000 is not after start year 2010"),
+        (('product = "vnl2"', 'product = "vnl2"\nkidn = 1'), "unknown key 'kidn'.*'kind'"),
+        (('path = "ntl/vnl2_{year}.tif"', 'path = "ntl/vnl2.tif"'), "has no \\{year\\}"),
+        (("[boundaries]", "[boundary]"), "unknown key 'boundary'.*'boundaries'"),
+    ],
+)
+def test_config_errors_name_the_key_and_the_fix(tmp_path, edit, message):
+    text = BASE.replace(*edit, 1)
+    with pytest.raises(ConfigError, match=message):
+        pipeline.load_config(write_config(tmp_path, text))
+
+
+def test_discover_years_and_missing_pattern(tmp_path):
+    for year in (2012, 2016):
+        (tmp_path / f"vnl2_{year}.tif").write_bytes(b"")
+    (tmp_path / "vnl2_20x6.tif").write_bytes(b"")
+    assert pipeline.discover_years(str(tmp_path / "vnl2_{year}.tif")) == (2012, 2016)
+    with pytest.raises(RasterError, match="no file matches"):
+        pipeline.raster_series(str(tmp_path / "dmsp_{year}.tif"))
