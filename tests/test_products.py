@@ -374,6 +374,41 @@ def test_missing_band_raises(product_raster):
 # --- Black Marble HDF5 tiles ----------------------------------------------------------------
 
 TILE = "VNP46A4.A2020001.h29v05.001.2021125122857.h5"
+# The HDF-EOS5 grid description real tiles carry: from it GDAL derives a lat/lon grid on an
+# authalic sphere, which open_blackmarble replaces with EPSG:4326 and the bounds of hHHvVV.
+STRUCT_METADATA = """GROUP=SwathStructure
+END_GROUP=SwathStructure
+GROUP=GridStructure
+GROUP=GRID_1
+GridName="VIIRS_Grid_DNB_2d"
+XDim=2400
+YDim=2400
+UpperLeftPointMtrs=(110000000.000000,040000000.000000)
+LowerRightMtrs=(120000000.000000,030000000.000000)
+Projection=HE5_GCTP_GEO
+GridOrigin=HE5_HDFE_GD_UL
+GROUP=Dimension
+OBJECT=Dimension_1
+DimensionName="XDim"
+Size=2400
+END_OBJECT=Dimension_1
+OBJECT=Dimension_2
+DimensionName="YDim"
+Size=2400
+END_OBJECT=Dimension_2
+END_GROUP=Dimension
+GROUP=DataField
+OBJECT=DataField_1
+DataFieldName="AllAngle_Composite_Snow_Free"
+DataType=H5T_NATIVE_USHORT
+DimList=("YDim","XDim")
+MaxdimList=("YDim","XDim")
+END_OBJECT=DataField_1
+END_GROUP=DataField
+END_GROUP=GRID_1
+END_GROUP=GridStructure
+END
+"""
 
 
 @pytest.fixture
@@ -384,7 +419,7 @@ def blackmarble_tile(tmp_path):
     values[10, 20], values[10, 21] = 1234, 66
     path = tmp_path / TILE
     with h5py.File(path, "w") as f:
-        f.create_dataset("HDFEOS INFORMATION/StructMetadata.0", data=np.bytes_("END\n"))
+        f.create_dataset("HDFEOS INFORMATION/StructMetadata.0", data=np.bytes_(STRUCT_METADATA))
         fields = f.create_group("HDFEOS/GRIDS/VIIRS_Grid_DNB_2d/Data Fields")
         for name, data in (
             ("AllAngle_Composite_Snow_Free", values),
@@ -428,3 +463,19 @@ def test_blackmarble_missing_layer_lists_the_layers(blackmarble_tile):
 def test_blackmarble_missing_file(tmp_path):
     with pytest.raises(RasterError, match="file not found"):
         open_blackmarble(tmp_path / TILE)
+
+
+def test_blackmarble_tile_through_zonal_stats(blackmarble_tile, make_zones):
+    p = get_product("blackmarble")
+    zones = make_zones([box(110 + 18 / 240, 40 - 13 / 240, 110 + 25 / 240, 40 - 8 / 240)])
+    out = zonal_stats(
+        zones,
+        open_blackmarble(blackmarble_tile, layer=p.subdataset),
+        ("count", "sum"),
+        zone_id="id",
+        nodata=p.nodata,
+        scale=p.scale,
+        offset=p.offset,
+    )
+    assert out.loc["a", "count"] == 2
+    assert out.loc["a", "sum"] == pytest.approx(130.0)

@@ -187,7 +187,11 @@ def _center_runs(e: Edges, r0: int, r1: int, width: int) -> Runs:
 
 
 def _touched_runs(e: Edges, r0: int, r1: int, width: int) -> Runs:
-    """Pixels each edge passes through, one run per edge and row."""
+    """Pixels each edge passes through, one run per edge and row.
+
+    As GDAL, edges lying on a pixel border (within 1e-4 pixel) mark no pixel.
+    """
+    e = Edges(*(a[~(_on_border(e.x0, e.x1) | _on_border(e.y0, e.y1))] for a in e._arrays()))
     first = np.maximum(np.floor(e.ymin), r0).astype(np.int64)
     last = np.maximum(np.ceil(e.ymax) - 1, np.floor(e.ymin))
     stop = np.minimum(last + 1, r1).astype(np.int64)
@@ -209,6 +213,12 @@ def _touched_runs(e: Edges, r0: int, r1: int, width: int) -> Runs:
     col1 = np.clip(col1, 0, width).astype(np.int64)
     keep = col1 > col0
     return Runs(e.zone[item][keep], row[keep], col0[keep], col1[keep], np.ones(keep.sum()))
+
+
+def _on_border(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """True where both coordinates sit on the same integer pixel border."""
+    ra, rb = np.rint(a), np.rint(b)
+    return (np.abs(a - ra) < 1e-4) & (np.abs(b - rb) < 1e-4) & (ra == rb)
 
 
 def _union(runs: Runs) -> Runs:
@@ -261,8 +271,11 @@ def _exact_runs(e: Edges, r0: int, r1: int, width: int) -> Runs:
     )
     gap0 = np.clip(col + 1, 0, width)
     gap1 = np.clip(next_col, 0, width)
-    full = (np.rint(cover) >= 1) & (gap1 > gap0) & ~last_in_group
-    gaps = Runs(zone[full], row[full], gap0[full], gap1[full], np.ones(full.sum()))
+    # Between boundary cells the coverage is constant but not always 1: a horizontal edge
+    # inside the row leaves only part of the row covered.
+    level = np.where(np.abs(cover - np.rint(cover)) < 1e-9, np.rint(cover), cover)
+    full = (level > 1e-12) & (gap1 > gap0) & ~last_in_group
+    gaps = Runs(zone[full], row[full], gap0[full], gap1[full], np.minimum(level[full], 1))
     return Runs.concat([gaps, cells])
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +23,9 @@ from rasterio.windows import Window
 from urbanshrink_gis.errors import RasterError
 
 __all__ = ["band_nodata", "open_raster", "read_block", "reading_env"]
+
+#: Names GDAL opens that are not files: /vsi paths, vrt:// strings, DRIVER:"…" subdatasets.
+_GDAL_NAME = re.compile(r"^(/vsi|vrt://|[A-Za-z0-9_]+:)")
 
 
 def open_raster(path: str | os.PathLike, *, band: int = 1) -> rasterio.DatasetReader:
@@ -45,7 +49,7 @@ def open_raster(path: str | os.PathLike, *, band: int = 1) -> rasterio.DatasetRe
         The file is missing or not a raster, has no CRS, is rotated, or lacks the band.
     """
     name = os.fspath(path)
-    if not name.startswith("/vsi") and not Path(name).exists():
+    if not _GDAL_NAME.match(name) and not Path(name).exists():
         raise RasterError("file not found", where=name, fix="check the raster path")
     try:
         ds = rasterio.open(name)
