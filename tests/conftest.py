@@ -59,3 +59,12 @@ def make_zones(tmp_path):
         return path
 
     return make
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    """The whole job on the bundled demo, run once per session: (RunResult, output folder)."""
+    from urbanshrink_gis import pipeline
+
+    out = tmp_path_factory.mktemp("demo")
+    return pipeline.run_demo(out), out

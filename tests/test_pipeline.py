@@ -5,12 +5,6 @@ from urbanshrink_gis import pipeline
 from urbanshrink_gis.errors import ConfigError, OutputExistsError, RasterError
 
 
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("demo")
-    return pipeline.run_demo(out), out
-
-
 def test_demo_recovers_the_generators_truth(demo_run):
     result, out = demo_run
     truth = pd.read_csv(out / "data" / "truth.csv", dtype={"city_id": str}).set_index("city_id")

@@ -67,6 +67,7 @@ from urbanshrink_gis.errors import ConfigError, InputError
 
 __all__ = [
     "CLASSES",
+    "CLASS_COLOURS",
     "COLUMNS",
     "CRITERIA",
     "AnalysisConfig",
@@ -96,6 +97,22 @@ CLASSES: dict[str, str] = {
     "shrinking_stable": "shrinking by the rule; built-up land stayed within the threshold",
     "shrinking_contracting": "shrinking by the rule and built-up land contracted",
     "no_data": "population or built-up missing at start or end, or the rule undecidable",
+}
+
+#: Legend colour of each class (``#rrggbb``), shared by the charts and the QGIS styles: blues
+#: for growing, greens for stable and warm colours for shrinking cities; the paradox
+#: (``shrinking_expanding``) in a strong red.
+CLASS_COLOURS: dict[str, str] = {
+    "growing_expanding": "#2166ac",
+    "growing_stable": "#67a9cf",
+    "growing_contracting": "#5e3c99",
+    "stable_expanding": "#1b7837",
+    "stable_stable": "#7fbf7b",
+    "stable_contracting": "#c2e699",
+    "shrinking_expanding": "#d7191c",
+    "shrinking_stable": "#fdae61",
+    "shrinking_contracting": "#8c510a",
+    "no_data": "#d9d9d9",
 }
 
 COLUMNS: tuple[str, ...] = (

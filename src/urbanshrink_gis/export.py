@@ -6,19 +6,32 @@ import contextlib
 import logging
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
+from pyproj import CRS
 
+from urbanshrink_gis import qgisxml
+from urbanshrink_gis.analysis import CLASS_COLOURS, CLASSES
 from urbanshrink_gis.errors import ConfigError, OutputExistsError
 
-__all__ = ["RUN_OUTPUTS", "atomic_path", "check_outputs", "write_run", "write_table"]
+__all__ = [
+    "PROJECT_NAME",
+    "RUN_OUTPUTS",
+    "atomic_path",
+    "check_outputs",
+    "cities_style",
+    "write_run",
+    "write_table",
+]
 
 log = logging.getLogger(__name__)
 
 _TABLE_SUFFIXES = (".csv", ".parquet", ".gpkg")
+#: Name of the QGIS project stored in the GeoPackage.
+PROJECT_NAME = "urbanshrink"
 #: Files a run writes in its output folder.
 RUN_OUTPUTS = ("urbanshrink.gpkg", "cities.csv", "city_year.csv", "summary.csv")
 #: GeoPackage 1.2: the QGIS of Debian 12 (3.22) warns on every open of GDAL's default 1.4.
@@ -133,10 +146,14 @@ def write_run(
     cities: gpd.GeoDataFrame,
     summary: pd.DataFrame,
     *,
+    rasters: Sequence[qgisxml.ProjectLayer] | None = None,
     overwrite: bool = False,
 ) -> tuple[Path, ...]:
-    """Write a run's GeoPackage (layers cities, city_year, summary) and CSV copies.
+    """Write a run's GeoPackage and CSV copies of its tables.
 
+    The GeoPackage holds layers ``cities`` (polygons), ``city_year`` and ``summary``
+    (attribute tables), the default style of ``cities`` in ``layer_styles`` and a QGIS
+    project named ``urbanshrink`` in ``qgis_projects`` showing the cities above ``rasters``.
     Each file is written under a temporary name and renamed when complete.
 
     Returns
@@ -151,6 +168,14 @@ def write_run(
         _write_layer(cities, tmp, "cities")
         _write_layer(city_year, tmp, "city_year")
         _write_layer(summary.reset_index(), tmp, "summary")
+        style = cities_style(cities)
+        layers = [_cities_layer(gpkg.name, cities, style), *(rasters or ())]
+        project = qgisxml.project_xml(
+            "urbanshrink", layers, crs=CRS.from_user_input(cities.crs), extent=cities.total_bounds
+        )
+        qgisxml.store_in_geopackage(
+            tmp, styles={"cities": style}, project=project, project_name=PROJECT_NAME
+        )
     written = [gpkg]
     for name, table in [("cities", cities.drop(columns="geometry")), ("city_year", city_year),
                         ("summary", summary.reset_index())]:  # fmt: skip
@@ -160,6 +185,24 @@ def write_run(
         written.append(path)
     log.info("wrote %s", ", ".join(str(p) for p in written))
     return tuple(written)
+
+
+def cities_style(cities: pd.DataFrame) -> str:
+    """QML of the cities layer: categorised by ``class`` (legend in CLASSES order), named."""
+    categories = [(name, name.replace("_", " "), CLASS_COLOURS[name]) for name in CLASSES]
+    label = "name" if "name" in cities.columns else "city_id"
+    return qgisxml.categorized_fill_qml("class", categories, label_field=label)
+
+
+def _cities_layer(gpkg_name: str, cities: gpd.GeoDataFrame, style: str) -> qgisxml.ProjectLayer:
+    return qgisxml.ProjectLayer(
+        name="cities",
+        source=f"./{gpkg_name}|layername=cities",
+        kind="vector",
+        style=style,
+        crs=CRS.from_user_input(cities.crs),
+        geometry="Polygon",
+    )
 
 
 def _plain(table: pd.DataFrame) -> pd.DataFrame:
