@@ -26,12 +26,12 @@ def test_demo_builtup_follows_the_generator(demo_run):
 
 def test_demo_writes_every_output_and_refuses_to_overwrite(demo_run):
     result, out = demo_run
-    assert {p.name for p in result.files} == {
-        "urbanshrink.gpkg",
-        "cities.csv",
-        "city_year.csv",
-        "summary.csv",
-    }
+    from urbanshrink_gis.report import REPORT_FILES
+
+    names = {p.name for p in result.files}
+    assert {"urbanshrink.gpkg", "cities.csv", "city_year.csv", "summary.csv"} <= names
+    pages = {p.name for p in result.files if p.parent.name == "report"}
+    assert "report.html" in pages and pages <= set(REPORT_FILES)
     with pytest.raises(OutputExistsError, match="--overwrite"):
         pipeline.run_demo(out)
 

@@ -123,15 +123,26 @@ def write_table(
     return final
 
 
-def check_outputs(out_dir: str | os.PathLike, *, overwrite: bool = False) -> None:
+def check_outputs(
+    out_dir: str | os.PathLike, names: Sequence[str] = RUN_OUTPUTS, *, overwrite: bool = False
+) -> None:
     """Refuse to start a run whose outputs exist, unless ``overwrite``.
+
+    Parameters
+    ----------
+    out_dir
+        The output folder.
+    names
+        Output paths relative to ``out_dir``.
+    overwrite
+        Allow replacing them.
 
     Raises
     ------
     OutputExistsError
-        One of :data:`RUN_OUTPUTS` exists in ``out_dir``.
+        One of ``names`` exists in ``out_dir``.
     """
-    existing = [name for name in RUN_OUTPUTS if (Path(out_dir) / name).exists()]
+    existing = [name for name in names if (Path(out_dir) / name).exists()]
     if existing and not overwrite:
         raise OutputExistsError(
             f"outputs exist ({', '.join(existing)})",

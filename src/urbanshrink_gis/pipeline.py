@@ -22,7 +22,7 @@ from typing import Any, Literal
 import geopandas as gpd
 import pandas as pd
 
-from urbanshrink_gis import export, metrics
+from urbanshrink_gis import export, metrics, report
 from urbanshrink_gis.analysis import AnalysisConfig, analyse, summarise
 from urbanshrink_gis.demo import write_demo_data
 from urbanshrink_gis.errors import ConfigError, RasterError
@@ -464,7 +464,7 @@ def run(
         The ``city_year``, ``cities`` and ``summary`` tables and the files written.
     """
     out = Path(out_dir) if out_dir is not None else config.output.dir
-    export.check_outputs(out, overwrite=overwrite)
+    _check_outputs(out, overwrite)
     b = config.boundaries
     boundaries = read_boundaries(b.path, id_field=b.id, name_field=b.name, layer=b.layer)
     city_year = city_year_table(config, boundaries, progress=progress)
@@ -474,7 +474,13 @@ def run(
     province = boundaries.set_index("city_id")[b.province] if b.province else None
     summary = summarise(table, province)
     files = export.write_run(out, city_year, cities, summary, overwrite=overwrite)
-    return RunResult(city_year, cities, summary, files)
+    pages = report.write_report(out / "report", cities, city_year, summary, overwrite=overwrite)
+    return RunResult(city_year, cities, summary, (*files, *pages))
+
+
+def _check_outputs(out: Path, overwrite: bool) -> None:
+    names = [*export.RUN_OUTPUTS, *(f"report/{name}" for name in report.REPORT_FILES)]
+    export.check_outputs(out, names, overwrite=overwrite)
 
 
 def run_demo(
@@ -485,7 +491,7 @@ def run_demo(
 ) -> RunResult:
     """Write the demo dataset under ``out_dir/data`` and run the whole job on it."""
     out = Path(out_dir)
-    export.check_outputs(out, overwrite=overwrite)
+    _check_outputs(out, overwrite)
     data = write_demo_data(out / "data", overwrite=True)
     return run(load_config(data.config), out_dir=out, overwrite=overwrite, progress=progress)
 

@@ -1,10 +1,76 @@
-"""Human-readable summaries of a run: the terminal text (charts and HTML come with export)."""
+"""Human-readable summaries of a run: the terminal text, charts and a self-contained HTML report.
+
+Terms
+-----
+paradox quadrant
+    In the chart of population change against built-up change, the quadrant where the
+    population fell (change < 0) while built-up land grew (change > 0). The class
+    ``shrinking_expanding`` is the same idea judged by the configured rule and thresholds.
+share of shrinking cities that still expand
+    Paradox cities in percent of shrinking cities, from the ``all`` row of the summary (the
+    analogue of the national study's headline figure).
+report
+    ``report.html``: one file with inline CSS, a few lines of inline JavaScript (sortable
+    tables) and the charts embedded as base64 ``data:`` URIs, so it can be mailed or opened
+    offline; it is byte-identical for identical inputs (no timestamps).
+"""
 
 from __future__ import annotations
 
-import pandas as pd
+import base64
+import contextlib
+import functools
+import html
+import io
+import logging
+import math
+import os
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
-__all__ = ["paradox_text"]
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from matplotlib import colormaps, font_manager, patheffects, rc_context
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import PatchCollection
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch, PathPatch, Rectangle
+from matplotlib.path import Path as MplPath
+from matplotlib.ticker import MaxNLocator, StrMethodFormatter
+from matplotlib.transforms import Bbox
+
+from urbanshrink_gis.analysis import CLASS_COLOURS, CLASSES
+from urbanshrink_gis.errors import InputError, OutputExistsError, UrbanShrinkWarning
+from urbanshrink_gis.export import atomic_path
+
+__all__ = ["REPORT_FILES", "paradox_text", "write_report"]
+
+log = logging.getLogger(__name__)
+
+
+_CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "Noto Sans CJK JP")
+_CJK_FILES = ("/usr/share/fonts/opentype/noto", "NotoSansCJK*.tt[cf]")
+_BASE_FAMILY = "DejaVu Sans"  # matplotlib's own font: glyphs the CJK font lacks fall back to it
+_DPI = 150
+_MAX_MAP_LABELS = 80  # name the cities on the class map only when there are at most this many
+_MARKER_SIZE = 36  # scatter marker area, points²
+_LABEL_RADII = (5.0, 14.0, 26.0, 40.0, 56.0, 74.0, 94.0)  # label offsets tried, points
+_LABEL_ANGLES = np.deg2rad((30, 150, 330, 210, 90, 270, 0, 180, 60, 120, 300, 240))
+_LEADER_MIN = 10.0  # labels farther than this (points) get a leader line
+_LEADER = {"arrowstyle": "-", "color": "0.45", "linewidth": 0.5, "shrinkA": 1, "shrinkB": 4}
+_HALO = [patheffects.withStroke(linewidth=2.5, foreground="white")]
+_N_SERIES = 6  # paradox cities in the time-series chart
+_PARADOX = "shrinking_expanding"
+_FLAGS = ("shrinking", "expanding", "paradox", "hollowing")
+_REQUIRED = {
+    "cities": ("city_id", "class", "pop_change_pct", "builtup_change_pct", *_FLAGS[:3]),
+    "city_year": ("city_id", "year", "builtup_km2"),
+    "summary": ("n_cities", *_FLAGS[:3], "share_shrinking_expanding_pct"),
+}
 
 
 def paradox_text(cities: pd.DataFrame, summary: pd.DataFrame) -> str:
@@ -23,8 +89,10 @@ def paradox_text(cities: pd.DataFrame, summary: pd.DataFrame) -> str:
     """
     paradox = cities[cities["paradox"].fillna(False).astype(bool)]
     total = summary.loc["all"] if "all" in summary.index else None
-    lines = [f"{len(cities)} cities; {int(cities['shrinking'].fillna(False).sum())} shrinking; "
-             f"{len(paradox)} shrinking yet expanding (the paradox)"]  # fmt: skip
+    lines = [
+        f"{len(cities)} cities; {int(cities['shrinking'].fillna(False).sum())} shrinking; "
+        f"{len(paradox)} shrinking yet expanding (the paradox)"
+    ]
     if total is not None and pd.notna(total.get("share_shrinking_expanding_pct")):
         lines.append(
             f"share of shrinking cities that still expand: "
@@ -38,3 +106,776 @@ def paradox_text(cities: pd.DataFrame, summary: pd.DataFrame) -> str:
             f"built-up {row[cols[1]]:+.1f} %"
         )
     return "\n".join(lines)
+
+
+# --- fonts -------------------------------------------------------------------------------------
+
+
+def _installed(family: str) -> bool:
+    try:
+        font_manager.findfont(font_manager.FontProperties(family=family), fallback_to_default=False)
+    except ValueError:
+        return False
+    return True
+
+
+@functools.cache
+def _cjk_family() -> str | None:
+    """Name of an installed font family with Chinese glyphs; warn once and None if there is none.
+
+    A font missing from matplotlib's font cache (installed after the cache was built) is found
+    by file and added to matplotlib's font list, which only makes it available.
+    """
+    family = next((f for f in _CJK_FAMILIES if _installed(f)), None)
+    if family is None:
+        folder, pattern = _CJK_FILES
+        for path in sorted(Path(folder).glob(pattern)):
+            font_manager.fontManager.addfont(path)
+        family = next((f for f in _CJK_FAMILIES if _installed(f)), None)
+    if family is None:
+        warnings.warn(
+            f"no font with Chinese glyphs (one of {', '.join(_CJK_FAMILIES)}); chart labels in "
+            "Chinese will show as boxes; install fonts-noto-cjk",
+            UrbanShrinkWarning,
+            stacklevel=2,
+        )
+    return family
+
+
+@contextlib.contextmanager
+def _font_context() -> Iterator[None]:
+    """Within the block, figures use the CJK font (matplotlib settings restored after)."""
+    family = _cjk_family()
+    with (
+        rc_context(
+            {"font.family": "sans-serif", "font.sans-serif": [family or _BASE_FAMILY, _BASE_FAMILY]}
+        ),
+        warnings.catch_warnings(),
+    ):
+        if family is None:  # already warned once; matplotlib would warn for every glyph
+            warnings.filterwarnings("ignore", "Glyph .* missing from font", UserWarning)
+        yield
+
+
+# --- charts ------------------------------------------------------------------------------------
+
+
+def _figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _png(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=_DPI, facecolor="white")
+    return buffer.getvalue()
+
+
+def _colour(cls: str) -> str:
+    return CLASS_COLOURS.get(cls, CLASS_COLOURS["no_data"])
+
+
+def _class_order(classes: pd.Series) -> list[str]:
+    """Classes present, in the order of CLASSES, then any unknown ones sorted."""
+    present = set(classes)
+    return [c for c in CLASSES if c in present] + sorted(present - set(CLASSES))
+
+
+def _years(city_year: pd.DataFrame) -> str:
+    years = city_year["year"].dropna()
+    return f", {years.min()}–{years.max()}" if len(years) else ""
+
+
+def _align(angle: float) -> tuple[str, str]:
+    """Text alignment that puts a label on the side of its point the angle points to."""
+    cos, sin = math.cos(angle), math.sin(angle)
+    ha = "left" if cos > 0.25 else "right" if cos < -0.25 else "center"
+    return ha, "bottom" if sin > 0.25 else "top" if sin < -0.25 else "center"
+
+
+_ANCHOR = {"left": 0.0, "bottom": 0.0, "center": 0.5, "right": 1.0, "top": 1.0}
+
+
+def _place_labels(
+    ax: Axes, points: np.ndarray, labels: list[str], *, radii: tuple[float, ...], marker: float
+) -> int:
+    """Label points, most important first, where a label overlaps no marker and no other label.
+
+    Each label tries offsets of growing radius (points) around its point, in _LABEL_ANGLES, and
+    gets a leader line when far; one that fits nowhere inside the axes is left out.
+
+    Parameters
+    ----------
+    ax
+        Axes with fixed limits.
+    points
+        (n, 2) data coordinates, in order of priority.
+    labels
+        One text per point.
+    radii
+        Offsets to try, in points (0: centred on the point).
+    marker
+        Radius of the drawn markers in points (0: they are no obstacle).
+
+    Returns
+    -------
+    int
+        Labels left out for lack of room.
+    """
+    fig = ax.get_figure()
+    fig.draw_without_rendering()  # settle the layout; the labels are kept out of it
+    renderer = fig.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    scale = fig.dpi / 72
+    pixels = ax.transData.transform(points)
+    taken = [
+        Bbox.from_bounds(x - r, y - r, 2 * r, 2 * r) for x, y in pixels if (r := marker * scale)
+    ]
+    candidates = [(r, a) for r in radii for a in (_LABEL_ANGLES if r else (0.0,))]
+    left_out = 0
+    for (x, y), (px, py), label in zip(points, pixels, labels, strict=True):
+        text = ax.annotate(
+            label,
+            (x, y),
+            xytext=(0, 0),
+            textcoords="offset points",
+            fontsize=7,
+            zorder=4,
+            arrowprops=_LEADER,
+            path_effects=_HALO,
+        )
+        text.set_in_layout(False)
+        width, height = text.get_window_extent(renderer).size
+        for radius, angle in candidates:
+            ha, va = _align(angle) if radius else ("center", "center")
+            dx, dy = radius * math.cos(angle), radius * math.sin(angle)
+            x0 = px + dx * scale - _ANCHOR[ha] * width
+            y0 = py + dy * scale - _ANCHOR[va] * height
+            box = Bbox.from_bounds(x0, y0, width, height)
+            inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0
+            if inside and box.y1 <= frame.y1 and not box.count_overlaps(taken):
+                text.xyann = (dx, dy)
+                text.set(ha=ha, va=va)
+                text.arrow_patch.set_visible(radius > _LEADER_MIN)
+                taken.append(box)
+                break
+        else:
+            text.remove()
+            left_out += 1
+    return left_out
+
+
+def _by_extremity(table: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
+    """Rows sorted by distance from the origin, each axis scaled by its spread, farthest first."""
+    spread_x, spread_y = (table[c].abs().max() or 1.0 for c in (x, y))
+    distance = np.hypot(table[x] / spread_x, table[y] / spread_y)
+    return table.loc[distance.sort_values(ascending=False, kind="stable").index]
+
+
+def _class_scatter(ax: Axes, table: pd.DataFrame, x: str, y: str) -> int:
+    """Points coloured by class, a legend and the names; return the names left out."""
+    for cls in _class_order(table["class"]):
+        part = table[table["class"] == cls]
+        ax.scatter(
+            part[x],
+            part[y],
+            s=_MARKER_SIZE,
+            c=_colour(cls),
+            edgecolors="black",
+            linewidths=0.4,
+            label=f"{cls} ({len(part)})",
+            zorder=3,
+        )
+    ax.axhline(0, color="0.3", linewidth=0.8, zorder=1)
+    ax.axvline(0, color="0.3", linewidth=0.8, zorder=1)
+    ax.grid(color="0.9", zorder=0)
+    ax.legend(title="class (cities)", fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    ranked = _by_extremity(table, x, y)
+    marker = math.sqrt(_MARKER_SIZE) / 2 + 1
+    points = ranked[[x, y]].to_numpy(dtype=float)
+    return _place_labels(ax, points, list(ranked["label"]), radii=_LABEL_RADII, marker=marker)
+
+
+def _limits(values: pd.Series) -> tuple[float, float]:
+    """Axis limits around the values and 0, with a margin."""
+    low, high = min(values.min(), 0.0), max(values.max(), 0.0)
+    margin = (high - low) * 0.08 or 1.0
+    return low - margin, high + margin
+
+
+def _scatter_axes(fig: Figure, data: pd.DataFrame, x: str, y: str) -> Axes:
+    """Axes whose limits cover the data and the origin."""
+    ax = fig.add_subplot()
+    ax.set_xlim(*_limits(data[x]))
+    ax.set_ylim(*_limits(data[y]))
+    return ax
+
+
+def _corner_notes(ax: Axes, notes: dict[tuple[int, int], str], colour: str = "0.35") -> None:
+    """Write a note in the corner of each quadrant named by (x sign, y sign)."""
+    for (sx, sy), text in notes.items():
+        ax.text(
+            0.98 if sx > 0 else 0.02,
+            0.98 if sy > 0 else 0.02,
+            text,
+            transform=ax.transAxes,
+            ha="right" if sx > 0 else "left",
+            va="top" if sy > 0 else "bottom",
+            fontsize=8,
+            style="italic",
+            color=colour,
+            zorder=2,
+        )
+
+
+def _footnote(fig: Figure, table: pd.DataFrame, data: pd.DataFrame, left_out: int) -> None:
+    """Say how many cities are not shown and how many names were left out."""
+    notes = []
+    if len(table) > len(data):
+        notes.append(f"{len(table) - len(data)} cities without data not shown")
+    if left_out:
+        names = "a name" if left_out == 1 else f"{left_out} names"
+        notes.append(f"{names} left out for lack of room (report.html lists all)")
+    if notes:
+        fig.supxlabel("; ".join(notes), fontsize=8, color="0.35")
+
+
+def _quadrant_chart(table: pd.DataFrame, city_year: pd.DataFrame, summary: pd.DataFrame) -> Figure:
+    """Population change against built-up change, the paradox quadrant shaded."""
+    x, y = "pop_change_pct", "builtup_change_pct"
+    data = table.dropna(subset=[x, y])
+    fig = _figure(10, 7)
+    ax = _scatter_axes(fig, data, x, y)
+    (x0, _), (_, y1) = ax.get_xlim(), ax.get_ylim()
+    red = CLASS_COLOURS[_PARADOX]
+    ax.add_patch(Rectangle((x0, 0), -x0, y1, facecolor=red, alpha=0.08, zorder=0))
+    _corner_notes(ax, {(-1, 1): "shrinking, expanding: the paradox"}, red)
+    notes = {
+        (1, 1): "growing, expanding",
+        (-1, -1): "shrinking, contracting",
+        (1, -1): "growing, contracting",
+    }
+    _corner_notes(ax, notes)
+    ax.set_xlabel("population change (%)")
+    ax.set_ylabel("built-up area change (%)")
+    ax.set_title(f"Population and built-up land{_years(city_year)}")
+    _footnote(fig, table, data, _class_scatter(ax, data, x, y))
+    return fig
+
+
+def _ntl_chart(
+    table: pd.DataFrame, city_year: pd.DataFrame, summary: pd.DataFrame
+) -> Figure | None:
+    """Night-light change against built-up change, with the line of equal change."""
+    x, y = "builtup_change_pct", "ntl_change_pct"
+    if y not in table.columns or table[y].isna().all():
+        return None
+    data = table.dropna(subset=[x, y])
+    fig = _figure(10, 7)
+    ax = _scatter_axes(fig, data, x, y)
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    ax.add_patch(Rectangle((0, y0), x1, -y0, facecolor="0.5", alpha=0.1, zorder=0))
+    low, high = max(x0, y0), min(x1, y1)
+    ax.plot(
+        [low, high],
+        [low, high],
+        color="0.5",
+        linestyle="--",
+        linewidth=0.8,
+        zorder=1,
+        label="equal change",
+    )
+    _corner_notes(ax, {(1, -1): "more built-up land, less light", (1, 1): "more land, more light"})
+    ax.set_xlabel("built-up area change (%)")
+    ax.set_ylabel("night-light sum change (%)")
+    ax.set_title(f"Night light and built-up land{_years(city_year)}")
+    _footnote(fig, table, data, _class_scatter(ax, data, x, y))
+    return fig
+
+
+def _series_chart(
+    table: pd.DataFrame, city_year: pd.DataFrame, summary: pd.DataFrame
+) -> Figure | None:
+    """Built-up km² and night light by year of the paradox cities that lost most people."""
+    paradox = table[table["paradox"] & table["pop_change_pct"].notna()]
+    top = paradox.sort_values(["pop_change_pct", "city_id"]).head(_N_SERIES)
+    if top.empty:
+        return None
+    panels = [("builtup_km2", "built-up area (km²)")]
+    if "ntl_sum" in city_year.columns and city_year["ntl_sum"].notna().any():
+        panels.append(("ntl_sum", "night-light sum"))
+    fig = _figure(10, 3.6 * len(panels) + 0.8)
+    axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
+    years = city_year.sort_values("year")
+    colours = colormaps["tab10"]
+    for i, row in enumerate(top.itertuples()):
+        rows = years[years["city_id"] == row.city_id]
+        label = f"{row.label} ({row.pop_change_pct:+.1f} % population)"
+        for ax, (column, _) in zip(axes, panels, strict=True):
+            ax.plot(
+                rows["year"], rows[column], marker="o", markersize=3, color=colours(i), label=label
+            )
+    for ax, (column, ylabel) in zip(axes, panels, strict=True):
+        ax.set_ylabel(ylabel)
+        ax.grid(color="0.9")
+        if column == "ntl_sum":
+            ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+    axes[-1].set_xlabel("year")
+    axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[0].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    axes[0].set_title(f"The {len(top)} paradox cities with the largest population decline")
+    return fig
+
+
+def _geometry_path(geometry: shapely.Geometry | None) -> MplPath | None:
+    """The polygons of a geometry as one matplotlib path (holes kept), None if there are none."""
+    if geometry is None or geometry.is_empty:
+        return None
+    parts = getattr(geometry, "geoms", [geometry])
+    rings = []
+    for polygon in (p for p in parts if p.geom_type == "Polygon" and not p.is_empty):
+        polygon = shapely.geometry.polygon.orient(polygon)  # holes wind the other way
+        rings += [
+            MplPath(np.asarray(r.coords)[:, :2], closed=True)
+            for r in (polygon.exterior, *polygon.interiors)
+        ]
+    return MplPath.make_compound_path(*rings) if rings else None
+
+
+def _map_chart(
+    table: pd.DataFrame, city_year: pd.DataFrame, summary: pd.DataFrame
+) -> Figure | None:
+    """The cities coloured by class."""
+    shapes = table.geometry
+    paths = [_geometry_path(g) for g in shapes]
+    drawn = [i for i, p in enumerate(paths) if p is not None]
+    if not drawn:
+        return None
+    xmin, ymin, xmax, ymax = shapes.iloc[drawn].total_bounds
+    aspect = 1.0
+    if shapes.crs is not None and shapes.crs.is_geographic:
+        aspect = 1 / math.cos(math.radians((ymin + ymax) / 2))
+    height = min(max(7 * (ymax - ymin) * aspect / max(xmax - xmin, 1e-9), 4), 11)
+    fig = _figure(10, height)
+    ax = fig.add_subplot()
+    patches = [PathPatch(paths[i]) for i in drawn]
+    colours = [_colour(table["class"].iloc[i]) for i in drawn]
+    ax.add_collection(
+        PatchCollection(patches, facecolors=colours, edgecolors="white", linewidths=0.5)
+    )
+    pad_x, pad_y = (xmax - xmin) * 0.02, (ymax - ymin) * 0.02
+    ax.set_xlim(xmin - pad_x, xmax + pad_x)
+    ax.set_ylim(ymin - pad_y, ymax + pad_y)
+    ax.set_aspect(aspect)
+    counts = table["class"].value_counts()
+    handles = [
+        Patch(facecolor=_colour(c), label=f"{c} ({counts[c]})")
+        for c in _class_order(table["class"])
+    ]
+    ax.legend(
+        handles=handles,
+        title="class (cities)",
+        fontsize=8,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1),
+    )
+    ax.tick_params(labelsize=7)
+    ax.set_title(f"Classes of population and built-up change{_years(city_year)}")
+    left_out = len(drawn)
+    if len(drawn) <= _MAX_MAP_LABELS:  # largest cities first: they have room for a name
+        area = pd.Series(shapely.area(np.asarray(shapes.iloc[drawn])), index=shapes.index[drawn])
+        ranked = area.sort_values(ascending=False, kind="stable").index
+        points = shapes.loc[ranked].representative_point()
+        xy = np.column_stack([points.x, points.y])
+        left_out = _place_labels(ax, xy, list(table.loc[ranked, "label"]), radii=(0.0,), marker=0)
+    _footnote(fig, table, table.iloc[drawn], left_out)
+    return fig
+
+
+def _province_chart(
+    table: pd.DataFrame, city_year: pd.DataFrame, summary: pd.DataFrame
+) -> Figure | None:
+    """Cities, shrinking cities and paradox cities per province, as horizontal bars."""
+    provinces = summary.drop(index="all")
+    if provinces.empty:
+        return None
+    bars = [
+        ("n_cities", "cities", "0.8"),
+        ("shrinking", "shrinking", CLASS_COLOURS["shrinking_stable"]),
+        ("paradox", "shrinking yet expanding", CLASS_COLOURS[_PARADOX]),
+    ]
+    if "hollowing" in provinces.columns and provinces["hollowing"].notna().any():
+        bars.append(("hollowing", "hollowing", "0.35"))
+    fig = _figure(10, 0.2 * len(bars) * len(provinces) + 1.5)
+    ax = fig.add_subplot()
+    width = 0.8 / len(bars)
+    rows = np.arange(len(provinces))
+    for k, (column, label, colour) in enumerate(bars):
+        values = pd.to_numeric(provinces[column], errors="coerce").fillna(0).to_numpy()
+        drawn = ax.barh(
+            rows + (k - (len(bars) - 1) / 2) * width,
+            values,
+            height=width,
+            color=colour,
+            label=label,
+        )
+        ax.bar_label(drawn, fmt="%d", fontsize=7, padding=2)
+    ax.set_yticks(rows, [str(p) for p in provinces.index])
+    ax.invert_yaxis()
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("cities")
+    ax.grid(axis="x", color="0.9")
+    ax.set_axisbelow(True)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    ax.set_title("Cities by province")
+    return fig
+
+
+_Chart = Callable[[gpd.GeoDataFrame, pd.DataFrame, pd.DataFrame], Figure | None]
+_CHARTS: tuple[tuple[str, str, _Chart], ...] = (
+    (
+        "chart_quadrants.png",
+        "Population change against built-up change; the shaded quadrant "
+        "(fewer people, more built-up land) is the paradox.",
+        _quadrant_chart,
+    ),
+    ("chart_class_map.png", "Cities coloured by class.", _map_chart),
+    (
+        "chart_timeseries.png",
+        "Built-up area and night light by year of the paradox cities that lost most people.",
+        _series_chart,
+    ),
+    (
+        "chart_ntl_builtup.png",
+        "Night-light change against built-up change; in the shaded "
+        "quadrant land was built while the light dimmed.",
+        _ntl_chart,
+    ),
+    (
+        "chart_provinces.png",
+        "Cities, shrinking cities and paradox cities per province.",
+        _province_chart,
+    ),
+)
+#: Every file :func:`write_report` may write in its output folder.
+REPORT_FILES: tuple[str, ...] = (*(name for name, _, _ in _CHARTS), "report.html")
+
+
+# --- HTML --------------------------------------------------------------------------------------
+
+_CSS = """
+body{font-family:"Noto Sans CJK SC","Noto Sans SC","Microsoft YaHei",sans-serif;margin:2em auto;
+max-width:1200px;padding:0 1em;color:#222}
+h1{margin-bottom:.2em}.meta{color:#666;margin-top:0}
+.cards{display:flex;flex-wrap:wrap;gap:1em}.card{border:1px solid #ddd;border-radius:6px;
+padding:.6em 1em;min-width:8em}.card b{display:block;font-size:1.6em}.card.hl b{color:#d7191c}
+table{border-collapse:collapse;font-size:.85em;margin:1em 0}
+th,td{border-bottom:1px solid #e5e5e5;padding:.25em .6em;text-align:left}
+td.n{text-align:right;font-variant-numeric:tabular-nums}
+.sortable th{cursor:pointer;user-select:none;background:#f4f4f4;position:sticky;top:0}
+.sortable th[data-order=asc]::after{content:" \\25B2"}
+.sortable th[data-order=desc]::after{content:" \\25BC"}
+tr.paradox{background:#fdecec}tfoot td{font-weight:bold}
+.sw{display:inline-block;width:.9em;height:.9em;border:1px solid #999;vertical-align:middle;
+margin-right:.4em}
+figure{margin:1.5em 0}img{max-width:100%}figcaption{color:#555;font-size:.9em}
+footer{color:#888;font-size:.8em;margin-top:3em}
+"""
+
+_JS = """
+document.querySelectorAll("table.sortable").forEach(table => {
+  table.tHead.querySelectorAll("th").forEach((th, col) => th.addEventListener("click", () => {
+    const asc = th.dataset.order !== "asc";
+    table.tHead.querySelectorAll("th").forEach(h => delete h.dataset.order);
+    th.dataset.order = asc ? "asc" : "desc";
+    const key = row => {
+      const cell = row.cells[col];
+      if (cell.dataset.v === undefined) return cell.textContent;
+      return cell.dataset.v === "" ? null : Number(cell.dataset.v);
+    };
+    const rows = [...table.tBodies[0].rows].sort((a, b) => {
+      const x = key(a), y = key(b);
+      if (x === null || y === null) return (x === null) - (y === null);
+      const d = typeof x === "number" ? x - y : x.localeCompare(y, "zh", {numeric: true});
+      return asc ? d : -d;
+    });
+    table.tBodies[0].append(...rows);
+  }));
+});
+"""
+
+#: Columns of the table of all cities: column, header, kind ("text", "class", "pct", "num",
+#: "flag"); absent columns are left out.
+_CITY_COLUMNS = (
+    ("city_id", "id", "text"),
+    ("name", "name", "text"),
+    ("class", "class", "class"),
+    ("pop_change_pct", "population change %", "pct"),
+    ("builtup_change_pct", "built-up change %", "pct"),
+    ("ntl_change_pct", "night-light change %", "pct"),
+    ("builtup_km2_start", "built-up km² (start)", "num"),
+    ("builtup_km2_end", "built-up km² (end)", "num"),
+    *((flag, flag, "flag") for flag in _FLAGS),
+)
+
+
+#: How numbers of each kind of column are shown.
+_NUMBER_FORMATS = {"pct": "{:+.1f}", "num": "{:,.1f}", "count": "{:,.0f}", "share": "{:.3g}"}
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value))
+
+
+def _cell(value: object, kind: str) -> str:
+    """One table cell; numbers carry their raw value in data-v for sorting."""
+    if kind == "text":
+        return f"<td>{'' if pd.isna(value) else _e(value)}</td>"
+    if kind == "class":
+        return (
+            f'<td><span class="sw" style="background:{_colour(str(value))}"></span>{_e(value)}</td>'
+        )
+    if kind == "flag":
+        return f"<td>{'–' if pd.isna(value) else 'yes' if value else 'no'}</td>"
+    if pd.isna(value):
+        return '<td class="n" data-v="">–</td>'
+    return f'<td class="n" data-v="{float(value)!r}">{_NUMBER_FORMATS[kind].format(value)}</td>'
+
+
+def _table(
+    columns: list[tuple[str, str, str]],
+    rows: pd.DataFrame,
+    *,
+    css: str = "sortable",
+    shade: str | None = None,
+    foot: pd.Series | None = None,
+) -> str:
+    """An HTML table of `columns`, each (column, header, kind).
+
+    Rows whose boolean column `shade` is true get the CSS class of that name; `foot` is a last
+    row kept out of sorting.
+    """
+    head = "".join(f"<th>{_e(header)}</th>" for _, header, _ in columns)
+    body = []
+    for _, row in rows.iterrows():
+        tr = f'<tr class="{shade}">' if shade is not None and row[shade] else "<tr>"
+        body.append(tr + "".join(_cell(row[c], kind) for c, _, kind in columns) + "</tr>")
+    tfoot = ""
+    if foot is not None:
+        tfoot = "<tfoot><tr>" + "".join(_cell(foot[c], k) for c, _, k in columns) + "</tr></tfoot>"
+    return (
+        f'<table class="{css}"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody>{tfoot}</table>"
+    )
+
+
+def _html(
+    title: str,
+    table: pd.DataFrame,
+    city_year: pd.DataFrame,
+    summary: pd.DataFrame,
+    charts: list[tuple[str, str, bytes]],
+) -> str:
+    """The whole page; charts are (file name, caption, PNG bytes)."""
+    figures = {name: _figure_html(name, caption, png) for name, caption, png in charts}
+    province_figure = figures.pop("chart_provinces.png", "")
+    share = summary.loc["all", "share_shrinking_expanding_pct"]
+    share_text = "n/a (no city shrinks)" if pd.isna(share) else f"{share:.2f} %"
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{_e(title)}</h1>",
+        f'<p class="meta">{len(table)} cities{_e(_years(city_year))}. A city is in the paradox '
+        "when it shrinks (population) and expands (built-up land) at once.</p>",
+        _cards_html(summary.loc["all"], share_text),
+        f"<p>Of the shrinking cities, <b>{_e(share_text)}</b> still expanded their built-up "
+        "land.</p>",
+        "<h2>Classes</h2>",
+        _classes_html(table),
+        "<h2>Provinces</h2>",
+        _provinces_html(summary),
+        province_figure,
+        "<h2>Charts</h2>" if figures else "",
+        *figures.values(),
+        "<h2>All cities</h2><p>Paradox cities are shaded. Click a column header to sort.</p>",
+        _cities_html(table),
+        "<footer>Written by urbanshrink_gis; this file needs no other file.</footer>",
+        f"<script>{_JS}</script></body></html>",
+    ]
+    return "\n".join(part for part in parts if part) + "\n"
+
+
+def _figure_html(name: str, caption: str, png: bytes) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return (
+        f'<figure id="{_e(Path(name).stem)}"><img alt="{_e(caption)}" '
+        f'src="data:image/png;base64,{data}"><figcaption>{_e(caption)}</figcaption></figure>'
+    )
+
+
+def _cards_html(total: pd.Series, share_text: str) -> str:
+    cards = [
+        ("cities", int(total["n_cities"]), "card"),
+        ("shrinking", int(total["shrinking"]), "card"),
+        ("expanding", int(total["expanding"]), "card"),
+        ("shrinking yet expanding", int(total["paradox"]), "card hl"),
+        ("of shrinking cities still expand", share_text, "card hl"),
+    ]
+    return (
+        '<section class="cards">'
+        + "".join(f'<div class="{css}"><b>{_e(v)}</b>{_e(k)}</div>' for k, v, css in cards)
+        + "</section>"
+    )
+
+
+def _classes_html(table: pd.DataFrame) -> str:
+    order = _class_order(table["class"])
+    counts = table["class"].value_counts()
+    classes = pd.DataFrame(
+        {
+            "class": order,
+            "meaning": [CLASSES.get(c, "") for c in order],
+            "cities": [counts[c] for c in order],
+        }
+    )
+    columns = [("class", "class", "class"), ("meaning", "meaning", "text")]
+    return _table([*columns, ("cities", "cities", "count")], classes, css="classes")
+
+
+_PROVINCE_HEADERS = {"n_cities": "cities", "paradox": "paradox (shrinking yet expanding)"}
+
+
+def _provinces_html(summary: pd.DataFrame) -> str:
+    counts = [c for c in ("n_cities", *_FLAGS) if c in summary and summary[c].notna().any()]
+    columns = [
+        ("province", "province", "text"),
+        *((c, _PROVINCE_HEADERS.get(c, c), "count") for c in counts),
+        ("share_shrinking_expanding_pct", "paradox (% of shrinking)", "num"),
+    ]
+    provinces = summary.rename_axis("province").reset_index()
+    is_all = provinces["province"] == "all"
+    return _table(columns, provinces[~is_all], foot=provinces[is_all].iloc[0])
+
+
+def _cities_html(table: pd.DataFrame) -> str:
+    columns = [spec for spec in _CITY_COLUMNS if spec[0] in table.columns]
+    shares = sorted(c for c in table.columns if c.startswith("dark_builtup_share_"))
+    columns += [(c, c.replace("_", " "), "share") for c in shares]
+    return _table(columns, table, shade="paradox")
+
+
+# --- entry point -------------------------------------------------------------------------------
+
+
+def write_report(
+    out_dir: str | os.PathLike,
+    cities: gpd.GeoDataFrame,
+    city_year: pd.DataFrame,
+    summary: pd.DataFrame,
+    *,
+    overwrite: bool = False,
+    title: str = "urbanshrink_gis report",
+) -> tuple[Path, ...]:
+    """Write the charts as PNG files and ``report.html``, which embeds them, into a folder.
+
+    Parameters
+    ----------
+    out_dir
+        Output folder, created if needed; the files are named as in :data:`REPORT_FILES`.
+    cities
+        One row per city with ``city_id``, ``class``, ``pop_change_pct`` and
+        ``builtup_change_pct`` (percent), the flags ``shrinking``, ``expanding`` and ``paradox``
+        and the city polygons; optional ``name`` (labels; the id stands in), ``ntl_change_pct``,
+        ``builtup_km2_start``/``_end``, ``hollowing`` and ``dark_builtup_share_*`` columns.
+    city_year
+        The long table with ``city_id``, ``year`` and ``builtup_km2`` (km²); optional
+        ``ntl_sum``.
+    summary
+        Output of :func:`urbanshrink_gis.analysis.summarise`: per-province tallies and the row
+        ``all``.
+    overwrite
+        Replace existing report files; otherwise any existing one raises before anything is
+        written.
+    title
+        Title of the HTML page.
+
+    Returns
+    -------
+    tuple of pathlib.Path
+        The files written: the charts that had data to show, then ``report.html``.
+
+    Raises
+    ------
+    InputError
+        A table lacks a required column, or ``summary`` has no ``all`` row.
+    OutputExistsError
+        A report file exists and ``overwrite`` is False.
+
+    Warns
+    -----
+    UrbanShrinkWarning
+        Once per process, when no font with Chinese glyphs is found; the charts are still
+        written, with boxes in place of Chinese characters.
+
+    Notes
+    -----
+    Figures are drawn on matplotlib's Agg canvas without pyplot; matplotlib's settings are
+    changed only while drawing and restored after. The HTML holds every chart once more,
+    base64-encoded (about 4/3 of the PNG sizes).
+    """
+    _check(cities, city_year, summary)
+    out = Path(out_dir)
+    existing = [str(out / name) for name in REPORT_FILES if (out / name).exists()]
+    if existing and not overwrite:
+        fix = "pass --overwrite or choose another output"
+        raise OutputExistsError("output exists", where=", ".join(existing), fix=fix)
+    table = _prepare(cities)
+    charts = []
+    with _font_context():
+        for name, caption, draw in _CHARTS:
+            fig = draw(table, city_year, summary)
+            if fig is None:
+                log.info("no data for %s; not drawn", name)
+            else:
+                charts.append((name, caption, _png(fig)))
+    page = _html(title, table, city_year, summary, charts).encode("utf-8")
+    files = [(out / name, png) for name, _, png in charts] + [(out / "report.html", page)]
+    for path, content in files:
+        with atomic_path(path, overwrite=overwrite) as tmp:
+            tmp.write_bytes(content)
+        log.info("wrote %s", path)
+    return tuple(path for path, _ in files)
+
+
+def _check(cities: gpd.GeoDataFrame, city_year: pd.DataFrame, summary: pd.DataFrame) -> None:
+    """Raise one InputError listing every broken part of the input contract."""
+    tables = {"cities": cities, "city_year": city_year, "summary": summary}
+    problems = [
+        f"no column {', '.join(missing)} in {name}"
+        for name, columns in _REQUIRED.items()
+        if (missing := [c for c in columns if c not in tables[name].columns])
+    ]
+    if not isinstance(cities, gpd.GeoDataFrame):
+        problems.append("cities is not a GeoDataFrame")
+    if "all" not in summary.index:
+        problems.append("summary has no row 'all'")
+    if problems:
+        fix = "pass the cities, city_year and summary of a run"
+        raise InputError("; ".join(problems), where="write_report", fix=fix)
+
+
+def _prepare(cities: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Cities sorted by id, class and flags filled in (NA as no_data, False), and a label."""
+    table = cities.assign(city_id=cities["city_id"].astype(str))
+    table = table.sort_values("city_id", kind="stable").reset_index(drop=True)
+    table["class"] = table["class"].fillna("no_data").astype(str)
+    for flag in _FLAGS[:3]:
+        table[flag] = table[flag].astype("boolean").fillna(False).astype(bool)
+    for column in ("pop_change_pct", "builtup_change_pct"):
+        table[column] = table[column].astype(float)
+    names = table["name"].fillna("").astype(str) if "name" in table.columns else table["city_id"]
+    table["label"] = names.where(names.str.strip() != "", table["city_id"])
+    return table
