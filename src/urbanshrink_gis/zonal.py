@@ -16,13 +16,13 @@ A pixel covered by several overlapping zones counts in each of them, as in raste
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
 import re
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, get_args
 
@@ -39,6 +39,7 @@ from urbanshrink_gis._coverage import Coverage, Edges, Runs, runs_for_band
 from urbanshrink_gis.errors import ConfigError, RasterError, UrbanShrinkWarning
 from urbanshrink_gis.io.boundaries import read_boundaries
 from urbanshrink_gis.io.rasters import band_nodata, open_raster, read_block, reading_env
+from urbanshrink_gis.parallel import map_ordered
 
 __all__ = ["DEFAULT_STATS", "Coverage", "Grid", "Zones", "zonal_stats", "zonal_stats_many"]
 
@@ -198,29 +199,37 @@ class Zones:
         for r0 in range(0, g.height, rows):
             yield r0, min(r0 + rows, g.height)
 
-    def windows(self) -> Iterator[tuple[Window, Runs]]:
-        """Windows to read (only where zones are) with the runs inside each, in local numbers."""
+    def band_windows(self, r0: int, r1: int) -> Iterator[tuple[Window, Runs]]:
+        """Windows of a band to read (only where zones are), with their runs in local numbers."""
         g = self.grid
-        for r0, r1 in self.bands():
-            runs = self.runs(r0, r1)
-            box = runs.bounds()
-            if box is None:
-                continue
-            rr0, rr1, cc0, cc1 = box
-            cols = max(
-                g.block_width, _WINDOW_PIXELS // max(rr1 - rr0, 1) // g.block_width * g.block_width
-            )
-            start = cc0 // g.block_width * g.block_width
-            for c0 in range(start, cc1, cols):
-                c1 = min(c0 + cols, cc1)
-                local = runs.window(rr0, rr1, max(c0, cc0), c1)
-                if len(local.zone):
-                    yield Window(max(c0, cc0), rr0, c1 - max(c0, cc0), rr1 - rr0), local
+        box = self.runs(r0, r1).bounds()
+        if box is None:
+            return
+        rr0, rr1, cc0, cc1 = box
+        step = _WINDOW_PIXELS // max(rr1 - rr0, 1) // g.block_width * g.block_width
+        cols = max(g.block_width, step)
+        start = cc0 // g.block_width * g.block_width
+        for c0 in range(start, cc1, cols):
+            left, right = max(c0, cc0), min(c0 + cols, cc1)
+            local = self.runs(r0, r1).window(rr0, rr1, left, right)
+            if len(local.zone):
+                yield Window(left, rr0, right - left, rr1 - rr0), local
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without the cached runs (workers compute their own)."""
+        state = self.__dict__.copy()
+        state["_cache"] = {} if self._cache is not None else None
+        return state
 
 
 @dataclass
 class _Moments:
-    """Per-zone accumulators that add up across windows (and across workers)."""
+    """Per-zone moments that add up across bands, threads, processes and Dask workers.
+
+    Inside one band the kernel adds sums shifted by each zone's first value (``shift``, ``s``,
+    ``q``) for precision; :meth:`close` turns them into sum and squared deviations (``m2``),
+    which :meth:`merge` combines with Chan's formula.
+    """
 
     n_zones: int
     n: np.ndarray = field(init=False)
@@ -232,38 +241,72 @@ class _Moments:
     has_shift: np.ndarray = field(init=False)
     s: np.ndarray = field(init=False)
     q: np.ndarray = field(init=False)
+    sum: np.ndarray = field(init=False)
+    m2: np.ndarray = field(init=False)
     vmin: np.ndarray = field(init=False)
     vmax: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
         z = self.n_zones
-        for name in ("n", "total", "area", "above_n", "above_area", "shift", "s", "q"):
+        for name in ("n", "total", "area", "above_n", "above_area", "shift", "s", "q", "sum", "m2"):
             setattr(self, name, np.zeros(z))
         self.has_shift = np.zeros(z, bool)
         self.vmin = np.full(z, np.inf)
         self.vmax = np.full(z, -np.inf)
+
+    def add(
+        self, block: np.ndarray, mask: np.ndarray | None, reading: _Reading, runs: Runs,
+        row_area: np.ndarray,
+    ) -> None:  # fmt: skip
+        """Add the pixels of one window's runs (shifted sums; call :meth:`close` after)."""
+        _kernels.accumulate_moments(
+            block, _mask_or_dummy(mask), mask is not None, *reading.nodata_args,
+            reading.scale, reading.offset,
+            runs.zone, runs.row, runs.col0, runs.col1, runs.weight, row_area, reading.threshold,
+            self.n, self.total, self.area, self.above_n, self.above_area, self.shift,
+            self.has_shift, self.s, self.q, self.vmin, self.vmax,
+        )  # fmt: skip
+
+    def close(self) -> _Moments:
+        """Turn the shifted sums of a band into sums and squared deviations."""
+        some = self.n > 0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self.sum = np.where(some, self.s + self.n * self.shift, 0.0)
+            self.m2 = np.where(some, np.maximum(self.q - self.s**2 / self.n, 0.0), 0.0)
+        return self
+
+    def merge(self, other: _Moments) -> None:
+        """Add another (closed) partial into this one."""
+        n = self.n + other.n
+        with np.errstate(invalid="ignore", divide="ignore"):
+            delta = np.where(
+                (self.n > 0) & (other.n > 0), other.sum / other.n - self.sum / self.n, 0.0
+            )
+            cross = np.where(n > 0, delta**2 * self.n * other.n / n, 0.0)
+        self.m2 = self.m2 + other.m2 + cross
+        for name in ("n", "total", "area", "above_n", "above_area", "sum"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.vmin = np.minimum(self.vmin, other.vmin)
+        self.vmax = np.maximum(self.vmax, other.vmax)
 
     def table(self, stats: Sequence[str]) -> dict[str, np.ndarray]:
         """Final statistics from the accumulators."""
         n = self.n
         some = n > 0
         with np.errstate(invalid="ignore", divide="ignore"):
-            mean_shifted = np.where(some, self.s / n, np.nan)
-            var = np.where(some, np.maximum(self.q / n - mean_shifted**2, 0), np.nan)
-            total = np.where(some, self.s + n * self.shift, np.nan)
-        out = {
-            "count": n,
-            "nodata_count": self.total - n,
-            "sum": total,
-            "mean": mean_shifted + self.shift,
-            "min": np.where(some, self.vmin, np.nan),
-            "max": np.where(some, self.vmax, np.nan),
-            "std": np.sqrt(var),
-            "range": np.where(some, self.vmax - self.vmin, np.nan),
-            "area_km2": self.area,
-            "above_count": self.above_n,
-            "above_km2": self.above_area,
-        }
+            out = {
+                "count": n,
+                "nodata_count": self.total - n,
+                "sum": np.where(some, self.sum, np.nan),
+                "mean": np.where(some, self.sum / n, np.nan),
+                "min": np.where(some, self.vmin, np.nan),
+                "max": np.where(some, self.vmax, np.nan),
+                "std": np.where(some, np.sqrt(self.m2 / n), np.nan),
+                "range": np.where(some, self.vmax - self.vmin, np.nan),
+                "area_km2": self.area,
+                "above_count": self.above_n,
+                "above_km2": self.above_area,
+            }
         return {s: out[s] for s in stats if s in out}
 
 
@@ -310,6 +353,16 @@ class _Classes:
         )
         self.count += count.reshape(self.n_zones, k)
         self.area += area.reshape(self.n_zones, k)
+
+    def merge(self, other: _Classes) -> None:
+        """Add another partial (its classes may differ) into this one."""
+        if not other.values:
+            return
+        index = self._index(np.asarray(other.values))
+        count = self.count.reshape(self.n_zones, -1)
+        area = self.area.reshape(self.n_zones, -1)
+        count[:, index] += other.count.reshape(self.n_zones, -1)
+        area[:, index] += other.area.reshape(self.n_zones, -1)
 
     def _index(self, classes: np.ndarray) -> np.ndarray:
         known = {v: i for i, v in enumerate(self.values)}
@@ -394,6 +447,8 @@ def zonal_stats(
     offset: float | None = None,
     threshold: float | None = None,
     layer: str | None = None,
+    scheduler: str = "threads",
+    workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> pd.DataFrame:
     """Statistics of a raster band within each zone.
@@ -430,8 +485,14 @@ def zonal_stats(
         as lit night-light pixels).
     layer
         Layer of a vector ``zones`` path.
+    scheduler
+        Where bands of rows are processed: ``"synchronous"``, ``"threads"`` (default),
+        ``"processes"`` or ``"tcp://HOST:PORT"`` of a Dask scheduler (see
+        :mod:`urbanshrink_gis.parallel`). Results are identical whichever is used.
+    workers
+        Threads or processes on this machine (default: one per CPU).
     progress
-        Called with (windows done, windows total).
+        Called with (bands done, bands total).
 
     Returns
     -------
@@ -441,7 +502,7 @@ def zonal_stats(
 
     Notes
     -----
-    Memory is bounded by one window (about 8 M pixels) plus the zones' runs; median,
+    Memory is bounded by one window (about 8 M pixels) per worker plus the zones' runs; median,
     percentiles, majority, minority and unique keep every covered value of a zone until the end.
     """
     result = zonal_stats_many(
@@ -458,6 +519,8 @@ def zonal_stats(
         offset=offset,
         threshold=threshold,
         layer=layer,
+        scheduler=scheduler,
+        workers=workers,
         progress=progress,
     )
     return result.droplevel("key")
@@ -478,6 +541,8 @@ def zonal_stats_many(
     offset: float | None = None,
     threshold: float | None = None,
     layer: str | None = None,
+    scheduler: str = "threads",
+    workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> pd.DataFrame:
     """Statistics of several rasters on one grid (a yearly series) in one pass over the zones.
@@ -524,10 +589,14 @@ def zonal_stats_many(
             )
             for ds in datasets
         ]
-        tables = _run(prepared, datasets, readings, stats, categorical, areas, progress)
+        wants_area = areas or "area_km2" in stats or "above_km2" in stats
+        row_area = grid.row_areas_km2() if wants_area else np.ones(grid.height)
+        gather = any(s in _VALUE_STATS or _PERCENTILE.match(s) for s in stats)
+        job = _Job(prepared, tuple(readings), stats, categorical, gather, row_area)
     finally:
         for ds in datasets:
             ds.close()
+    tables = _run(job, areas=areas, scheduler=scheduler, workers=workers, progress=progress)
     frames = []
     for key, table in zip(keys, tables, strict=True):
         if prepared.coverage != "exact":
@@ -575,81 +644,87 @@ def _scale_offset(
     return float(1.0 if s is None else s), float(0.0 if o is None else o)
 
 
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """What every band task needs: zones, how to read each raster, what to add up."""
+
+    zones: Zones
+    readings: tuple[_Reading, ...]
+    stats: tuple[str, ...]
+    categorical: bool
+    gather: bool
+    row_area: np.ndarray
+
+
+@dataclass
+class _Partial:
+    """Additive aggregates of one raster over some bands."""
+
+    moments: _Moments
+    classes: _Classes
+    values: list[tuple[np.ndarray, ...]]
+
+    @classmethod
+    def empty(cls, n_zones: int) -> _Partial:
+        """Aggregates of nothing yet."""
+        return cls(_Moments(n_zones), _Classes(n_zones), [])
+
+    def merge(self, other: _Partial) -> None:
+        """Add a later band's aggregates into these."""
+        self.moments.merge(other.moments)
+        self.classes.merge(other.classes)
+        self.values.extend(other.values)
+
+
+def _band_task(job: _Job, band: tuple[int, int]) -> list[_Partial]:
+    """Aggregates of every raster over one band of rows (one unit of parallel work)."""
+    zones = job.zones
+    parts = [_Partial.empty(len(zones)) for _ in job.readings]
+    with reading_env(), contextlib.ExitStack() as stack:
+        datasets = [stack.enter_context(open_raster(r.path, band=r.band)) for r in job.readings]
+        for window, runs in zones.band_windows(*band):
+            areas = job.row_area[window.row_off : window.row_off + window.height]
+            for ds, reading, part in zip(datasets, job.readings, parts, strict=True):
+                block, mask = read_block(ds, window, band=reading.band)
+                if job.categorical:
+                    part.classes.add(_class_lut(reading, block), runs, mask, areas)
+                    continue
+                part.moments.add(block, mask, reading, runs, areas)
+                if job.gather:
+                    part.values.append(_collect(block, mask, reading, runs))
+    for part in parts:
+        part.moments.close()
+    return parts
+
+
 def _run(
-    zones: Zones,
-    datasets: list[rasterio.DatasetReader],
-    readings: list[_Reading],
-    stats: tuple[str, ...],
-    categorical: bool,
+    job: _Job,
+    *,
     areas: bool,
+    scheduler: str,
+    workers: int | None,
     progress: Callable[[int, int], None] | None,
 ) -> list[dict[Any, np.ndarray]]:
+    zones = job.zones
     n = len(zones)
-    wants_area = areas or "area_km2" in stats or "above_km2" in stats
-    row_area = zones.grid.row_areas_km2() if wants_area else None
-    unit_rows = np.ones(zones.grid.height)
-    moments = [_Moments(n) for _ in datasets]
-    classes = [_Classes(n) for _ in datasets]
-    gather = [s for s in stats if s in _VALUE_STATS or _PERCENTILE.match(s)]
-    collected: list[list[tuple[np.ndarray, ...]]] = [[] for _ in datasets]
-    windows = list(zones.windows())
-    total = len(windows) * len(datasets)
-    jobs = [(w, runs, i) for w, runs in windows for i in range(len(datasets))]
-    with reading_env(), ThreadPoolExecutor(max_workers=1) as pool:
-
-        def read(job: tuple[Window, Runs, int]) -> tuple[np.ndarray, np.ndarray | None]:
-            w, _, i = job
-            return _read_window(datasets[i], w, readings[i])
-
-        pending = pool.submit(read, jobs[0]) if jobs else None
-        for done, job in enumerate(jobs, start=1):
-            block, mask = pending.result()  # type: ignore[union-attr]
-            if done < len(jobs):
-                pending = pool.submit(read, jobs[done])
-            w, runs, i = job
-            areas_here = (row_area if row_area is not None else unit_rows)[
-                w.row_off : w.row_off + w.height
-            ]
-            if categorical:
-                classes[i].add(_class_lut(readings[i], block), runs, mask, areas_here)
-            else:
-                _add_moments(moments[i], block, mask, readings[i], runs, areas_here)
-                if gather:
-                    collected[i].append(_collect(block, mask, readings[i], runs))
-            if progress is not None:
-                progress(done, total)
-    if categorical:
-        return [c.table(areas=areas) for c in classes]
+    bands = list(zones.bands())
+    totals = [_Partial.empty(n) for _ in job.readings]
+    results = map_ordered(_band_task, job, bands, scheduler=scheduler, workers=workers)
+    for done, parts in enumerate(results, start=1):
+        for total, part in zip(totals, parts, strict=True):
+            total.merge(part)
+        if progress is not None:
+            progress(done, len(bands))
+    if job.categorical:
+        return [t.classes.table(areas=areas) for t in totals]
+    gather = [s for s in job.stats if s in _VALUE_STATS or _PERCENTILE.match(s)]
     out = []
-    for m, parts in zip(moments, collected, strict=True):
-        table = m.table(stats)
+    for total in totals:
+        table = total.moments.table(job.stats)
         if gather:
-            table.update(_value_stats(parts, n, gather, zones.coverage == "exact"))
-        out.append({s: table[s] for s in stats})
+            table.update(_value_stats(total.values, n, gather, zones.coverage == "exact"))
+        out.append({s: table[s] for s in job.stats})
     return out
-
-
-def _read_window(
-    ds: rasterio.DatasetReader, window: Window, reading: _Reading
-) -> tuple[np.ndarray, np.ndarray | None]:
-    return read_block(ds, window, band=reading.band)
-
-
-def _add_moments(
-    m: _Moments,
-    block: np.ndarray,
-    mask: np.ndarray | None,
-    reading: _Reading,
-    runs: Runs,
-    row_area: np.ndarray,
-) -> None:
-    _kernels.accumulate_moments(
-        block, _mask_or_dummy(mask), mask is not None, *reading.nodata_args,
-        reading.scale, reading.offset,
-        runs.zone, runs.row, runs.col0, runs.col1, runs.weight, row_area, reading.threshold,
-        m.n, m.total, m.area, m.above_n, m.above_area, m.shift, m.has_shift, m.s, m.q,
-        m.vmin, m.vmax,
-    )  # fmt: skip
 
 
 def _collect(

@@ -1,0 +1,227 @@
+"""Speed and memory of urbanshrink_gis against a reading floor and its peers (``make bench``).
+
+Builds the synthetic data once into ``bench/.cache``, then runs every tool of every scenario
+``--repeat`` times, each as a whole separate process, measuring its wall time and the peak RSS
+of its process tree. Prints a Markdown table and writes ``bench/results/latest.json``
+(``quick.json`` with ``--quick``). Floors and ratios are measured, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.metadata
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import psutil
+
+from data import BOUNDARIES
+from tools import SCENARIOS, cache_for
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+DEFAULT = ("A", "A-detailed", "A-exact", "A10", "B")  # C is opt-in: it reads 30 G pixels
+POLL_S = 0.05
+PEERS = ("exactextract", "rasterstats", "xarray-spatial")
+
+
+def measure(cmd: list[str], timeout: float) -> dict:
+    """Run ``cmd`` once; wall seconds, peak RSS (MB) of its process tree and its JSON line."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = psutil.Popen(cmd, stdout=out, stderr=err)
+        peak = 0
+        while True:
+            try:
+                proc.wait(timeout=POLL_S)
+                break
+            except psutil.TimeoutExpired:
+                peak = max(peak, _tree_rss(proc))
+                if time.perf_counter() - start > timeout:
+                    proc.kill()
+                    proc.wait()
+                    return {"error": f"timed out after {timeout:.0f} s"}
+        wall = time.perf_counter() - start
+        out.seek(0)
+        err.seek(0)
+        lines = out.read().decode().strip().splitlines()
+        if proc.returncode != 0 or not lines:
+            tail = err.read().decode().strip().splitlines()[-3:]
+            return {"error": f"exit {proc.returncode}: " + " | ".join(tail)}
+    report = json.loads(lines[-1])
+    rss = max(peak / 2**20, report["self_maxrss_mb"])
+    return {"wall_s": wall, "rss_mb": rss, "load_1min": os.getloadavg()[0], **report}
+
+
+def _tree_rss(proc: psutil.Process) -> int:
+    total = 0
+    for p in [proc, *proc.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            total += p.memory_info().rss
+    return total
+
+
+def agreement(results: Path, scenario: str, tool: str, column: str) -> dict | None:
+    """Largest relative difference of ``column`` between ``tool`` and ours, and its zone."""
+    ours, peer = results / f"{scenario}-ours.csv", results / f"{scenario}-{tool}.csv"
+    if not (ours.exists() and peer.exists()):
+        return None
+    keys = ["year", "zone"]
+    a = pd.read_csv(ours, dtype={"zone": str}).set_index(keys)[column]
+    b = pd.read_csv(peer, dtype={"zone": str}).set_index(keys).get(column)
+    if b is None:
+        return None
+    a, b = a.align(b, join="inner")
+    diff = (a.fillna(0) - b.fillna(0)).abs() / b.fillna(0).abs().clip(lower=1.0)
+    top = diff.sort_values(ascending=False).head(3)
+    year, zone = top.index[0]
+    return {
+        "max": float(top.iloc[0]),
+        "zone": zone,
+        "year": int(year),
+        "top3": {f"{y}/{z}": float(v) for (y, z), v in top.items()},
+    }
+
+
+def run_scenario(name: str, args: argparse.Namespace, out_dir: Path) -> dict:
+    """Every tool of one scenario, ``args.repeat`` times each; a summary per tool."""
+    sc = SCENARIOS[name]
+    print(f"\n## {name}: {sc.about}", flush=True)
+    summary = {}
+    for tool in sc.tools:
+        runs = []
+        for i in range(args.repeat):
+            out = out_dir / f"{name}-{tool}.csv"
+            cmd = [sys.executable, str(HERE / "tools.py"), tool, name, "--out", str(out)]
+            run = measure([*cmd, "--quick"] if args.quick else cmd, args.timeout)
+            runs.append(run)
+            shown = run.get("error") or f"{run['wall_s']:.1f} s, {run['rss_mb']:.0f} MB"
+            print(f"  {tool:<13} run {i + 1}/{args.repeat}: {shown}", flush=True)
+            if "error" in run:
+                break
+        summary[tool] = _summarise(runs)
+    column = "8" if sc.categorical else "sum"
+    for tool in sc.tools[2:]:
+        if "error" not in summary[tool]:
+            summary[tool]["max_rel_diff"] = agreement(out_dir, name, tool, column)
+    return {"about": sc.about, "compared_column": column, "tools": summary}
+
+
+def _summarise(runs: list[dict]) -> dict:
+    done = [r for r in runs if "error" not in r]
+    if not done:
+        return {"error": runs[-1]["error"]}
+    wall = statistics.median(r["wall_s"] for r in done)
+    return {
+        "wall_s": [r["wall_s"] for r in done],
+        "median_s": wall,
+        "run_s": statistics.median(r["run_s"] for r in done),
+        "cpu_s": statistics.median(r.get("cpu_s", float("nan")) for r in done),
+        "load_1min": [r["load_1min"] for r in done],
+        "rss_mb": max(r["rss_mb"] for r in done),
+        "pixels": done[0]["pixels"],
+        "mpx_per_s": done[0]["pixels"] / wall / 1e6,
+    }
+
+
+def table(results: dict) -> str:
+    """Markdown table of the results (ratios: to the floor, and peer over ours)."""
+    lines = [
+        "| scenario | tool | median wall s | x floor | peer/ours (x faster) | peak RSS MB "
+        "| CPU s | Mpx/s | max rel diff vs ours (zone) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, res in results.items():
+        tools = res["tools"]
+        floor, ours = (tools[t].get("median_s") for t in SCENARIOS[name].tools[:2])
+        for tool, s in tools.items():
+            if "error" in s:
+                lines.append(f"| {name} | {tool} | {s['error']} | | | | | | |")
+                continue
+            wall = s["median_s"]
+            x_floor = f"{wall / floor:.2f}" if floor else ""
+            faster = f"{wall / ours:.1f}" if ours and tool in PEERS else ""
+            diff = s.get("max_rel_diff")
+            diff = f"{diff['max']:.1e} ({diff['zone']})" if diff else ""
+            lines.append(
+                f"| {name} | {tool} | {wall:.1f} | {x_floor} | {faster} | {s['rss_mb']:.0f} "
+                f"| {s['cpu_s']:.1f} | {s['mpx_per_s']:.0f} | {diff} |"
+            )
+    return "\n".join(lines)
+
+
+def machine() -> dict:
+    """Where the numbers come from."""
+    versions = {}
+    for pkg in ("urbanshrink_gis", "rasterio", "geopandas", "numpy", "exactextract", "rasterstats"):
+        try:
+            versions[pkg] = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            versions[pkg] = None
+    return {
+        "cpus": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "versions": versions,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Build the data if needed, run the scenarios, print and save the results."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--scenarios",
+        default=",".join(DEFAULT),
+        help=f"comma-separated, of {', '.join(SCENARIOS)} (default: all but C, which is slow)",
+    )
+    parser.add_argument("--repeat", type=int, help="runs per tool (default 3, 1 with --quick)")
+    parser.add_argument("--quick", action="store_true", help="small grids: a smoke run of ~1 min")
+    parser.add_argument("--timeout", type=float, default=3600, help="seconds per run")
+    args = parser.parse_args(argv)
+    if not BOUNDARIES.exists():
+        print(f"bench skipped: the real boundaries are absent ({BOUNDARIES}); it needs ../shared")
+        return 0
+    names = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    unknown = sorted(set(names) - set(SCENARIOS))
+    if unknown:
+        parser.error(
+            f"unknown scenario(s) {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}"
+        )
+    args.repeat = args.repeat or (1 if args.quick else 3)
+
+    print("Preparing data (built once, then reused) ...", flush=True)
+    cache = cache_for(args.quick)
+    for name in names:
+        SCENARIOS[name].paths(cache)
+    out_dir = RESULTS / ("quick" if args.quick else "latest")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / ("quick.json" if args.quick else "latest.json")
+    report = {"quick": args.quick, "repeat": args.repeat, "machine": machine(), "scenarios": {}}
+    for name in names:
+        report["scenarios"][name] = run_scenario(name, args, out_dir)
+        path.write_text(json.dumps(report, indent=2))  # saved as it goes: a long run may stop
+
+    print("\n" + table(report["scenarios"]))
+    print(
+        "\nx floor = wall / floor's wall; peer/ours = peer's wall / ours' wall. Wall times are"
+        " whole processes (imports included); CPU s = user + system of all its threads (a"
+        " check on wall times when the machine is shared: see load_1min in the JSON)."
+        " exactextract always weights pixels by coverage, so its differences from ours'"
+        " centre rule are expected. xarray-spatial: not run"
+        " (not installed, and it needs the whole raster in memory)."
+    )
+    print(f"\nwrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

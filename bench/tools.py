@@ -1,0 +1,222 @@
+"""Benchmark scenarios, and one tool run on one of them as a whole process.
+
+Usage: ``python bench/tools.py TOOL SCENARIO [--quick] [--out CSV]``. The run prints one JSON
+line (pixels decoded, phase seconds, the process's own peak RSS) and writes the tool's
+statistics to ``--out`` as a long table (year, zone, one column per statistic or class).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import rasterio
+from rasterio.windows import Window
+
+from data import FULL, QUICK, YEARS, ZONE_ID, Cache
+
+CACHE = Path(__file__).resolve().parent / ".cache"
+STATS = ("count", "sum", "mean", "min", "max")
+FLOOR_WINDOW = 1 << 23  # pixels per strip of the floor's reads
+FLOOR_CACHE_MB = 64
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A benchmark case: zones, rasters and the rule every tool follows.
+
+    Parameters
+    ----------
+    zones
+        Zones file name in the cache (without ``.gpkg``).
+    rasters
+        ``"ntl"`` (one year of night lights), ``"ntl10"`` (ten years), ``"clcd"`` (land cover
+        around 113E 34N) or ``"mosaic"`` (nationwide land-cover VRT).
+    coverage
+        Pixel rule of ours (``center`` or ``exact``); rasterstats always uses the centre rule
+        and exactextract always weights by coverage.
+    categorical
+        Count pixels per class rather than value statistics.
+    tools
+        Tools run on it; the first is the floor, the second ours.
+    about
+        One line for the report.
+    """
+
+    zones: str
+    rasters: str
+    coverage: str
+    categorical: bool
+    tools: tuple[str, ...]
+    about: str
+
+    def paths(self, cache: Cache) -> tuple[Path, dict[int, Path]]:
+        """Zones path and rasters by year (year 0 for a single raster)."""
+        if self.rasters == "ntl10":
+            rasters = {year: cache.ntl(year) for year in YEARS}
+        elif self.rasters == "ntl":
+            rasters = {0: cache.ntl(YEARS[0])}
+        elif self.rasters == "clcd":
+            rasters = {0: cache.clcd()}
+        else:
+            rasters = {0: cache.mosaic()}
+        return cache.zones(self.zones), rasters
+
+
+SCENARIOS = {
+    "A": Scenario(
+        "zones", "ntl", "center", False, ("floor", "ours", "exactextract", "rasterstats"),
+        "VIIRS-size float32 grid, 375 zones, centre rule",
+    ),
+    "A-detailed": Scenario(
+        "zones_detailed", "ntl", "center", False,
+        ("floor", "ours", "exactextract", "rasterstats"),
+        "A with zones densified to a vertex every ~100 m (3.7 M vertices)",
+    ),
+    "A-exact": Scenario(
+        "zones", "ntl", "exact", False, ("floor", "ours", "exactextract"),
+        "A weighted by covered fraction",
+    ),
+    "A10": Scenario(
+        "zones", "ntl10", "exact", False, ("floor", "ours", "exactextract"),
+        "ten years of A, exact (ours: one zonal_stats_many; peers: one run per year)",
+    ),
+    "B": Scenario(
+        "zones_b", "clcd", "center", True, ("floor", "ours", "rasterstats", "exactextract"),
+        "CLCD-like uint8 20000x20000 at 30 m Albers, zones that intersect it, per-class counts",
+    ),
+    "C": Scenario(
+        "zones", "mosaic", "center", True, ("floor", "ours"),
+        "CLCD-size nationwide VRT mosaic (30 m Albers), per-class counts",
+    ),
+}  # fmt: skip
+
+
+def cache_for(quick: bool) -> Cache:
+    """The full-size data cache, or the small one of ``--quick``."""
+    return Cache(CACHE / "quick", QUICK) if quick else Cache(CACHE, FULL)
+
+
+def run_floor(sc: Scenario, zones: Path, rasters: dict[int, Path]) -> None:
+    """Reading done well: read the zones, decode every pixel once by full-width strips."""
+    import urbanshrink_gis  # noqa: F401  (same imports as ours)
+
+    gpd.read_file(zones)
+    with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS", GDAL_CACHEMAX=FLOOR_CACHE_MB):
+        for path in rasters.values():
+            with rasterio.open(path) as ds:
+                block = ds.block_shapes[0][0]
+                rows = max(block, FLOOR_WINDOW // ds.width // block * block)
+                for r0 in range(0, ds.height, rows):
+                    ds.read(1, window=Window(0, r0, ds.width, min(rows, ds.height - r0)))
+
+
+def run_ours(sc: Scenario, zones: Path, rasters: dict[int, Path]) -> pd.DataFrame:
+    """urbanshrink_gis: zonal_stats for one raster, zonal_stats_many for a series."""
+    from urbanshrink_gis import zonal_stats_many
+
+    df = zonal_stats_many(
+        zones, rasters, STATS, zone_id=ZONE_ID, coverage=sc.coverage, categorical=sc.categorical
+    )
+    df.index.names = ["year", "zone"]
+    return df.reset_index()
+
+
+def run_exactextract(sc: Scenario, zones: Path, rasters: dict[int, Path]) -> pd.DataFrame:
+    """exactextract (coverage-weighted), one call per raster; classes as count x frac."""
+    from exactextract import exact_extract
+
+    gdf = gpd.read_file(zones)
+    ops = ["count", "unique", "frac"] if sc.categorical else list(STATS)
+    tables = []
+    for year, path in rasters.items():
+        df = exact_extract(str(path), gdf, ops, include_cols=[ZONE_ID], output="pandas")
+        if sc.categorical:
+            df = _explode_classes(df)
+        tables.append(df.rename(columns={ZONE_ID: "zone"}).assign(year=year))
+    return pd.concat(tables, ignore_index=True)
+
+
+def _explode_classes(df: pd.DataFrame) -> pd.DataFrame:
+    """Weighted pixel count per class (one column per class) from exactextract's unique/frac."""
+    rows = [
+        {ZONE_ID: z, **{int(c): n * f for c, f in zip(u, fr, strict=True)}}
+        for z, n, u, fr in zip(df[ZONE_ID], df["count"], df["unique"], df["frac"], strict=True)
+    ]
+    return pd.DataFrame(rows)
+
+
+def run_rasterstats(sc: Scenario, zones: Path, rasters: dict[int, Path]) -> pd.DataFrame:
+    """rasterstats (centre rule), one call per raster."""
+    from rasterstats import zonal_stats
+
+    gdf = gpd.read_file(zones)
+    tables = []
+    for year, path in rasters.items():
+        rows = zonal_stats(gdf, str(path), stats=list(STATS), categorical=sc.categorical)
+        tables.append(pd.DataFrame(rows).assign(zone=gdf[ZONE_ID].to_numpy(), year=year))
+    return pd.concat(tables, ignore_index=True)
+
+
+TOOLS: dict[str, Callable[..., pd.DataFrame | None]] = {
+    "floor": run_floor,
+    "ours": run_ours,
+    "exactextract": run_exactextract,
+    "rasterstats": run_rasterstats,
+}
+
+
+def pixel_count(rasters: dict[int, Path]) -> int:
+    """Pixels of all rasters together."""
+    total = 0
+    for path in rasters.values():
+        with rasterio.open(path) as ds:
+            total += ds.width * ds.height
+    return total
+
+
+def _high_water_mb() -> float:
+    """Peak RSS of this process since it started (VmHWM: fork's inherited pages not counted)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run one tool on one scenario and print its JSON line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("tool", choices=sorted(TOOLS))
+    parser.add_argument("scenario", choices=sorted(SCENARIOS))
+    parser.add_argument("--quick", action="store_true", help="use the small data set")
+    parser.add_argument("--out", type=Path, help="write the statistics here (CSV)")
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    sc = SCENARIOS[args.scenario]
+    zones, rasters = sc.paths(cache_for(args.quick))
+    ready = time.perf_counter()
+    result = TOOLS[args.tool](sc, zones, rasters)
+    done = time.perf_counter()
+    if args.out is not None and result is not None:
+        result.columns = [str(c) for c in result.columns]
+        result.to_csv(args.out, index=False)
+    report = {
+        "pixels": pixel_count(rasters),
+        "setup_s": ready - start,
+        "run_s": done - ready,
+        "self_maxrss_mb": _high_water_mb(),
+        "cpu_s": sum(resource.getrusage(resource.RUSAGE_SELF)[:2]),
+    }
+    print(json.dumps(report), flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""Run independent tasks in order: in-process, on threads, processes or a Dask cluster.
+
+Terms
+-----
+scheduler
+    ``"synchronous"`` (one after another, in this process), ``"threads"`` (a thread pool: the
+    compiled kernels and GDAL release the GIL), ``"processes"`` (a process pool on this
+    machine), or the address of a Dask scheduler (``"tcp://HOST:PORT"``), whose workers must
+    reach the same paths.
+shared
+    One read-only object every task needs (the prepared zones): sent once per worker, not
+    once per task.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from typing import Any, Literal, TypeVar
+
+from urbanshrink_gis.errors import ConfigError
+
+__all__ = ["LocalScheduler", "check_scheduler", "map_ordered"]
+
+LocalScheduler = Literal["synchronous", "threads", "processes"]
+T = TypeVar("T")
+R = TypeVar("R")
+
+_SHARED: dict[str, Any] = {}
+
+
+def check_scheduler(scheduler: str) -> str:
+    """Return ``scheduler`` if valid, else raise :class:`ConfigError` naming the choices."""
+    if scheduler in ("synchronous", "threads", "processes") or scheduler.startswith("tcp://"):
+        return scheduler
+    raise ConfigError(
+        f"unknown scheduler {scheduler!r}",
+        where="--scheduler",
+        fix="use synchronous, threads, processes or tcp://HOST:PORT of a Dask scheduler",
+    )
+
+
+def map_ordered(
+    func: Callable[[Any, T], R],
+    shared: Any,
+    items: Iterable[T],
+    *,
+    scheduler: str = "threads",
+    workers: int | None = None,
+) -> Iterator[R]:
+    """Yield ``func(shared, item)`` for every item, in the items' order.
+
+    Parameters
+    ----------
+    func
+        A module-level function (it must pickle for processes and Dask).
+    shared
+        Read-only object passed to every call; sent once to each worker.
+    items
+        Task arguments.
+    scheduler
+        See the module docstring.
+    workers
+        Pool size on this machine (default: the number of CPUs); ignored by ``synchronous``
+        and Dask, whose cluster decides.
+
+    Notes
+    -----
+    At most ``2 x workers`` tasks are in flight at once, so results wait in memory only for
+    the slowest task ahead of them.
+    """
+    check_scheduler(scheduler)
+    items = list(items)
+    if scheduler == "synchronous" or not items:
+        for item in items:
+            yield func(shared, item)
+        return
+    if scheduler.startswith("tcp://"):
+        yield from _dask_map(func, shared, items, scheduler)
+        return
+    n = workers or os.cpu_count() or 1
+    if scheduler == "threads":
+        with ThreadPoolExecutor(n) as pool:
+            yield from _bounded(pool, func, shared, items, n)
+        return
+    key = uuid.uuid4().hex
+    with ProcessPoolExecutor(n, initializer=_remember, initargs=(key, shared)) as pool:
+        yield from _bounded(pool, _call_remembered, (func, key), items, n)
+
+
+def _bounded(
+    pool: Executor, func: Callable[[Any, T], R], shared: Any, items: list[T], n: int
+) -> Iterator[R]:
+    pending = [pool.submit(func, shared, item) for item in items[: 2 * n]]
+    upcoming = iter(items[2 * n :])
+    while pending:
+        result = pending.pop(0).result()
+        nxt = next(upcoming, None)
+        if nxt is not None:
+            pending.append(pool.submit(func, shared, nxt))
+        yield result
+
+
+def _remember(key: str, shared: Any) -> None:
+    _SHARED[key] = shared
+
+
+def _call_remembered(func_key: tuple[Callable[[Any, T], R], str], item: T) -> R:
+    func, key = func_key
+    return func(_SHARED[key], item)
+
+
+def _dask_map(
+    func: Callable[[Any, T], R], shared: Any, items: list[T], address: str
+) -> Iterator[R]:
+    try:
+        from distributed import Client
+    except ImportError as err:
+        raise ConfigError(
+            "the Dask scheduler needs the 'distributed' package",
+            where="--scheduler",
+            fix="pip install 'urbanshrink_gis[cluster]'",
+        ) from err
+    try:
+        client = Client(address, timeout="10s", set_as_default=False)
+    except OSError as err:
+        raise ConfigError(
+            f"cannot reach the Dask scheduler at {address} ({err})",
+            where="--scheduler",
+            fix="start it with `dask scheduler` and `dask worker`, or check the address",
+        ) from err
+    with client:
+        handle = client.scatter(shared, broadcast=True)
+        futures = [client.submit(func, handle, item, pure=False) for item in items]
+        for future in futures:
+            yield future.result()
