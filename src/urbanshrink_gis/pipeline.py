@@ -9,25 +9,29 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import logging
 import os
 import re
 import tomllib
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import geopandas as gpd
 import pandas as pd
+import rasterio
+from pyproj import CRS
 
-from urbanshrink_gis import export, metrics, report
+from urbanshrink_gis import change, cog, export, metrics, qgisxml, report
 from urbanshrink_gis.analysis import AnalysisConfig, analyse, summarise
 from urbanshrink_gis.demo import write_demo_data
 from urbanshrink_gis.errors import ConfigError, RasterError
 from urbanshrink_gis.io.boundaries import read_boundaries
 from urbanshrink_gis.io.population import PopulationSpec, interpolate_population, read_population
+from urbanshrink_gis.io.rasters import reading_env
 from urbanshrink_gis.products import Product, custom_product, get_product
 from urbanshrink_gis.zonal import Coverage
 
@@ -36,11 +40,13 @@ __all__ = [
     "OutputConfig",
     "PopulationConfig",
     "RasterConfig",
+    "RasterPlan",
     "RunConfig",
     "RunResult",
     "city_year_table",
     "discover_years",
     "load_config",
+    "raster_plans",
     "raster_series",
     "read_city_year",
     "run",
@@ -50,6 +56,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
+RASTER_DIR = "rasters"
 RasterKind = Literal["landcover", "nightlight"]
 Interpolation = Literal["linear", "loglinear"]
 
@@ -464,7 +471,8 @@ def run(
         The ``city_year``, ``cities`` and ``summary`` tables and the files written.
     """
     out = Path(out_dir) if out_dir is not None else config.output.dir
-    _check_outputs(out, overwrite)
+    plans = raster_plans(config)
+    _check_outputs(out, overwrite, [f"{RASTER_DIR}/{p.name}" for p in plans])
     b = config.boundaries
     boundaries = read_boundaries(b.path, id_field=b.id, name_field=b.name, layer=b.layer)
     city_year = city_year_table(config, boundaries, progress=progress)
@@ -473,14 +481,97 @@ def run(
     cities = boundaries[keep].merge(table.reset_index(), on="city_id", how="left")
     province = boundaries.set_index("city_id")[b.province] if b.province else None
     summary = summarise(table, province)
-    files = export.write_run(out, city_year, cities, summary, overwrite=overwrite)
+    layers = []
+    for plan in plans:
+        step = None if progress is None else _stage(progress, f"raster {plan.name}")
+        layers.append(plan.write(out / RASTER_DIR, overwrite=overwrite, progress=step))
+    files = export.write_run(
+        out, city_year, cities, summary, rasters=[lay for lay, _ in layers], overwrite=overwrite
+    )
     pages = report.write_report(out / "report", cities, city_year, summary, overwrite=overwrite)
-    return RunResult(city_year, cities, summary, (*files, *pages))
+    return RunResult(city_year, cities, summary, (*files, *(p for _, p in layers), *pages))
 
 
-def _check_outputs(out: Path, overwrite: bool) -> None:
-    names = [*export.RUN_OUTPUTS, *(f"report/{name}" for name in report.REPORT_FILES)]
+def _check_outputs(out: Path, overwrite: bool, rasters: Sequence[str] = ()) -> None:
+    names = [*export.RUN_OUTPUTS, *rasters, *(f"report/{n}" for n in report.REPORT_FILES)]
     export.check_outputs(out, names, overwrite=overwrite)
+
+
+@dataclass(frozen=True, slots=True)
+class RasterPlan:
+    """One change or trend raster a run writes (``rasters/<name>``) and how."""
+
+    name: str
+    description: str
+    blocks: Callable[[], Iterable[tuple[Any, Any]]]
+    template: str
+    dtype: str
+    nodata: float | None
+    units: str = ""
+    categories: tuple[tuple[int, str, str], ...] | None = None
+    ramp: cog.Ramp | None = None
+    visible: bool = True
+
+    def write(
+        self, folder: Path, *, overwrite: bool, progress: Callable[[int, int], None] | None
+    ) -> tuple[qgisxml.ProjectLayer, Path]:
+        """Write the raster as a COG with its .qml; return its project layer and path."""
+        path = folder / self.name
+        with reading_env(), rasterio.open(self.template) as ref:
+            crs = CRS.from_user_input(ref.crs.to_wkt())
+            cog.write_cog(
+                path, ref, self.blocks(), dtype=self.dtype, nodata=self.nodata,
+                description=self.description, units=self.units, categories=self.categories,
+                ramp=self.ramp, overwrite=overwrite, progress=progress,
+            )  # fmt: skip
+        style = cog.qml_path(path).read_text(encoding="utf-8")
+        layer = qgisxml.ProjectLayer(
+            name=path.stem, source=f"./{RASTER_DIR}/{self.name}", kind="raster", style=style,
+            crs=crs, visible=self.visible,
+        )  # fmt: skip
+        return layer, path
+
+
+def raster_plans(config: RunConfig) -> list[RasterPlan]:
+    """The change and trend rasters of a run over its analysis period.
+
+    Built-up change (gain / loss / stable / never) from the first land-cover series; night-light
+    change and per-pixel OLS trend from the first night-light series; each between the first
+    and last of the series' years that fall within ``[analysis] start..end``.
+    """
+    a = config.analysis
+    plans: list[RasterPlan] = []
+    for kind in ("landcover", "nightlight"):
+        raster = next((r for r in config.rasters if r.kind == kind), None)
+        if raster is None:
+            continue
+        series = raster_series(raster.path, raster.years)
+        years = [y for y in sorted(series) if a.start <= y <= a.end]
+        if len(years) < 2:
+            continue
+        first, last, product = series[years[0]], series[years[-1]], raster.preset()
+        span = f"{years[0]}_{years[-1]}"
+        if kind == "landcover":
+            plans.append(RasterPlan(
+                f"builtup_change_{span}.tif", f"built-up change {years[0]}-{years[-1]}",
+                functools.partial(change.builtup_change_blocks, first, last, product), first,
+                "uint8", 0, categories=change.BUILTUP_CHANGE_CLASSES,
+            ))  # fmt: skip
+            continue
+        units = product.units or "radiance"
+        plans.append(RasterPlan(
+            f"ntl_change_{span}.tif", f"night-light change {years[0]}-{years[-1]} (end - start)",
+            functools.partial(change.nightlight_change_blocks, first, last, product), first,
+            "float32", float("nan"), units=units, ramp="diverging",
+        ))  # fmt: skip
+        within = {y: series[y] for y in years}
+        plans.append(RasterPlan(
+            f"ntl_trend_{span}.tif",
+            f"night-light trend {years[0]}-{years[-1]} (OLS slope per year)",
+            functools.partial(change.nightlight_trend_blocks, within, product), first,
+            "float32", float("nan"), units=f"{units} per year", ramp="diverging", visible=False,
+        ))  # fmt: skip
+    return plans
 
 
 def run_demo(

@@ -249,9 +249,15 @@ def project_xml(
     order = ET.SubElement(root, "layerorder")
     for layer in layers:
         ET.SubElement(order, "layer", id=layer.layer_id)
+    view = ET.SubElement(root, "ProjectViewSettings", rotation="0", UseProjectScales="0")
+    box = dict(zip(("xmin", "ymin", "xmax", "ymax"), (repr(float(v)) for v in extent), strict=True))
+    _srs(ET.SubElement(view, "DefaultViewExtent", box), crs)
     props = ET.SubElement(root, "properties")
     paths = ET.SubElement(props, "Paths")
     ET.SubElement(paths, "Absolute", type="bool").text = "false"
+    # QGIS reads <projectCrs> only when this says the project has a CRS.
+    srs_props = ET.SubElement(props, "SpatialRefSys")
+    ET.SubElement(srs_props, "ProjectionsEnabled", type="int").text = "1"
     return _DOCTYPE + ET.tostring(root, encoding="unicode")
 
 
