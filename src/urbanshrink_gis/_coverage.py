@@ -29,25 +29,59 @@ import numpy as np
 import shapely
 from affine import Affine
 
-__all__ = ["Coverage", "Edges", "Runs", "runs_for_band"]
+__all__ = ["Coverage", "EdgeIndex", "Edges", "Runs", "runs_for_band"]
 
 Coverage = Literal["center", "all_touched", "exact"]
 
 
 @dataclass(frozen=True, slots=True)
 class Edges:
-    """Polygon edges in pixel coordinates, sorted by their lowest row coordinate."""
+    """Polygon edges in pixel coordinates (a working set, such as those of one band)."""
 
     zone: np.ndarray
     x0: np.ndarray
     y0: np.ndarray
     x1: np.ndarray
     y1: np.ndarray
-    ymin: np.ndarray
-    ymax: np.ndarray
+
+    @property
+    def ymin(self) -> np.ndarray:
+        """Lowest row coordinate of each edge."""
+        return np.minimum(self.y0, self.y1)
+
+    @property
+    def ymax(self) -> np.ndarray:
+        """Highest row coordinate of each edge."""
+        return np.maximum(self.y0, self.y1)
+
+    def take(self, index: np.ndarray) -> Edges:
+        """The edges at ``index`` (an integer or boolean array)."""
+        return Edges(
+            self.zone[index], self.x0[index], self.y0[index], self.x1[index], self.y1[index]
+        )
+
+    def __len__(self) -> int:
+        return len(self.zone)
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeIndex:
+    """All edges of a set of zones on one grid, bucketed by band of rows.
+
+    Edges that stay inside one band of ``band_rows`` rows are stored by band (``starts``
+    gives each band's slice); the few that cross a band border are kept apart (``long``).
+    Edges wholly above or below the grid are dropped: they cover no pixel.
+    """
+
+    edges: Edges
+    starts: np.ndarray
+    long: Edges
+    band_rows: int
 
     @classmethod
-    def from_geometries(cls, geoms: np.ndarray, transform: Affine) -> Edges:
+    def from_geometries(
+        cls, geoms: np.ndarray, transform: Affine, *, height: int, band_rows: int
+    ) -> EdgeIndex:
         """Collect the ring edges of polygonal geometries, mapped to pixel coordinates."""
         geoms = shapely.orient_polygons(geoms)
         parts, part_zone = shapely.get_parts(geoms, return_index=True)
@@ -55,26 +89,40 @@ class Edges:
         coords, ring_of = shapely.get_coordinates(rings, return_index=True)
         px = (coords[:, 0] - transform.c) / transform.a
         py = (coords[:, 1] - transform.f) / transform.e
-        same = ring_of[:-1] == ring_of[1:]
-        zone = part_zone[ring_part[ring_of[:-1][same]]].astype(np.int64)
-        x0, y0, x1, y1 = px[:-1][same], py[:-1][same], px[1:][same], py[1:][same]
-        keep = np.isfinite(x0) & np.isfinite(y0) & np.isfinite(x1) & np.isfinite(y1)
-        ymin, ymax = np.minimum(y0, y1), np.maximum(y0, y1)
-        order = np.argsort(ymin[keep], kind="stable")
-        pick = np.flatnonzero(keep)[order]
-        return cls(zone[pick], x0[pick], y0[pick], x1[pick], y1[pick], ymin[pick], ymax[pick])
+        finite = np.isfinite(px) & np.isfinite(py)
+        first = np.flatnonzero((ring_of[:-1] == ring_of[1:]) & finite[:-1] & finite[1:])
+        ya, yb = py[first], py[first + 1]
+        lo, hi = np.minimum(ya, yb), np.maximum(ya, yb)
+        inside = (hi >= 0) & (lo <= height)
+        first, lo, hi = first[inside], lo[inside], hi[inside]
+        n_bands = max(-(-height // band_rows), 1)
+        b0 = np.clip(np.floor(lo / band_rows), 0, n_bands - 1).astype(np.int64)
+        b1 = np.clip(np.floor(hi / band_rows), 0, n_bands - 1).astype(np.int64)
+        short = b0 == b1
+        order = np.argsort(b0[short], kind="stable")
+        starts = np.searchsorted(b0[short][order], np.arange(n_bands + 1))
+        zone_of = part_zone[ring_part[ring_of]].astype(np.int32)
+
+        def gather(at: np.ndarray) -> Edges:
+            return Edges(zone_of[at], px[at], py[at], px[at + 1], py[at + 1])
+
+        return cls(gather(first[short][order]), starts, gather(first[~short]), band_rows)
 
     def in_rows(self, r0: int, r1: int) -> Edges:
         """Edges that reach into rows ``r0 <= y < r1`` (pixel row coordinates)."""
-        stop = np.searchsorted(self.ymin, r1, side="right")
-        sel = np.flatnonzero(self.ymax[:stop] >= r0)
-        return Edges(*(a[sel] for a in self._arrays()))
-
-    def _arrays(self) -> tuple[np.ndarray, ...]:
-        return (self.zone, self.x0, self.y0, self.x1, self.y1, self.ymin, self.ymax)
+        n_bands = len(self.starts) - 1
+        b0 = min(max(r0 // self.band_rows, 0), n_bands)
+        b1 = min(max((r1 - 1) // self.band_rows + 1, 0), n_bands)
+        parts = [self.edges.take(slice(self.starts[b0], self.starts[b1])), self.long]
+        band = Edges(*(np.concatenate(a) for a in zip(*(_fields(p) for p in parts), strict=True)))
+        return band.take((band.ymin < r1) & (band.ymax >= r0))
 
     def __len__(self) -> int:
-        return len(self.zone)
+        return len(self.edges) + len(self.long)
+
+
+def _fields(e: Edges) -> tuple[np.ndarray, ...]:
+    return (e.zone, e.x0, e.y0, e.x1, e.y1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +186,7 @@ class Runs:
         )
 
 
-def runs_for_band(edges: Edges, r0: int, r1: int, width: int, coverage: Coverage) -> Runs:
+def runs_for_band(edges: EdgeIndex, r0: int, r1: int, width: int, coverage: Coverage) -> Runs:
     """Runs of every zone in rows ``r0:r1`` of a grid ``width`` pixels wide."""
     band = edges.in_rows(r0, r1)
     if len(band) == 0:
@@ -191,7 +239,7 @@ def _touched_runs(e: Edges, r0: int, r1: int, width: int) -> Runs:
 
     As GDAL, edges lying on a pixel border (within 1e-4 pixel) mark no pixel.
     """
-    e = Edges(*(a[~(_on_border(e.x0, e.x1) | _on_border(e.y0, e.y1))] for a in e._arrays()))
+    e = e.take(~(_on_border(e.x0, e.x1) | _on_border(e.y0, e.y1)))
     first = np.maximum(np.floor(e.ymin), r0).astype(np.int64)
     last = np.maximum(np.ceil(e.ymax) - 1, np.floor(e.ymin))
     stop = np.minimum(last + 1, r1).astype(np.int64)

@@ -35,7 +35,7 @@ from pyproj import CRS
 from rasterio.windows import Window
 
 from urbanshrink_gis import _kernels
-from urbanshrink_gis._coverage import Coverage, Edges, Runs, runs_for_band
+from urbanshrink_gis._coverage import Coverage, EdgeIndex, Runs, runs_for_band
 from urbanshrink_gis.errors import ConfigError, RasterError, UrbanShrinkWarning
 from urbanshrink_gis.io.boundaries import read_boundaries
 from urbanshrink_gis.io.rasters import band_nodata, open_raster, read_block, reading_env
@@ -174,7 +174,9 @@ class Zones:
         geoms = boundaries.geometry
         if boundaries.crs is not None and CRS.from_user_input(boundaries.crs) != grid.crs:
             geoms = geoms.to_crs(grid.crs)
-        self.edges = Edges.from_geometries(geoms.to_numpy(), grid.transform)
+        self.edges = EdgeIndex.from_geometries(
+            geoms.to_numpy(), grid.transform, height=grid.height, band_rows=self.band_rows()
+        )
         self._cache: dict[tuple[int, int], Runs] | None = {} if cache_runs else None
 
     def __len__(self) -> int:
@@ -190,14 +192,17 @@ class Zones:
             self._cache[key] = runs
         return runs
 
-    def bands(self) -> Iterator[tuple[int, int]]:
-        """Row bands aligned to the grid's blocks, each about 8 M pixels or one block row."""
+    def band_rows(self) -> int:
+        """Rows per band: aligned to the grid's blocks, about 8 M pixels or one block row."""
         g = self.grid
-        rows = max(
-            g.block_height, (_WINDOW_PIXELS // max(g.width, 1)) // g.block_height * g.block_height
-        )
-        for r0 in range(0, g.height, rows):
-            yield r0, min(r0 + rows, g.height)
+        rows = _WINDOW_PIXELS // max(g.width, 1) // g.block_height * g.block_height
+        return max(g.block_height, rows)
+
+    def bands(self) -> Iterator[tuple[int, int]]:
+        """Bands of rows: the units of work of the engine."""
+        rows = self.band_rows()
+        for r0 in range(0, self.grid.height, rows):
+            yield r0, min(r0 + rows, self.grid.height)
 
     def band_windows(self, r0: int, r1: int) -> Iterator[tuple[Window, Runs]]:
         """Windows of a band to read (only where zones are), with their runs in local numbers."""
