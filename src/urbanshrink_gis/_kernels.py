@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["accumulate_classes", "accumulate_moments", "collect_values"]
+__all__ = ["accumulate_classes", "accumulate_moments", "collect_values", "mark_values"]
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -106,22 +106,26 @@ def accumulate_classes(
     """Add per-class pixel weights and areas of each run.
 
     ``lut[value - lut_offset]`` maps a raster value to its class index, or -1 for nodata.
-    Accumulators are flat arrays indexed ``zone * n_classes + class``.
+    Accumulators are flat arrays indexed ``zone * n_classes + class``. Each run is first
+    counted in four interleaved integer histograms, so that runs of one class (the usual
+    case in land cover) do not stall on a single counter.
     """
+    hist = np.zeros((4, n_classes + 1), np.int64)
     for i in range(zone.shape[0]):
-        z = zone[i]
+        hist[:] = 0
         r = row[i]
-        w = weight[i]
-        area = row_area[r]
-        base = z * n_classes
         for c in range(col0[i], col1[i]):
             if has_mask and mask[r, c] == 0:
                 continue
-            k = lut[np.int64(values[r, c]) - lut_offset]
-            if k < 0:
-                continue
-            acc_count[base + k] += w
-            acc_area[base + k] += w * area
+            hist[c & 3, lut[np.int64(values[r, c]) - lut_offset] + 1] += 1
+        w = weight[i]
+        area = w * row_area[r]
+        base = zone[i] * n_classes
+        for k in range(n_classes):
+            n = hist[0, k + 1] + hist[1, k + 1] + hist[2, k + 1] + hist[3, k + 1]
+            if n:
+                acc_count[base + k] += w * n
+                acc_area[base + k] += area * n
 
 
 @njit(cache=True, nogil=True)
@@ -147,3 +151,12 @@ def collect_values(
             out_weight[k] = weight[i]
             k += 1
     return out_zone[:k], out_value[:k], out_weight[:k]
+
+
+@njit(cache=True, nogil=True)
+def mark_values(values, offset, zone, row, col0, col1, present):
+    """Set ``present[value - offset]`` for every pixel of the runs (classes seen in zones)."""
+    for i in range(zone.shape[0]):
+        r = row[i]
+        for c in range(col0[i], col1[i]):
+            present[np.int64(values[r, c]) - offset] = True

@@ -381,10 +381,11 @@ class _Classes:
         return np.array([known[c] for c in classes.tolist()], np.int64)
 
     def table(self, *, areas: bool) -> dict[Any, np.ndarray]:
-        """Counts per class (columns sorted by class), plus ``area_km2_<class>`` when asked."""
-        order = np.argsort(self.values, kind="stable")
+        """Counts per class seen in some zone, by class, plus ``area_km2_<class>`` if asked."""
         count = self.count.reshape(self.n_zones, -1)
         area = self.area.reshape(self.n_zones, -1)
+        seen = np.flatnonzero(count.any(axis=0))
+        order = seen[np.argsort(np.asarray(self.values)[seen], kind="stable")]
         out: dict[Any, np.ndarray] = {}
         for i in order:
             out[_class_label(self.values[i])] = count[:, i]
@@ -692,7 +693,7 @@ def _band_task(job: _Job, band: tuple[int, int]) -> list[_Partial]:
             for ds, reading, part in zip(datasets, job.readings, parts, strict=True):
                 block, mask = read_block(ds, window, band=reading.band)
                 if job.categorical:
-                    part.classes.add(_class_lut(reading, block), runs, mask, areas)
+                    part.classes.add(_class_lut(reading, block, runs), runs, mask, areas)
                     continue
                 part.moments.add(block, mask, reading, runs, areas)
                 if job.gather:
@@ -742,21 +743,27 @@ def _collect(
 
 
 def _class_lut(
-    reading: _Reading, values: np.ndarray
+    reading: _Reading, values: np.ndarray, runs: Runs
 ) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
     """Code a window's values as class indices.
 
     Returns the array to index, a lookup table (class index, -1 for nodata), the table's
-    offset and the class values found. 8- and 16-bit integers use a direct table; other types
-    are coded through ``np.unique``.
+    offset and the class values found in the runs. 8- and 16-bit integers use a direct table
+    over the type's range; other types are coded through ``np.unique``.
     """
     if values.dtype.kind in "iu" and values.dtype.itemsize <= 2:
         info = np.iinfo(values.dtype)
-        present = np.bincount(values.ravel().astype(np.int64) - info.min)
-        if reading.nodata is not None and 0 <= reading.nodata - info.min < len(present):
-            present[int(reading.nodata) - info.min] = 0
+        if values.dtype.itemsize == 1:  # every value is a class; unseen ones count 0
+            present = np.ones(256, bool)
+        else:
+            present = np.zeros(int(info.max) - int(info.min) + 1, bool)
+            _kernels.mark_values(
+                values, int(info.min), runs.zone, runs.row, runs.col0, runs.col1, present
+            )
+        if reading.nodata is not None and info.min <= reading.nodata <= info.max:
+            present[int(reading.nodata) - info.min] = False
         classes = np.flatnonzero(present) + info.min
-        table = np.full(int(info.max) - int(info.min) + 1, -1, np.int64)
+        table = np.full(len(present), -1, np.int64)
         table[classes - info.min] = np.arange(len(classes))
         return values, table, int(info.min), classes.astype(np.float64)
     uniq, inverse = np.unique(values, return_inverse=True)
