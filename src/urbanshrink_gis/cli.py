@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any, get_args
 
@@ -12,7 +14,8 @@ import click
 
 from urbanshrink_gis import demo, export, metrics, pipeline, report
 from urbanshrink_gis.analysis import AnalysisConfig, ShrinkRule, analyse, summarise
-from urbanshrink_gis.errors import UrbanShrinkError
+from urbanshrink_gis.errors import UrbanShrinkError, UrbanShrinkWarning
+from urbanshrink_gis.parallel import check_scheduler
 from urbanshrink_gis.products import get_product
 from urbanshrink_gis.zonal import DEFAULT_STATS, Coverage, zonal_stats
 
@@ -26,21 +29,52 @@ class BadInput(click.ClickException):
 
 
 class Cli(click.Group):
-    """Turns every :class:`UrbanShrinkError` into one line and exit code 2."""
+    """Turns every :class:`UrbanShrinkError` into one line and exit code 2.
+
+    :class:`UrbanShrinkWarning` s are always shown, as one ``Warning:`` line each on stderr
+    (hidden by ``-q``); other warnings follow the interpreter's filters.
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
-        """Run the command, translating the project's errors."""
+        """Run the command, translating the project's errors and showing its warnings."""
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                warnings.simplefilter("always", UrbanShrinkWarning)
+                warnings.showwarning = functools.partial(_show_warning, warnings.showwarning, ctx)
+                return super().invoke(ctx)
         except UrbanShrinkError as err:
             if ctx.obj and ctx.obj.get("verbose", 0) > 0:
                 log.error("traceback", exc_info=True)
             raise BadInput(str(err)) from None
 
 
+def _show_warning(
+    show: Callable[..., None], ctx: click.Context, message: Warning | str, category: type,
+    *args: Any, **kwargs: Any,
+) -> None:  # fmt: skip
+    if not issubclass(category, UrbanShrinkWarning):
+        show(message, category, *args, **kwargs)
+    elif not (ctx.obj or {}).get("quiet", 0):
+        click.echo(f"Warning: {message}", err=True)
+
+
 overwrite_opt = click.option(
     "--overwrite", is_flag=True, help="Replace existing outputs (never done without it)."
 )
+
+
+def engine_opts(f: Callable) -> Callable:
+    """The --scheduler and --workers options of commands that run the zonal engine."""
+    f = click.option(
+        "--workers", type=click.IntRange(min=1), help="Threads or processes (default: CPUs)."
+    )(f)
+    return click.option(
+        "--scheduler",
+        default="threads",
+        show_default=True,
+        callback=lambda ctx, param, value: check_scheduler(value),
+        help="synchronous, threads, processes, or tcp://HOST:PORT of a Dask scheduler.",
+    )(f)
 
 
 @click.group(cls=Cli, context_settings={"help_option_names": ["-h", "--help"]})
@@ -52,7 +86,7 @@ def cli(ctx: click.Context, verbose: int, quiet: int) -> None:
     """Measure shrinking cities that keep expanding, from night-light and land-cover rasters."""
     level = logging.WARNING - 10 * verbose + 10 * quiet
     logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s %(message)s")
-    ctx.obj = {"verbose": verbose}
+    ctx.obj = {"verbose": verbose, "quiet": quiet}
 
 
 @cli.command()
@@ -100,17 +134,27 @@ def zonal(
 @click.argument("config", required=False)
 @click.option("--out", "out_dir", help="Output folder (default: [output] dir, or outputs/demo).")
 @overwrite_opt
+@engine_opts
 @click.pass_context
-def run(ctx: click.Context, config: str | None, out_dir: str | None, overwrite: bool) -> None:
-    """Run the whole job of CONFIG (a TOML file); without CONFIG, the bundled demo."""
+def run(
+    ctx: click.Context,
+    config: str | None,
+    out_dir: str | None,
+    overwrite: bool,
+    scheduler: str,
+    workers: int | None,
+) -> None:
+    """Run the whole job of CONFIG (a TOML file); without CONFIG, the bundled demo.
+
+    An interrupted run started again resumes from its checkpoints (OUT/.checkpoints).
+    """
+    engine = dict(overwrite=overwrite, scheduler=scheduler, workers=workers)
     with _progress(ctx) as progress:
         if config is None:
-            result = pipeline.run_demo(
-                out_dir or "outputs/demo", overwrite=overwrite, progress=progress
-            )
+            result = pipeline.run_demo(out_dir or "outputs/demo", progress=progress, **engine)
         else:
             cfg = pipeline.load_config(config)
-            result = pipeline.run(cfg, out_dir=out_dir, overwrite=overwrite, progress=progress)
+            result = pipeline.run(cfg, out_dir=out_dir, progress=progress, **engine)
     click.echo(report.paradox_text(result.cities, result.summary))
     click.echo(f"outputs: {', '.join(str(p) for p in result.files)}")
 

@@ -40,7 +40,7 @@ CLCD_BUILTUP = 8
 CONTRACTING = {"232700": -0.25, "220600": -0.2, "230900": -0.2}
 EXPANDING_DEFAULT = 0.3
 #: New districts: city -> (lit?, area km² by 2020, offset of its centre east of the core, km).
-NEW_DISTRICTS = {"230400": (False, 60.0, 18.0), "230100": (True, 120.0, 25.0)}
+NEW_DISTRICTS = {"230400": (False, 60.0, 26.0), "230100": (True, 120.0, 25.0)}
 
 _CONFIG = """\
 # Demo run: real boundaries and census, seeded synthetic rasters (see SOURCE.md of the repo).
@@ -141,7 +141,10 @@ def write_demo_data(
     population = pd.read_csv(data.population, dtype={"adcode": str})
     truth = demo_truth(cities, population)
     rng = np.random.default_rng(seed)
-    _write_landcover(cities, truth, root / "rasters" / "landcover", rng)
+    district = _write_landcover(cities, truth, root / "rasters" / "landcover", rng)
+    truth["new_district_km2"] = truth["city_id"].map(district).fillna(0.0)
+    dark = truth["new_district"] == "dark"
+    truth["new_dark_builtup_km2"] = truth["new_district_km2"].where(dark, 0.0)
     _write_nightlight(cities, truth, population, root / "rasters" / "ntl", rng)
     truth.to_csv(data.truth, index=False)
     config.write_text(_CONFIG.format(start=DEMO_YEARS[0], end=DEMO_YEARS[-1]), encoding="utf-8")
@@ -197,8 +200,11 @@ def _discs(row: pd.Series, year: int) -> list[tuple[float, float, float, bool]]:
 
 def _write_landcover(
     cities: gpd.GeoDataFrame, truth: pd.DataFrame, folder: Path, rng: np.random.Generator
-) -> None:
-    """CLCD-like land cover: smooth random background classes plus each city's built-up discs."""
+) -> dict[str, float]:
+    """CLCD-like land cover: smooth random background classes plus each city's built-up discs.
+
+    Returns the km² of each new district as painted (inside its city) in the last year.
+    """
     albers = cities.to_crs(ALBERS)
     west, south, east, north = albers.total_bounds
     width = int(np.ceil((east - west) / LC_RES))
@@ -217,20 +223,25 @@ def _write_landcover(
         ALBERS
     )
     folder.mkdir(parents=True, exist_ok=True)
+    district: dict[str, float] = {}
     for year in DEMO_YEARS:
         lc = background.copy()
         for i, row in truth.iterrows():
             label = int(np.flatnonzero(cities["adcode"].to_numpy() == row["city_id"])[0]) + 1
-            for dx, dy, radius, _ in _discs(row, year):
+            for k, (dx, dy, radius, _) in enumerate(_discs(row, year)):
                 cx, cy = centres.x[i] + dx * 1000, centres.y[i] + dy * 1000
-                _paint_disc(lc, labels, label, transform, cx, cy, radius * 1000)
+                painted = _paint_disc(lc, labels, label, transform, cx, cy, radius * 1000)
+                if k == 1:
+                    district[row["city_id"]] = painted * LC_RES**2 / 1e6
         lc[labels == 0] = 0
         _write(folder / f"clcd_{year}.tif", lc, transform, ALBERS, nodata=0)
+    return district
 
 
 def _paint_disc(
     lc: np.ndarray, labels: np.ndarray, label: int, transform, cx: float, cy: float, r: float
-) -> None:
+) -> int:
+    """Paint a built-up disc inside one city; return the number of pixels painted."""
     c0, r0 = ~transform * (cx - r, cy + r)
     c1, r1 = ~transform * (cx + r, cy - r)
     rows = slice(max(int(r0), 0), max(int(np.ceil(r1)) + 1, 0))
@@ -240,6 +251,7 @@ def _paint_disc(
     y = transform.f + (yy + 0.5) * transform.e
     inside = ((x - cx) ** 2 + (y - cy) ** 2 <= r * r) & (labels[rows, cols] == label)
     lc[rows, cols][inside] = CLCD_BUILTUP
+    return int(inside.sum())
 
 
 def _write_nightlight(

@@ -10,6 +10,7 @@ __all__ = [
     "BoundaryError",
     "ConfigError",
     "InputError",
+    "OutputError",
     "OutputExistsError",
     "PopulationError",
     "RasterError",
@@ -60,7 +61,11 @@ class PopulationError(InputError):
     """A population table is missing, unreadable or inconsistent."""
 
 
-class OutputExistsError(UrbanShrinkError, FileExistsError):
+class OutputError(UrbanShrinkError, OSError):
+    """An output folder or file cannot be written (not a folder, no permission)."""
+
+
+class OutputExistsError(OutputError, FileExistsError):
     """An output exists and overwriting was not asked for."""
 
 

@@ -15,7 +15,7 @@ from pyproj import CRS
 
 from urbanshrink_gis import qgisxml
 from urbanshrink_gis.analysis import CLASS_COLOURS, CLASSES
-from urbanshrink_gis.errors import ConfigError, OutputExistsError
+from urbanshrink_gis.errors import ConfigError, OutputError, OutputExistsError
 
 __all__ = [
     "PROJECT_NAME",
@@ -141,13 +141,33 @@ def check_outputs(
     ------
     OutputExistsError
         One of ``names`` exists in ``out_dir``.
+    OutputError
+        ``out_dir`` is a file, or cannot be written.
     """
+    _check_writable(Path(out_dir))
     existing = [name for name in names if (Path(out_dir) / name).exists()]
     if existing and not overwrite:
         raise OutputExistsError(
             f"outputs exist ({', '.join(existing)})",
             where=str(out_dir),
             fix="pass --overwrite or choose another output folder",
+        )
+
+
+def _check_writable(out: Path) -> None:
+    """Refuse an output folder that is a file or that this user may not write in."""
+    existing = next(p for p in (out, *out.parents) if p.exists())
+    if not existing.is_dir():
+        raise OutputError(
+            f"is not a folder ({existing} is a file)",
+            where=str(out),
+            fix="choose a folder for the outputs (--out)",
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputError(
+            "cannot be written (permission denied)",
+            where=str(out),
+            fix="choose a folder you may write in (--out), or change its permissions",
         )
 
 

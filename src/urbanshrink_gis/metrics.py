@@ -19,12 +19,13 @@ lit
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Mapping
 
 import geopandas as gpd
 import pandas as pd
 
-from urbanshrink_gis.errors import ConfigError, RasterError
+from urbanshrink_gis.errors import ConfigError, RasterError, UrbanShrinkWarning
 from urbanshrink_gis.products import Product
 from urbanshrink_gis.zonal import Coverage, Zones, zonal_stats_many
 
@@ -49,6 +50,8 @@ def landcover_metrics(
     *,
     zone_id: str | None = None,
     coverage: Coverage = "center",
+    scheduler: str = "threads",
+    workers: int | None = None,
     progress: Progress | None = None,
 ) -> pd.DataFrame:
     """Built-up km², built-up share and mapped km² per city and year.
@@ -63,8 +66,10 @@ def landcover_metrics(
         A land-cover or built-up-surface preset (see :mod:`urbanshrink_gis.products`).
     coverage
         Pixel rule of the zonal engine.
+    scheduler, workers
+        Where the engine runs (see :mod:`urbanshrink_gis.parallel`).
     progress
-        Called with (windows done, windows total).
+        Called with (bands done, bands total).
 
     Returns
     -------
@@ -74,20 +79,32 @@ def landcover_metrics(
     Raises
     ------
     RasterError
-        A class raster holds codes outside the product's legend.
+        No zone overlaps the rasters, or a class raster holds codes outside the product's
+        legend.
+
+    Warns
+    -----
+    UrbanShrinkWarning
+        A year's raster has no valid pixel in any city (all nodata there).
     """
-    common = dict(zone_id=zone_id, coverage=coverage, band=product.band, progress=progress)
+    common = dict(
+        zone_id=zone_id, coverage=coverage, band=product.band, progress=progress,
+        scheduler=scheduler, workers=workers,
+    )  # fmt: skip
     if product.kind == "builtup_fraction":
         table = zonal_stats_many(
-            zones, rasters, ("sum", "area_km2"), nodata=product.nodata, scale=product.scale,
-            offset=product.offset, **common,
+            zones, rasters, ("sum", "area_km2", "count"), nodata=product.nodata,
+            scale=product.scale, offset=product.offset, **common,
         )  # fmt: skip
+        _check_valid_pixels(table["count"], zones, rasters, product, common)
         builtup = table["sum"].fillna(0) / 1e6
         mapped = table["area_km2"]
     elif product.kind == "landcover":
         table = zonal_stats_many(
             zones, rasters, categorical=True, areas=True, nodata=product.nodata, **common
         )
+        counts = table[[c for c in table.columns if not isinstance(c, str)]]
+        _check_valid_pixels(counts.sum(axis=1), zones, rasters, product, common)
         _check_legend(table, product, rasters)
         area_cols = [c for c in table.columns if isinstance(c, str) and c.startswith("area_km2_")]
         built_cols = [f"area_km2_{c}" for c in product.builtup_classes if f"area_km2_{c}" in table]
@@ -112,13 +129,15 @@ def nightlight_metrics(
     zone_id: str | None = None,
     coverage: Coverage = "center",
     lit_threshold: float | None = None,
+    scheduler: str = "threads",
+    workers: int | None = None,
     progress: Progress | None = None,
 ) -> pd.DataFrame:
     """Night-light sum, mean and lit km² per city and year.
 
     Parameters
     ----------
-    zones, rasters, coverage, progress
+    zones, rasters, coverage, scheduler, workers, progress
         As :func:`landcover_metrics`.
     product
         A night-light preset; its nodata, scale and offset are applied before summing.
@@ -129,6 +148,16 @@ def nightlight_metrics(
     -------
     pandas.DataFrame
         Columns ``city_id, year, ntl_sum, ntl_mean, lit_km2``.
+
+    Raises
+    ------
+    RasterError
+        No zone overlaps the rasters.
+
+    Warns
+    -----
+    UrbanShrinkWarning
+        A year's raster has no valid pixel in any city (all nodata there).
     """
     if product.kind != "nightlight":
         raise ConfigError(
@@ -137,14 +166,54 @@ def nightlight_metrics(
             fix="use a night-light preset (vnl2, blackmarble, dmsp_harmonized)",
         )
     threshold = product.lit_threshold if lit_threshold is None else lit_threshold
-    table = zonal_stats_many(
-        zones, rasters, ("sum", "mean", "above_km2"), zone_id=zone_id, coverage=coverage,
-        band=product.band, nodata=product.nodata, scale=product.scale, offset=product.offset,
-        threshold=threshold, progress=progress,
+    common = dict(
+        zone_id=zone_id, coverage=coverage, band=product.band, progress=progress,
+        scheduler=scheduler, workers=workers,
     )  # fmt: skip
+    table = zonal_stats_many(
+        zones, rasters, ("sum", "mean", "above_km2", "count"), nodata=product.nodata,
+        scale=product.scale, offset=product.offset, threshold=threshold, **common,
+    )  # fmt: skip
+    _check_valid_pixels(table.pop("count"), zones, rasters, product, common)
     out = table.rename(columns={"sum": "ntl_sum", "mean": "ntl_mean", "above_km2": "lit_km2"})
     out["ntl_sum"] = out["ntl_sum"].fillna(0.0)
     return _long(out)
+
+
+def _check_valid_pixels(
+    valid: pd.Series,
+    zones: Zones | gpd.GeoDataFrame | str | os.PathLike,
+    rasters: Mapping[int, str | os.PathLike],
+    product: Product,
+    common: dict,
+) -> None:
+    """Refuse a series no zone overlaps; warn of each year with no valid pixel in any zone.
+
+    ``valid`` holds the valid-pixel count by (year, city). Only when a year has none are the
+    covered pixels counted (nodata included), to tell "all nodata" from "nowhere near".
+    """
+    per_year = valid.groupby(level="key").sum()
+    empty = [year for year, n in per_year.items() if n == 0]
+    if not empty:
+        return
+    first = empty[0]
+    covered = zonal_stats_many(
+        zones, {first: rasters[first]}, ("nodata_count",), nodata=product.nodata,
+        **{**common, "progress": None},
+    )  # fmt: skip
+    if covered["nodata_count"].sum() == 0:
+        raise RasterError(
+            "no zone overlaps the raster, so every city would be empty",
+            where=f"{os.fspath(rasters[first])} (year {first})",
+            fix="check that the boundaries and the rasters cover the same area (extent and CRS)",
+        )
+    for year in empty:
+        warnings.warn(
+            f"{os.fspath(rasters[year])} (year {year}): no valid pixel in any city (all nodata); "
+            f"its {product.name} metrics are 0 or empty",
+            UrbanShrinkWarning,
+            stacklevel=3,
+        )
 
 
 def _check_legend(

@@ -14,6 +14,7 @@ shared
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -86,7 +87,11 @@ def map_ordered(
             yield from _bounded(pool, func, shared, items, n)
         return
     key = uuid.uuid4().hex
-    with ProcessPoolExecutor(n, initializer=_remember, initargs=(key, shared)) as pool:
+    # "spawn": forking a process that runs GDAL and numba threads can deadlock the child.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        n, mp_context=context, initializer=_remember, initargs=(key, shared)
+    ) as pool:
         yield from _bounded(pool, _call_remembered, (func, key), items, n)
 
 

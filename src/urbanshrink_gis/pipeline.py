@@ -7,15 +7,19 @@ relative to that file's folder.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import functools
+import importlib.metadata
 import logging
 import os
 import re
+import shutil
+import tempfile
 import tomllib
 import typing
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -26,14 +30,15 @@ import rasterio
 from pyproj import CRS
 
 from urbanshrink_gis import change, cog, export, metrics, qgisxml, report
+from urbanshrink_gis._checkpoints import CHECKPOINT_DIR, Checkpoints, file_fingerprint
 from urbanshrink_gis.analysis import AnalysisConfig, analyse, summarise
 from urbanshrink_gis.demo import write_demo_data
-from urbanshrink_gis.errors import ConfigError, RasterError
+from urbanshrink_gis.errors import ConfigError, PopulationError, RasterError
 from urbanshrink_gis.io.boundaries import read_boundaries
 from urbanshrink_gis.io.population import PopulationSpec, interpolate_population, read_population
-from urbanshrink_gis.io.rasters import reading_env
+from urbanshrink_gis.io.rasters import open_raster, reading_env
 from urbanshrink_gis.products import Product, custom_product, get_product
-from urbanshrink_gis.zonal import Coverage
+from urbanshrink_gis.zonal import Coverage, Grid, Zones
 
 __all__ = [
     "BoundariesConfig",
@@ -186,8 +191,16 @@ def load_config(path: str | os.PathLike) -> RunConfig:
     file = Path(path)
     if not file.exists():
         raise ConfigError("file not found", where=str(file), fix="check the configuration path")
+    if file.is_dir():
+        raise ConfigError(
+            "is a folder, not a file", where=str(file), fix="give the configuration (.toml) file"
+        )
     try:
         raw = tomllib.loads(file.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise ConfigError(
+            f"cannot be read ({err.strerror})", where=str(file), fix="check its permissions"
+        ) from err
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise ConfigError(f"not valid TOML ({err})", where=str(file), fix="fix the syntax") from err
     return config_from_dict(raw, base=file.parent, source=str(file))
@@ -216,6 +229,12 @@ def config_from_dict(raw: Mapping[str, Any], *, base: Path, source: str = "confi
     analysis = _build(AnalysisConfig, raw["analysis"], f"{source} [analysis]")
     population = None
     if "population" in raw:
+        if not isinstance(raw["population"], Mapping):
+            raise ConfigError(
+                "is not a table",
+                where=f"{source} [population]",
+                fix="write it as [population] key = value",
+            )
         pop = dict(raw["population"])
         interpolate = pop.pop("interpolate", None)
         spec = _build(PopulationSpec, pop, f"{source} [population]")
@@ -247,7 +266,19 @@ def _raster(raw: Any, base: Path, where: str) -> RasterConfig:
             fix='write the year as {year}, e.g. path = "ntl/vnl2_{year}.tif"',
         )
     path = cfg.path if cfg.path.startswith("/vsi") else str(_resolve(base, Path(cfg.path)))
-    return dataclasses.replace(cfg, path=path, overrides=overrides)
+    cfg = dataclasses.replace(cfg, path=path, overrides=overrides)
+    try:
+        cfg.preset()  # an unknown preset or a bad override stops the run before any work
+    except ConfigError as err:
+        raise _located(err, where) from err
+    return cfg
+
+
+def _located(err: ConfigError, where: str) -> ConfigError:
+    """The same error, its place prefixed by the configuration file and table."""
+    if err.where and err.where not in where:
+        where = f"{where} ({err.where})"
+    return type(err)(err.what, where=where, fix=err.fix)
 
 
 def _resolve(base: Path, path: Path) -> Path:
@@ -285,9 +316,9 @@ def _build(cls: type, raw: Any, where: str) -> Any:
         )
     try:
         return cls(**values)
+    except ConfigError as err:
+        raise _located(err, where) from err
     except (TypeError, ValueError) as err:
-        if isinstance(err, ConfigError):
-            raise
         raise ConfigError(str(err), where=where, fix="check the values") from err
 
 
@@ -382,6 +413,9 @@ def city_year_table(
     config: RunConfig,
     boundaries: gpd.GeoDataFrame | None = None,
     *,
+    checkpoints: str | os.PathLike | None = None,
+    scheduler: str = "threads",
+    workers: int | None = None,
     progress: Progress | None = None,
 ) -> pd.DataFrame:
     """Metrics of every raster series and the population, one row per city and year.
@@ -392,6 +426,11 @@ def city_year_table(
         The run configuration.
     boundaries
         Boundaries already read (read from the configuration otherwise).
+    checkpoints
+        Folder of checkpoints: each raster series x year is saved there when done and reused
+        while its inputs and settings are unchanged (see :mod:`urbanshrink_gis._checkpoints`).
+    scheduler, workers
+        Where the zonal engine runs (see :mod:`urbanshrink_gis.parallel`).
     progress
         Called with (stage name, done, total).
 
@@ -404,20 +443,13 @@ def city_year_table(
     b = config.boundaries
     if boundaries is None:
         boundaries = read_boundaries(b.path, id_field=b.id, name_field=b.name, layer=b.layer)
-    tables = []
-    for raster in config.rasters:
-        series = raster_series(raster.path, raster.years)
-        product = raster.preset()
-        step = None if progress is None else _stage(progress, f"{raster.kind} {product.name}")
-        common = dict(zone_id="city_id", coverage=raster.coverage, progress=step)
-        if raster.kind == "landcover":
-            tables.append(metrics.landcover_metrics(boundaries, series, product, **common))
-        else:
-            tables.append(
-                metrics.nightlight_metrics(
-                    boundaries, series, product, lit_threshold=raster.lit_threshold, **common
-                )
-            )
+    store = Checkpoints(checkpoints)
+    tables = [
+        _series_metrics(config, raster, boundaries, store, scheduler, workers, progress)
+        for raster in config.rasters
+    ]
+    if checkpoints is not None:
+        log.info("checkpoints: %d reused, %d computed", store.reused, store.computed)
     table = tables[0]
     for more in tables[1:]:
         overlap = [c for c in more.columns if c in table.columns and c not in ("city_id", "year")]
@@ -433,9 +465,83 @@ def city_year_table(
         if config.population.interpolate is not None:
             years = sorted(set(table["year"]) | set(pop["year"]))
             pop = interpolate_population(pop, years, method=config.population.interpolate)
+        _check_population_years(pop, config)
         pop = pop[pop["city_id"].isin(set(boundaries["city_id"]))]
         table = table.merge(pop, on=["city_id", "year"], how="outer")
     return table.sort_values(["city_id", "year"], ignore_index=True)
+
+
+def _check_population_years(pop: pd.DataFrame, config: RunConfig) -> None:
+    """Refuse a population table without rows for the analysis' start or end year."""
+    a, spec = config.analysis, config.population.spec  # type: ignore[union-attr]
+    present = set(pop["year"])
+    missing = [str(y) for y in (a.start, a.end) if y not in present]
+    if missing:
+        shown = ", ".join(map(str, sorted(present)))
+        raise PopulationError(
+            f"has no rows for year {' and '.join(missing)} (years present: {shown})",
+            where=str(spec.path),
+            fix='add that year, set [population] interpolate = "linear" for a year between '
+            "censuses, or change [analysis] start / end",
+        )
+
+
+def _series_metrics(
+    config: RunConfig,
+    raster: RasterConfig,
+    boundaries: gpd.GeoDataFrame,
+    store: Checkpoints,
+    scheduler: str,
+    workers: int | None,
+    progress: Progress | None,
+) -> pd.DataFrame:
+    """Metrics of one raster series, year by year, through the checkpoints."""
+    series = raster_series(raster.path, raster.years)
+    product = raster.preset()
+    b = config.boundaries
+    base = {
+        "version": importlib.metadata.version("urbanshrink_gis"),
+        "boundaries": file_fingerprint(b.path),
+        "id": b.id,
+        "layer": b.layer,
+        "product": repr(product),
+        "coverage": raster.coverage,
+        "lit_threshold": raster.lit_threshold,
+    }
+    stage = f"{raster.kind} {product.name}"
+    zones: Zones | None = None
+    years = []
+    for done, (year, path) in enumerate(sorted(series.items()), start=1):
+        key = store.key(
+            f"{raster.kind}-{product.name}-{year}", {**base, "raster": file_fingerprint(path)}
+        )
+        table = store.load(key)
+        if table is None:
+            if zones is None:  # prepared once per series: every year shares the grid
+                with open_raster(path, band=product.band) as ds:
+                    zones = Zones(boundaries, Grid.of(ds, product.band), coverage=raster.coverage)
+            table = _year_metrics(raster, product, zones, {year: path}, scheduler, workers)
+            store.save(key, table)
+        years.append(table)
+        if progress is not None:
+            progress(stage, done, len(series))
+    return pd.concat(years, ignore_index=True)
+
+
+def _year_metrics(
+    raster: RasterConfig,
+    product: Product,
+    zones: Zones,
+    series: dict[int, str],
+    scheduler: str,
+    workers: int | None,
+) -> pd.DataFrame:
+    engine = dict(coverage=raster.coverage, scheduler=scheduler, workers=workers)
+    if raster.kind == "landcover":
+        return metrics.landcover_metrics(zones, series, product, **engine)
+    return metrics.nightlight_metrics(
+        zones, series, product, lit_threshold=raster.lit_threshold, **engine
+    )
 
 
 def _stage(progress: Progress, name: str) -> Callable[[int, int], None]:
@@ -450,6 +556,8 @@ def run(
     *,
     out_dir: str | os.PathLike | None = None,
     overwrite: bool = False,
+    scheduler: str = "threads",
+    workers: int | None = None,
     progress: Progress | None = None,
 ) -> RunResult:
     """Run the whole job and write its outputs.
@@ -462,12 +570,19 @@ def run(
         Overrides ``[output] dir``.
     overwrite
         Replace existing outputs; without it an existing output stops the run before any work.
+    scheduler, workers
+        Where the zonal engine runs (see :mod:`urbanshrink_gis.parallel`); results are the same.
     progress
         Called with (stage name, done, total).
 
     Returns
     -------
     RunResult
+
+    Notes
+    -----
+    Every raster series x year is checkpointed under ``OUT/.checkpoints``: a run that was
+    killed, or is repeated with some inputs changed, recomputes only what is missing or stale.
         The ``city_year``, ``cities`` and ``summary`` tables and the files written.
     """
     out = Path(out_dir) if out_dir is not None else config.output.dir
@@ -475,21 +590,45 @@ def run(
     _check_outputs(out, overwrite, [f"{RASTER_DIR}/{p.name}" for p in plans])
     b = config.boundaries
     boundaries = read_boundaries(b.path, id_field=b.id, name_field=b.name, layer=b.layer)
-    city_year = city_year_table(config, boundaries, progress=progress)
+    city_year = city_year_table(
+        config, boundaries, checkpoints=out / CHECKPOINT_DIR, scheduler=scheduler,
+        workers=workers, progress=progress,
+    )  # fmt: skip
     table = analyse(city_year, config.analysis)
     keep = ["city_id", *(["name"] if b.name else []), "geometry"]
     cities = boundaries[keep].merge(table.reset_index(), on="city_id", how="left")
     province = boundaries.set_index("city_id")[b.province] if b.province else None
     summary = summarise(table, province)
-    layers = []
-    for plan in plans:
-        step = None if progress is None else _stage(progress, f"raster {plan.name}")
-        layers.append(plan.write(out / RASTER_DIR, overwrite=overwrite, progress=step))
-    files = export.write_run(
-        out, city_year, cities, summary, rasters=[lay for lay, _ in layers], overwrite=overwrite
-    )
-    pages = report.write_report(out / "report", cities, city_year, summary, overwrite=overwrite)
-    return RunResult(city_year, cities, summary, (*files, *(p for _, p in layers), *pages))
+    with _staged(out) as stage:  # all files or none: a late failure keeps the previous run's
+        layers = []
+        for plan in plans:
+            step = None if progress is None else _stage(progress, f"raster {plan.name}")
+            layers.append(plan.write(stage / RASTER_DIR, overwrite=True, progress=step))
+        files = export.write_run(
+            stage, city_year, cities, summary, rasters=[lay for lay, _ in layers], overwrite=True
+        )
+        pages = report.write_report(stage / "report", cities, city_year, summary, overwrite=True)
+        written = (*files, *(p for _, p in layers), *pages)
+    return RunResult(city_year, cities, summary, tuple(out / p.relative_to(stage) for p in written))
+
+
+@contextlib.contextmanager
+def _staged(out: Path) -> Iterator[Path]:
+    """A hidden folder in ``out`` for a run's files, moved into place only once all are written.
+
+    Only renames remain after the last file is complete, so a failure leaves the previous
+    run's outputs as they were and no temporary file behind.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
+    try:
+        yield stage
+        for src in sorted(p for p in stage.rglob("*") if p.is_file()):
+            dst = out / src.relative_to(stage)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(src, dst)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
 
 
 def _check_outputs(out: Path, overwrite: bool, rasters: Sequence[str] = ()) -> None:
@@ -578,13 +717,20 @@ def run_demo(
     out_dir: str | os.PathLike = "outputs/demo",
     *,
     overwrite: bool = False,
+    scheduler: str = "threads",
+    workers: int | None = None,
     progress: Progress | None = None,
 ) -> RunResult:
-    """Write the demo dataset under ``out_dir/data`` and run the whole job on it."""
+    """Write the demo dataset under ``out_dir/data`` (once) and run the whole job on it."""
     out = Path(out_dir)
     _check_outputs(out, overwrite)
-    data = write_demo_data(out / "data", overwrite=True)
-    return run(load_config(data.config), out_dir=out, overwrite=overwrite, progress=progress)
+    config = out / "data" / "urbanshrink.toml"
+    if not config.exists():  # kept when present, so a repeated demo resumes from checkpoints
+        write_demo_data(out / "data")
+    return run(
+        load_config(config), out_dir=out, overwrite=overwrite, scheduler=scheduler,
+        workers=workers, progress=progress,
+    )  # fmt: skip
 
 
 def read_city_year(path: str | os.PathLike) -> pd.DataFrame:

@@ -173,6 +173,12 @@ class Product:
 
     def __post_init__(self) -> None:
         where = f"product {self.name!r}"
+        if isinstance(self.classes, str | Mapping) or not isinstance(self.classes, Sequence):
+            raise ConfigError(
+                f"classes {self.classes!r} is not a list of legend entries",
+                where=where,
+                fix='give a list such as [{code = 8, name = "impervious", colour = "#e24290"}]',
+            )
         object.__setattr__(self, "classes", tuple(_class_info(c, where) for c in self.classes))
         problems = _coerce(self)
         if not problems:
@@ -274,11 +280,11 @@ def _type_problems(p: Product) -> list[str]:
         problems.append(f"kind {p.kind!r} is not one of {', '.join(get_args(Kind))}")
     if p.sensor is not None and p.sensor not in get_args(Sensor):
         problems.append(f"sensor {p.sensor!r} is not one of {', '.join(get_args(Sensor))}")
-    try:
-        if np.dtype(p.dtype).kind not in "iuf":
-            problems.append(f"dtype {p.dtype!r} is not a numeric type")
-    except TypeError:
+    kind = _dtype_kind(p.dtype)
+    if kind is None:
         problems.append(f"dtype {p.dtype!r} is not a numpy type name such as 'uint8'")
+    elif kind not in "iuf":
+        problems.append(f"dtype {p.dtype!r} is not a numeric type")
     if p.crs is not None:
         try:
             CRS.from_user_input(p.crs)
@@ -322,16 +328,22 @@ def _legend_problems(p: Product) -> list[str]:
     return problems
 
 
+def _dtype_kind(dtype: Any) -> str | None:
+    """The numpy kind of a dtype name ("u" for "uint8"), or None when it names no dtype."""
+    if not isinstance(dtype, str | np.dtype | type):
+        return None  # np.dtype would also build structured types from lists and dicts
+    try:
+        return np.dtype(dtype).kind
+    except (TypeError, ValueError):
+        return None
+
+
 def _fits(value: float, dtype: str) -> bool:
     """Tell whether a value can be stored exactly in a dtype (any value fits a float type)."""
-    try:
-        kind = np.dtype(dtype).kind
-    except TypeError:
-        return True  # the dtype itself is reported
-    if kind != "f":
-        info = np.iinfo(dtype)
-        return float(value).is_integer() and info.min <= value <= info.max
-    return True
+    if _dtype_kind(dtype) not in ("i", "u"):
+        return True  # a float type holds it; any other dtype is reported by itself
+    info = np.iinfo(dtype)
+    return float(value).is_integer() and info.min <= value <= info.max
 
 
 def _check_field_names(names: Mapping[str, Any], *, where: str) -> None:

@@ -24,7 +24,7 @@ import re
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, get_args
+from typing import Any, Protocol, get_args, runtime_checkable
 
 import geopandas as gpd
 import numpy as np
@@ -41,7 +41,15 @@ from urbanshrink_gis.io.boundaries import read_boundaries
 from urbanshrink_gis.io.rasters import band_nodata, open_raster, read_block, reading_env
 from urbanshrink_gis.parallel import map_ordered
 
-__all__ = ["DEFAULT_STATS", "Coverage", "Grid", "Zones", "zonal_stats", "zonal_stats_many"]
+__all__ = [
+    "DEFAULT_STATS",
+    "Coverage",
+    "Grid",
+    "WindowSource",
+    "Zones",
+    "zonal_stats",
+    "zonal_stats_many",
+]
 
 log = logging.getLogger(__name__)
 
@@ -421,6 +429,25 @@ def _check_stats(stats: Iterable[str], threshold: float | None) -> tuple[str, ..
     return stats
 
 
+@runtime_checkable
+class WindowSource(Protocol):
+    """A raster computed window by window on a grid, instead of read from a file.
+
+    It must pickle (for process and Dask schedulers) and be cheap to call per window.
+    """
+
+    @property
+    def grid(self) -> Grid:
+        """The grid the values are on."""
+
+    @property
+    def nodata(self) -> float | None:
+        """Value of pixels to ignore."""
+
+    def read(self, window: Window) -> np.ndarray:
+        """Values of one window."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Reading:
     """How to read one raster: path, band, nodata override and scale."""
@@ -431,6 +458,7 @@ class _Reading:
     scale: float
     offset: float
     threshold: float
+    source: WindowSource | None = None
 
     @property
     def nodata_args(self) -> tuple[float, bool]:
@@ -556,7 +584,8 @@ def zonal_stats_many(
     Parameters
     ----------
     rasters
-        Key (such as the year) to raster path; every raster must share the first one's grid.
+        Key (such as the year) to raster path, or to a :class:`WindowSource` computing the
+        values; every raster must share the first one's grid.
     **others
         As :func:`zonal_stats`.
 
@@ -571,37 +600,42 @@ def zonal_stats_many(
         A raster cannot be read or is on another grid than the first.
     """
     stats = _check_stats(stats, threshold)
+    limit = np.inf if threshold is None else float(threshold)
     keys = list(rasters)
     if not keys:
         raise ConfigError("no raster given", where="rasters", fix="give at least one raster")
-    datasets = [open_raster(rasters[k], band=band) for k in keys]
-    try:
-        grid = Grid.of(datasets[0], band)
-        for k, ds in zip(keys[1:], datasets[1:], strict=True):
-            if not Grid.of(ds, band).same_as(grid):
+    with contextlib.ExitStack() as stack:
+        readings, grids = [], []
+        for k in keys:
+            item = rasters[k]
+            if isinstance(item, WindowSource):
+                fill = item.nodata if nodata is None else nodata
+                factor = (1.0 if scale is None else scale, 0.0 if offset is None else offset)
+                readings.append(_Reading(f"<{k}>", 1, fill, *factor, limit, source=item))
+                grids.append(item.grid)
+                continue
+            ds = stack.enter_context(open_raster(item, band=band))
+            fill = band_nodata(ds, band, nodata)
+            readings.append(
+                _Reading(ds.name, band, fill, *_scale_offset(ds, band, scale, offset), limit)
+            )
+            grids.append(Grid.of(ds, band))
+        grid = grids[0]
+        for k, reading, other in zip(keys[1:], readings[1:], grids[1:], strict=True):
+            if not other.same_as(grid):
                 raise RasterError(
-                    f"is on another grid than {datasets[0].name} (size, transform or CRS differ)",
-                    where=f"{ds.name} (key {k})",
+                    f"is on another grid than {readings[0].path} (size, transform or CRS differ)",
+                    where=f"{reading.path} (key {k})",
                     fix="warp the series onto one grid, or give each grid its own raster entry",
                 )
-        prepared = _prepare(zones, grid, zone_id=zone_id, coverage=coverage, layer=layer)
-        readings = [
-            _Reading(
-                ds.name,
-                band,
-                band_nodata(ds, band, nodata),
-                *_scale_offset(ds, band, scale, offset),
-                np.inf if threshold is None else float(threshold),
-            )
-            for ds in datasets
-        ]
-        wants_area = areas or "area_km2" in stats or "above_km2" in stats
-        row_area = grid.row_areas_km2() if wants_area else np.ones(grid.height)
-        gather = any(s in _VALUE_STATS or _PERCENTILE.match(s) for s in stats)
-        job = _Job(prepared, tuple(readings), stats, categorical, gather, row_area)
-    finally:
-        for ds in datasets:
-            ds.close()
+    prepared = _prepare(
+        zones, grid, zone_id=zone_id, coverage=coverage, layer=layer,
+        where=f"{readings[0].path} (key {keys[0]})",
+    )  # fmt: skip
+    wants_area = areas or "area_km2" in stats or "above_km2" in stats
+    row_area = grid.row_areas_km2() if wants_area else np.ones(grid.height)
+    gather = any(s in _VALUE_STATS or _PERCENTILE.match(s) for s in stats)
+    job = _Job(prepared, tuple(readings), stats, categorical, gather, row_area)
     tables = _run(job, areas=areas, scheduler=scheduler, workers=workers, progress=progress)
     frames = []
     for key, table in zip(keys, tables, strict=True):
@@ -627,13 +661,14 @@ def _prepare(
     zone_id: str | None,
     coverage: Coverage,
     layer: str | None,
+    where: str,
 ) -> Zones:
     if isinstance(zones, Zones):
         if not zones.grid.same_as(grid):
             raise RasterError(
-                "is on another grid than the prepared zones",
-                where="raster",
-                fix="prepare Zones for this raster's grid",
+                "is on another grid than the zones were prepared for (the series' first raster)",
+                where=where,
+                fix="warp the series onto one grid, or give each grid its own raster entry",
             )
         return zones
     if zone_id is None:
@@ -687,11 +722,17 @@ def _band_task(job: _Job, band: tuple[int, int]) -> list[_Partial]:
     zones = job.zones
     parts = [_Partial.empty(len(zones)) for _ in job.readings]
     with reading_env(), contextlib.ExitStack() as stack:
-        datasets = [stack.enter_context(open_raster(r.path, band=r.band)) for r in job.readings]
+        datasets = [
+            None if r.source else stack.enter_context(open_raster(r.path, band=r.band))
+            for r in job.readings
+        ]
         for window, runs in zones.band_windows(*band):
             areas = job.row_area[window.row_off : window.row_off + window.height]
             for ds, reading, part in zip(datasets, job.readings, parts, strict=True):
-                block, mask = read_block(ds, window, band=reading.band)
+                if ds is None:
+                    block, mask = reading.source.read(window), None
+                else:
+                    block, mask = read_block(ds, window, band=reading.band)
                 if job.categorical:
                     part.classes.add(_class_lut(reading, block, runs), runs, mask, areas)
                     continue

@@ -110,11 +110,22 @@ def _read(source: str | os.PathLike, layer: str | None, where: str) -> gpd.GeoDa
             fix=f"set the layer to one of {', '.join(map(repr, layers))}",
         )
     try:
-        return gpd.read_file(path, layer=layer, engine="pyogrio")
+        gdf = gpd.read_file(path, layer=layer, engine="pyogrio")
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, OSError) as err:
         raise BoundaryError(
             f"cannot be read ({_first_line(err)})", where=where, fix="repair or re-export the file"
         ) from err
+    except UnicodeDecodeError as err:
+        raise BoundaryError(
+            f"holds text that is not UTF-8 ({err.reason} at byte {err.start})",
+            where=where,
+            fix="re-export it as UTF-8 (a Shapefile takes a .cpg naming its encoding, e.g. GBK)",
+        ) from err
+    if not isinstance(gdf, gpd.GeoDataFrame):  # a table without geometry, such as a CSV
+        raise BoundaryError(
+            "has no geometry", where=where, fix="give polygons (GeoPackage, Shapefile, GeoJSON)"
+        )
+    return gdf
 
 
 def _first_line(err: BaseException) -> str:
@@ -137,14 +148,15 @@ def _require_field(gdf: pd.DataFrame, field: str, where: str, *, role: str) -> N
 def _city_ids(gdf: gpd.GeoDataFrame, id_field: str, where: str) -> pd.Series:
     _require_field(gdf, id_field, where, role="id")
     raw = gdf[id_field]
-    if raw.isna().any():
-        rows = ", ".join(str(i) for i in raw.index[raw.isna()][:5])
+    ids = raw.map(_id_text, na_action="ignore")
+    empty = raw.isna() | (ids == "")  # a Shapefile stores a missing text as blanks
+    if empty.any():
+        rows = ", ".join(str(i) for i in raw.index[empty][:5])
         raise BoundaryError(
-            f"field {id_field!r} is empty in {int(raw.isna().sum())} feature(s) (rows {rows})",
+            f"field {id_field!r} is empty in {int(empty.sum())} feature(s) (rows {rows})",
             where=where,
             fix="give every city an id",
         )
-    ids = raw.map(_id_text)
     dup = ids[ids.duplicated(keep=False)]
     if len(dup):
         shown = ", ".join(sorted(set(dup))[:5])

@@ -317,13 +317,20 @@ def _csv_grid(path: Path, encoding: str | None) -> pd.DataFrame:
 def _decode(data: bytes, encoding: str | None, where: str) -> str:
     for name in (encoding,) if encoding else _ENCODINGS:
         try:
-            return data.decode(name)
-        except UnicodeDecodeError:
+            text = data.decode(name)
+        except UnicodeError:  # UnicodeDecodeError, and codecs such as idna raise the base
             continue
         except LookupError as err:
             raise PopulationError(
                 f"unknown encoding {name!r}", where=where, fix="use e.g. utf-8 or gb18030"
             ) from err
+        if "\x00" in text:  # UTF-16 without a BOM decodes as UTF-8 too, into garbage
+            raise PopulationError(
+                f"holds NUL characters when read as {name} (UTF-16 text, or not text at all)",
+                where=where,
+                fix='save it as a UTF-8 CSV, or set the population encoding (e.g. "utf-16")',
+            )
+        return text
     tried = encoding or " or ".join(_ENCODINGS)
     raise PopulationError(
         f"is not {tried} text",

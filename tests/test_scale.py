@@ -1,0 +1,143 @@
+"""Nationwide-scale machinery: schedulers give identical results, a Dask cluster on loopback,
+and a run killed with SIGKILL resumes from its checkpoints."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from shapely.geometry import box
+
+from urbanshrink_gis import pipeline, zonal_stats_many
+from urbanshrink_gis.demo import write_demo_data
+
+STATS = ("count", "sum", "mean", "min", "max", "std", "above_km2", "median")
+
+
+@pytest.fixture(scope="module")
+def series(tmp_path_factory):
+    """Three years of a 700 x 900 float raster (several bands of rows) and 12 zones."""
+    import geopandas as gpd
+    import rasterio
+    from rasterio.transform import from_origin
+
+    folder = tmp_path_factory.mktemp("series")
+    rng = np.random.default_rng(5)
+    paths = {}
+    for year in (2018, 2019, 2020):
+        values = rng.gamma(2.0, 3.0, size=(700, 900)).astype("float32")
+        values[rng.random(values.shape) < 0.01] = -1
+        path = folder / f"r_{year}.tif"
+        profile = dict(
+            driver="GTiff", height=700, width=900, count=1, dtype="float32", nodata=-1,
+            crs="EPSG:4326", transform=from_origin(100, 40, 0.01, 0.01), tiled=True,
+            blockxsize=128, blockysize=128,
+        )  # fmt: skip
+        with rasterio.open(path, "w", **profile) as dst:
+            dst.write(values, 1)
+        paths[year] = str(path)
+    geoms = [
+        box(100 + 0.7 * i, 33.2 + 0.5 * j, 100.9 + 0.7 * i, 34.3 + 0.5 * j)
+        for i in range(4)
+        for j in range(3)
+    ]
+    zones = folder / "zones.gpkg"
+    ids = [f"{k:02d}" for k in range(len(geoms))]
+    gpd.GeoDataFrame({"id": ids}, geometry=geoms, crs="EPSG:4326").to_file(zones)
+    return zones, paths
+
+
+def run_with(zones, paths, scheduler, workers=None):
+    import urbanshrink_gis.zonal as z
+
+    old = z._WINDOW_PIXELS
+    z._WINDOW_PIXELS = 128 * 900  # many bands, so the schedulers really split the work
+    try:
+        return zonal_stats_many(
+            zones, paths, STATS, zone_id="id", threshold=5.0, scheduler=scheduler, workers=workers
+        )
+    finally:
+        z._WINDOW_PIXELS = old
+
+
+@pytest.mark.parametrize(("scheduler", "workers"), [("threads", 2), ("processes", 2)])
+def test_local_schedulers_equal_the_single_process_run(series, scheduler, workers):
+    zones, paths = series
+    reference = run_with(zones, paths, "synchronous")
+    other = run_with(zones, paths, scheduler, workers)
+    pd.testing.assert_frame_equal(other, reference, check_exact=True)
+
+
+def test_dask_cluster_on_loopback_equals_the_local_run(series):
+    distributed = pytest.importorskip("distributed")
+    zones, paths = series
+    reference = run_with(zones, paths, "synchronous")
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+        dashboard_address=None,
+    ) as cluster:  # fmt: skip
+        result = run_with(zones, paths, cluster.scheduler_address)
+    counts = ["count"]
+    pd.testing.assert_frame_equal(result[counts], reference[counts], check_exact=True)
+    rel = (result - reference).abs() / reference.abs().where(reference != 0, 1)
+    assert float(rel.max().max()) <= 1e-12
+
+
+def test_unknown_scheduler_is_a_config_error(series):
+    from urbanshrink_gis.errors import ConfigError
+
+    zones, paths = series
+    with pytest.raises(ConfigError, match="unknown scheduler 'gpu'"):
+        zonal_stats_many(zones, paths, ("count",), zone_id="id", scheduler="gpu")
+
+
+def _outputs(out: Path) -> dict[str, bytes]:
+    names = ["city_year.csv", "cities.csv", "summary.csv"]
+    return {n: (out / n).read_bytes() for n in names}
+
+
+def test_killed_run_resumes_from_checkpoints_and_ends_identical(tmp_path):
+    data = write_demo_data(tmp_path / "data")
+    reference = tmp_path / "reference"
+    pipeline.run(pipeline.load_config(data.config), out_dir=reference)
+    out = tmp_path / "killed"
+    command = [
+        sys.executable, "-m", "urbanshrink_gis", "-q", "run", str(data.config), "--out", str(out),
+        "--scheduler", "synchronous",
+    ]  # fmt: skip
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoints = out / ".checkpoints"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if checkpoints.exists() and any(checkpoints.glob("*.pkl")):
+            break
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "city_year.csv").exists(), "the run finished before it could be killed"
+    done_before = {p.name for p in checkpoints.glob("*.pkl")}
+    assert done_before
+    result = subprocess.run([*command[:3], "-v", *command[4:]], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert f"checkpoints: {len(done_before)} reused" in result.stderr
+    assert not list(checkpoints.glob(".*")), "a temporary checkpoint was left behind"
+    assert _outputs(out) == _outputs(reference)
+
+
+def test_changed_input_recomputes_only_its_unit(tmp_path, caplog):
+    data = write_demo_data(tmp_path / "data")
+    config = pipeline.load_config(data.config)
+    folder = tmp_path / "ckpt"
+    first = pipeline.city_year_table(config, checkpoints=folder)
+    n_units = len(list(folder.glob("*.pkl")))
+    ntl_2015 = tmp_path / "data" / "rasters" / "ntl" / "vnl2_2015.tif"
+    os.utime(ntl_2015, ns=(time.time_ns(), time.time_ns() + 10**9))
+    with caplog.at_level("INFO", logger="urbanshrink_gis.pipeline"):
+        again = pipeline.city_year_table(config, checkpoints=folder)
+    assert f"checkpoints: {n_units - 1} reused, 1 computed" in caplog.text
+    pd.testing.assert_frame_equal(again, first)
