@@ -100,3 +100,20 @@ def test_discover_years_and_missing_pattern(tmp_path):
     assert pipeline.discover_years(str(tmp_path / "vnl2_{year}.tif")) == (2012, 2016)
     with pytest.raises(RasterError, match="no file matches"):
         pipeline.raster_series(str(tmp_path / "dmsp_{year}.tif"))
+
+
+def test_demo_finds_the_dark_new_district(demo_run):
+    result, out = demo_run
+    truth = pd.read_csv(out / "data" / "truth.csv", dtype={"city_id": str}).set_index("city_id")
+    cities = result.cities.set_index("city_id")
+    dark, lit = "230400", "230100"  # 鹤岗 builds a district that stays dark, 哈尔滨 a lit one
+    assert truth.loc[dark, "new_district"] == "dark" and truth.loc[lit, "new_district"] == "lit"
+    expected = truth.loc[dark, "new_dark_builtup_km2"]
+    assert abs(cities.loc[dark, "new_dark_builtup_km2"] - expected) <= 0.01 * expected
+    assert cities.loc[lit, "new_dark_builtup_km2"] <= 0.01 * truth.loc[lit, "new_district_km2"]
+    assert cities.loc[lit, "new_builtup_km2"] >= truth.loc[lit, "new_district_km2"]
+    assert cities.loc[dark, "dark_builtup_share_end"] > cities.loc[dark, "dark_builtup_share_start"]
+    assert cities["hollowing"].fillna(False).astype(bool).sum() == 1
+    assert bool(cities.loc[dark, "hollowing"]) and not bool(cities.loc[lit, "hollowing"])
+    assert result.summary.loc["all", "hollowing"] == 1
+    assert (out / "rasters" / "new_builtup_dark.tif").exists()

@@ -129,15 +129,18 @@ def test_killed_run_resumes_from_checkpoints_and_ends_identical(tmp_path):
     assert _outputs(out) == _outputs(reference)
 
 
-def test_changed_input_recomputes_only_its_unit(tmp_path, caplog):
+def test_changed_input_recomputes_only_its_units(tmp_path, caplog):
     data = write_demo_data(tmp_path / "data")
     config = pipeline.load_config(data.config)
     folder = tmp_path / "ckpt"
     first = pipeline.city_year_table(config, checkpoints=folder)
-    n_units = len(list(folder.glob("*.pkl")))
+    before = {p.name for p in folder.glob("*.pkl")}
     ntl_2015 = tmp_path / "data" / "rasters" / "ntl" / "vnl2_2015.tif"
     os.utime(ntl_2015, ns=(time.time_ns(), time.time_ns() + 10**9))
     with caplog.at_level("INFO", logger="urbanshrink_gis.pipeline"):
         again = pipeline.city_year_table(config, checkpoints=folder)
-    assert f"checkpoints: {n_units - 1} reused, 1 computed" in caplog.text
+    # The 2015 night light feeds two units: its own metrics and the 2015 dark built-up.
+    new_files = {p.name for p in folder.glob("*.pkl")} - before
+    assert {n.rsplit("-", 1)[0] for n in new_files} == {"nightlight-vnl2-2015", "dark-2015"}
+    assert f"checkpoints: {len(before) - 2} reused, 2 computed" in caplog.text
     pd.testing.assert_frame_equal(again, first)

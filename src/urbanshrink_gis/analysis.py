@@ -45,6 +45,12 @@ outflow
 ageing
     The share of residents aged 60 or over (percent) exceeds ``ageing_share_pct`` at ``end``;
     ``age60_share_change`` is in percentage points.
+dark built-up, hollowing
+    ``dark_builtup_km2``: built-up land whose night light is at or below the lit threshold
+    (see :mod:`urbanshrink_gis.vacancy`); ``dark_builtup_share`` is it over all built-up land;
+    ``light_per_builtup`` is the night-light sum per built-up km². A city is *hollowing* when
+    it is in the paradox (shrinking and expanding) and its dark built-up share rose over the
+    period: land built while the lights go out. NA where there is no dark built-up data.
 criteria (rule "multi")
     ``crit_pop_decline``: consecutive decline; ``crit_econ_lag``: the city's GDP grew less over
     the period than the nation's (see :func:`national_gdp_growth_pct`); ``crit_mismatch``:
@@ -147,12 +153,20 @@ COLUMNS: tuple[str, ...] = (
     "ageing",
     "urban_share_start",
     "urban_share_end",
+    "dark_builtup_km2_start",
+    "dark_builtup_km2_end",
+    "dark_builtup_share_start",
+    "dark_builtup_share_end",
+    "light_per_builtup_start",
+    "light_per_builtup_end",
+    "light_per_builtup_change_pct",
     "crit_pop_decline",
     "crit_econ_lag",
     "crit_mismatch",
     "shrinking",
     "expanding",
     "paradox",
+    "hollowing",
     "class",
 )
 
@@ -398,7 +412,8 @@ def summarise(cities: pd.DataFrame, province: pd.Series | None = None) -> pd.Dat
 
 def _tally(cities: pd.DataFrame) -> dict[str, object]:
     shrinking, paradox = int(cities["shrinking"].sum()), int(cities["paradox"].sum())
-    hollowing = int(cities["hollowing"].sum()) if "hollowing" in cities.columns else pd.NA
+    known = "hollowing" in cities.columns and cities["hollowing"].notna().any()
+    hollowing = int(cities["hollowing"].sum()) if known else pd.NA
     return {
         "n_cities": len(cities),
         "shrinking": shrinking,
@@ -421,6 +436,7 @@ _VALUES = (
     "gdp",
     "pop_urban",
     "age60_share",
+    "dark_builtup_km2",
 )
 
 
@@ -549,6 +565,15 @@ def _indicators(table: pd.DataFrame, config: AnalysisConfig) -> pd.DataFrame:
     urban = values["pop_urban"]
     out["urban_share_start"] = _ratio(urban[0], resident[0]) * 100
     out["urban_share_end"] = _ratio(urban[1], resident[1]) * 100
+    dark = values["dark_builtup_km2"]
+    light = values["ntl_sum"]
+    for i, when in enumerate(("start", "end")):
+        out[f"dark_builtup_km2_{when}"] = dark[i]
+        out[f"dark_builtup_share_{when}"] = _ratio(dark[i], builtup[i])
+        out[f"light_per_builtup_{when}"] = _ratio(light[i], builtup[i])
+    out["light_per_builtup_change_pct"] = _pct_change(
+        out["light_per_builtup_start"], out["light_per_builtup_end"]
+    )
     return out
 
 
@@ -660,6 +685,8 @@ def _classify(out: pd.DataFrame, status: pd.Series, config: AnalysisConfig) -> p
     out["shrinking"] = shrinking & judged
     out["expanding"] = expanding & judged
     out["paradox"] = out["shrinking"] & out["expanding"]
+    share = out["dark_builtup_share_start"], out["dark_builtup_share_end"]
+    out["hollowing"] = _flag(out["paradox"] & (share[1] > share[0]), *share)
     out["class"] = np.where(judged, np.char.add(np.char.add(people, "_"), land), "no_data")
     out["class"] = out["class"].astype(object)
     return out.rename_axis(_ID).sort_index()

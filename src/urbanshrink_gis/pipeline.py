@@ -29,7 +29,7 @@ import pandas as pd
 import rasterio
 from pyproj import CRS
 
-from urbanshrink_gis import change, cog, export, metrics, qgisxml, report
+from urbanshrink_gis import change, cog, export, metrics, qgisxml, report, vacancy
 from urbanshrink_gis._checkpoints import CHECKPOINT_DIR, Checkpoints, file_fingerprint
 from urbanshrink_gis.analysis import AnalysisConfig, analyse, summarise
 from urbanshrink_gis.demo import write_demo_data
@@ -448,6 +448,9 @@ def city_year_table(
         _series_metrics(config, raster, boundaries, store, scheduler, workers, progress)
         for raster in config.rasters
     ]
+    pair = _vacancy_pair(config)
+    if pair is not None:
+        tables.append(_dark_series(config, *pair, boundaries, store, scheduler, workers, progress))
     if checkpoints is not None:
         log.info("checkpoints: %d reused, %d computed", store.reused, store.computed)
     table = tables[0]
@@ -460,6 +463,10 @@ def city_year_table(
                 fix="use one land-cover and one night-light series",
             )
         table = table.merge(more, on=["city_id", "year"], how="outer")
+    if "dark_builtup_km2" in table:
+        table["dark_builtup_share"] = (table["dark_builtup_km2"] / table["builtup_km2"]).where(
+            table["builtup_km2"] > 0
+        )
     if config.population is not None:
         pop = read_population(config.population.spec)
         if config.population.interpolate is not None:
@@ -486,6 +493,67 @@ def _check_population_years(pop: pd.DataFrame, config: RunConfig) -> None:
         )
 
 
+def _vacancy_pair(config: RunConfig) -> tuple[RasterConfig, RasterConfig] | None:
+    """The land-cover and night-light series whose dark built-up is measured, if both exist."""
+    lc = next((r for r in config.rasters if r.kind == "landcover"), None)
+    ntl = next((r for r in config.rasters if r.kind == "nightlight"), None)
+    if lc is None or ntl is None or lc.preset().kind != "landcover":
+        return None
+    return lc, ntl
+
+
+def _fingerprint(config: RunConfig, raster: RasterConfig) -> dict[str, Any]:
+    """What a checkpoint of one raster series depends on, besides its files."""
+    b = config.boundaries
+    return {
+        "version": importlib.metadata.version("urbanshrink_gis"),
+        "boundaries": file_fingerprint(b.path),
+        "id": b.id,
+        "layer": b.layer,
+        "product": repr(raster.preset()),
+        "coverage": raster.coverage,
+        "lit_threshold": raster.lit_threshold,
+    }
+
+
+def _dark_series(
+    config: RunConfig,
+    lc: RasterConfig,
+    ntl: RasterConfig,
+    boundaries: gpd.GeoDataFrame,
+    store: Checkpoints,
+    scheduler: str,
+    workers: int | None,
+    progress: Progress | None,
+) -> pd.DataFrame:
+    """Dark built-up km² for every year that has both land cover and night light."""
+    lc_series, ntl_series = raster_series(lc.path, lc.years), raster_series(ntl.path, ntl.years)
+    years = sorted(set(lc_series) & set(ntl_series))
+    base = {"landcover": _fingerprint(config, lc), "nightlight": _fingerprint(config, ntl)}
+    lc_product, ntl_product = lc.preset(), ntl.preset()
+    zones: Zones | None = None
+    tables = []
+    for done, year in enumerate(years, start=1):
+        files = [file_fingerprint(lc_series[year]), file_fingerprint(ntl_series[year])]
+        key = store.key(f"dark-{year}", {**base, "files": files})
+        table = store.load(key)
+        if table is None:
+            if zones is None:
+                with open_raster(lc_series[year], band=lc_product.band) as ds:
+                    zones = Zones(boundaries, Grid.of(ds, lc_product.band), coverage=lc.coverage)
+            table = vacancy.dark_builtup_metrics(
+                zones, {year: (lc_series[year], ntl_series[year])}, lc_product, ntl_product,
+                threshold=ntl.lit_threshold, coverage=lc.coverage, scheduler=scheduler,
+                workers=workers,
+            )  # fmt: skip
+            store.save(key, table)
+        tables.append(table)
+        if progress is not None:
+            progress("dark built-up", done, len(years))
+    columns = ["city_id", "year", "dark_builtup_km2"]
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=columns)
+
+
 def _series_metrics(
     config: RunConfig,
     raster: RasterConfig,
@@ -498,16 +566,7 @@ def _series_metrics(
     """Metrics of one raster series, year by year, through the checkpoints."""
     series = raster_series(raster.path, raster.years)
     product = raster.preset()
-    b = config.boundaries
-    base = {
-        "version": importlib.metadata.version("urbanshrink_gis"),
-        "boundaries": file_fingerprint(b.path),
-        "id": b.id,
-        "layer": b.layer,
-        "product": repr(product),
-        "coverage": raster.coverage,
-        "lit_threshold": raster.lit_threshold,
-    }
+    base = _fingerprint(config, raster)
     stage = f"{raster.kind} {product.name}"
     zones: Zones | None = None
     years = []
@@ -595,6 +654,10 @@ def run(
         workers=workers, progress=progress,
     )  # fmt: skip
     table = analyse(city_year, config.analysis)
+    source = vacancy_source(config)
+    if source is not None:
+        new = vacancy.new_builtup_metrics(boundaries, source, scheduler=scheduler, workers=workers)
+        table = table.join(new)
     keep = ["city_id", *(["name"] if b.name else []), "geometry"]
     cities = boundaries[keep].merge(table.reset_index(), on="city_id", how="left")
     province = boundaries.set_index("city_id")[b.province] if b.province else None
@@ -671,12 +734,35 @@ class RasterPlan:
         return layer, path
 
 
+def vacancy_source(config: RunConfig) -> vacancy.BuiltupLight | None:
+    """Land cover at the period's first and last years with the night light of the last.
+
+    None unless the run has both series and the night light covers the land cover's last
+    year within ``[analysis] start..end``.
+    """
+    pair = _vacancy_pair(config)
+    if pair is None:
+        return None
+    lc, ntl = pair
+    a = config.analysis
+    lc_series, ntl_series = raster_series(lc.path, lc.years), raster_series(ntl.path, ntl.years)
+    years = [y for y in sorted(lc_series) if a.start <= y <= a.end]
+    if len(years) < 2 or years[-1] not in ntl_series:
+        log.info("no dark built-up change: land cover and night light share no period end")
+        return None
+    return vacancy.BuiltupLight(
+        lc_series[years[-1]], ntl_series[years[-1]], lc.preset(), ntl.preset(),
+        threshold=ntl.lit_threshold, start=lc_series[years[0]],
+    )  # fmt: skip
+
+
 def raster_plans(config: RunConfig) -> list[RasterPlan]:
     """The change and trend rasters of a run over its analysis period.
 
     Built-up change (gain / loss / stable / never) from the first land-cover series; night-light
     change and per-pixel OLS trend from the first night-light series; each between the first
-    and last of the series' years that fall within ``[analysis] start..end``.
+    and last of the series' years that fall within ``[analysis] start..end``; and new built-up
+    lit or dark (see :func:`vacancy_source`).
     """
     a = config.analysis
     plans: list[RasterPlan] = []
@@ -709,6 +795,12 @@ def raster_plans(config: RunConfig) -> list[RasterPlan]:
             f"night-light trend {years[0]}-{years[-1]} (OLS slope per year)",
             functools.partial(change.nightlight_trend_blocks, within, product), first,
             "float32", float("nan"), units=f"{units} per year", ramp="diverging", visible=False,
+        ))  # fmt: skip
+    source = vacancy_source(config)
+    if source is not None:
+        plans.append(RasterPlan(
+            "new_builtup_dark.tif", "built-up old and new, lit or dark at the period's end",
+            source.blocks, source.landcover, "uint8", 0, categories=vacancy.VACANCY_CLASSES,
         ))  # fmt: skip
     return plans
 

@@ -237,6 +237,8 @@ def _whole(value: Any) -> int:
     return int(value)
 
 
+#: Fields that cannot be left empty (None).
+_REQUIRED = frozenset({"scale", "offset", "band", "builtup_classes"})
 _NUMBERS: dict[str, tuple[Callable[[Any], Any], str]] = {
     "nodata": (float, "a number"),
     "scale": (float, "a number"),
@@ -256,6 +258,8 @@ def _coerce(p: Product) -> list[str]:
     for name, (convert, expected) in _NUMBERS.items():
         value = getattr(p, name)
         if value is None:
+            if name in _REQUIRED:
+                problems.append(f"{name} is missing (it must be {expected})")
             continue
         try:
             object.__setattr__(p, name, convert(value))

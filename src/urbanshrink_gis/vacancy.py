@@ -20,14 +20,14 @@ pixels with no light data (light nodata) count as lit, never as dark.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import rasterio
-from rasterio.warp import Resampling, reproject
+from rasterio.enums import Resampling
+from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
 from urbanshrink_gis.errors import ConfigError
@@ -52,6 +52,7 @@ VACANCY_CLASSES: tuple[tuple[int, str, str], ...] = (
     (5, "new built-up, dark", "#2d004b"),
 )
 _OLD_LIT, _OLD_DARK, _NEW_LIT, _NEW_DARK = 2, 3, 4, 5
+_BLOCK_PIXELS = 1 << 22
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +106,15 @@ class BuiltupLight:
             )
         return float(limit)
 
+    def blocks(self) -> Iterator[tuple[Window, np.ndarray]]:
+        """Codes of the whole land-cover grid, window by window (about 4 M pixels each)."""
+        g = self.grid
+        cols = min(g.width, max(512, _BLOCK_PIXELS // 512 // 512 * 512))
+        for r0 in range(0, g.height, 512):
+            for c0 in range(0, g.width, cols):
+                window = Window(c0, r0, min(cols, g.width - c0), min(512, g.height - r0))
+                yield window, self.read(window)
+
     def read(self, window: Window) -> np.ndarray:
         """Codes of :data:`VACANCY_CLASSES` for one window of the land-cover grid."""
         lc = self.landcover_product
@@ -145,11 +155,12 @@ def _lit(source: BuiltupLight, window: Window) -> np.ndarray:
         transform, crs = lc.window_transform(window), lc.crs
     with open_raster(source.nightlight, band=ntl.band) as ds:
         fill = band_nodata(ds, ntl.band, ntl.nodata)
-        light = np.full((int(window.height), int(window.width)), np.nan, np.float64)
-        reproject(
-            rasterio.band(ds, ntl.band), light, src_nodata=fill, dst_transform=transform,
-            dst_crs=crs, dst_nodata=np.nan, resampling=Resampling.nearest,
-        )  # fmt: skip
+        height, width = int(window.height), int(window.width)
+        with WarpedVRT(
+            ds, crs=crs, transform=transform, width=width, height=height, src_nodata=fill,
+            nodata=np.nan, dtype="float64", resampling=Resampling.nearest,
+        ) as warped:  # fmt: skip
+            light = warped.read(ntl.band)
     scaled = light * ntl.scale + ntl.offset
     return np.isnan(scaled) | (scaled > source.lit_threshold)
 
