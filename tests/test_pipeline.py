@@ -117,3 +117,6 @@ def test_demo_finds_the_dark_new_district(demo_run):
     assert bool(cities.loc[dark, "hollowing"]) and not bool(cities.loc[lit, "hollowing"])
     assert result.summary.loc["all", "hollowing"] == 1
     assert (out / "rasters" / "new_builtup_dark.tif").exists()
+    page = (out / "report" / "report.html").read_text(encoding="utf-8")
+    section = page.split("<h2>New built-up land in the dark</h2>", 1)[1].split("<h2>", 1)[0]
+    assert "鹤岗市" in section and "data:image/png;base64," in section

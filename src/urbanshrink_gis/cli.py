@@ -107,6 +107,7 @@ def cli(ctx: click.Context, verbose: int, quiet: int) -> None:
 @click.option("--nodata", type=float, help="Override the raster's nodata value.")
 @click.option("-o", "--output", required=True, help="Output table (.csv, .parquet or .gpkg).")
 @overwrite_opt
+@engine_opts
 def zonal(
     raster: str,
     zones: str,
@@ -120,11 +121,14 @@ def zonal(
     nodata: float | None,
     output: str,
     overwrite: bool,
+    scheduler: str,
+    workers: int | None,
 ) -> None:
     """Zonal statistics of RASTER for every zone in ZONES."""
     table = zonal_stats(
         zones, raster, stats.split(), zone_id=zone_id, layer=layer, coverage=coverage,
-        categorical=categorical, areas=areas, band=band, nodata=nodata,
+        categorical=categorical, areas=areas, band=band, nodata=nodata, scheduler=scheduler,
+        workers=workers,
     )  # fmt: skip
     export.write_table(table, output, overwrite=overwrite)
     click.echo(f"wrote {len(table)} zones to {output}")

@@ -532,6 +532,42 @@ def _province_chart(
     return fig
 
 
+_DARK_TOP = 15  # cities shown in the chart and table of new built-up in the dark
+
+
+def _dark_top(table: pd.DataFrame) -> pd.DataFrame:
+    """Cities with the most new built-up land dark at the end, largest first (none if absent)."""
+    if "new_dark_builtup_km2" not in table.columns:
+        return table.iloc[0:0]
+    dark = pd.to_numeric(table["new_dark_builtup_km2"], errors="coerce")
+    return table[dark > 0].assign(_dark=dark).sort_values("_dark", ascending=False)[:_DARK_TOP]
+
+
+def _dark_chart(
+    table: pd.DataFrame, city_year: pd.DataFrame, summary: pd.DataFrame
+) -> Figure | None:
+    """New built-up land split into lit and dark, for the cities with most of it dark."""
+    top = _dark_top(table)
+    if top.empty:
+        return None
+    fig = _figure(9, 0.35 * len(top) + 1.5)
+    ax = fig.add_subplot()
+    rows = np.arange(len(top))
+    dark = top["_dark"].to_numpy()
+    lit = (pd.to_numeric(top["new_builtup_km2"], errors="coerce").to_numpy() - dark).clip(0)
+    ax.barh(rows, dark, color="#2d004b", label="new built-up, dark at the end")
+    ax.barh(rows, lit, left=dark, color="#e66101", label="new built-up, lit")
+    labels = top["name"] if "name" in top.columns else top["city_id"]
+    ax.set_yticks(rows, [str(x) for x in labels])
+    ax.invert_yaxis()
+    ax.set_xlabel("km²")
+    ax.grid(axis="x", color="0.9")
+    ax.set_axisbelow(True)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title("New built-up land in the dark")
+    return fig
+
+
 _Chart = Callable[[gpd.GeoDataFrame, pd.DataFrame, pd.DataFrame], Figure | None]
 _CHARTS: tuple[tuple[str, str, _Chart], ...] = (
     (
@@ -556,6 +592,12 @@ _CHARTS: tuple[tuple[str, str, _Chart], ...] = (
         "chart_provinces.png",
         "Cities, shrinking cities and paradox cities per province.",
         _province_chart,
+    ),
+    (
+        "chart_dark_builtup.png",
+        "New built-up land of the period, dark or lit at its end, for the cities with most of "
+        "it dark: land built while nobody lights it.",
+        _dark_chart,
     ),
 )
 #: Every file :func:`write_report` may write in its output folder.
@@ -680,6 +722,7 @@ def _html(
     """The whole page; charts are (file name, caption, PNG bytes)."""
     figures = {name: _figure_html(name, caption, png) for name, caption, png in charts}
     province_figure = figures.pop("chart_provinces.png", "")
+    dark_figure = figures.pop("chart_dark_builtup.png", "")
     share = summary.loc["all", "share_shrinking_expanding_pct"]
     share_text = "n/a (no city shrinks)" if pd.isna(share) else f"{share:.2f} %"
     parts = [
@@ -700,6 +743,7 @@ def _html(
         province_figure,
         "<h2>Charts</h2>" if figures else "",
         *figures.values(),
+        *_dark_html(table, dark_figure),
         "<h2>All cities</h2><p>Paradox cities are shaded. Click a column header to sort.</p>",
         _cities_html(table),
         "<footer>Written by urbanshrink_gis; this file needs no other file.</footer>",
@@ -758,6 +802,35 @@ def _provinces_html(summary: pd.DataFrame) -> str:
     provinces = summary.rename_axis("province").reset_index()
     is_all = provinces["province"] == "all"
     return _table(columns, provinces[~is_all], foot=provinces[is_all].iloc[0])
+
+
+def _dark_html(table: pd.DataFrame, figure: str) -> list[str]:
+    """Section on new built-up land in the dark (empty when the run has no such data)."""
+    top = _dark_top(table)
+    if top.empty:
+        return []
+    columns = [
+        spec
+        for spec in (
+            ("city_id", "id", "text"),
+            ("name", "name", "text"),
+            ("class", "class", "class"),
+            ("new_builtup_km2", "new built-up km²", "num"),
+            ("new_dark_builtup_km2", "of it dark km²", "num"),
+            ("dark_builtup_share_start", "dark share start", "share"),
+            ("dark_builtup_share_end", "dark share end", "share"),
+            ("hollowing", "hollowing", "flag"),
+        )
+        if spec[0] in top.columns
+    ]
+    return [
+        "<h2>New built-up land in the dark</h2>",
+        "<p>Built-up land gained over the period whose night light is at or below the lit "
+        "threshold at its end: a vacancy signal. <i>Hollowing</i> cities shrink, expand, and "
+        "have a rising share of built-up land in the dark.</p>",
+        figure,
+        _table(columns, top.drop(columns="_dark")),
+    ]
 
 
 def _cities_html(table: pd.DataFrame) -> str:
