@@ -39,6 +39,8 @@ def tables():
             "expanding": rows["bu"] > 5,
             "paradox": (rows["pop"] < -1) & (rows["bu"] > 5),
             "class": rows["cls"],
+            "new_builtup_km2": rows["bu"].clip(lower=0),
+            "new_dark_builtup_km2": rows["bu"].clip(lower=0) / 2,
         },
         geometry=[box(120 + i, 40 + i % 2, 121 + i, 41 + i % 2) for i in range(len(rows))],
         crs="EPSG:4326",
