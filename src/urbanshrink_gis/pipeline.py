@@ -516,6 +516,42 @@ def _fingerprint(config: RunConfig, raster: RasterConfig) -> dict[str, Any]:
     }
 
 
+@dataclass
+class _LazyZones:
+    """Zones prepared on the grid of a series' first raster, only when a year needs computing."""
+
+    boundaries: gpd.GeoDataFrame
+    coverage: Coverage
+    zones: Zones | None = None
+
+    def on_grid_of(self, path: str, band: int) -> Zones:
+        """The prepared zones (every year of a series shares its grid)."""
+        if self.zones is None:
+            with open_raster(path, band=band) as ds:
+                self.zones = Zones(self.boundaries, Grid.of(ds, band), coverage=self.coverage)
+        return self.zones
+
+
+def _through_checkpoints(
+    store: Checkpoints,
+    units: list[tuple[str, dict[str, Any], Callable[[], pd.DataFrame]]],
+    stage: str,
+    progress: Progress | None,
+) -> list[pd.DataFrame]:
+    """Tables of units ``(label, fingerprint, compute)``, reused from checkpoints when fresh."""
+    tables = []
+    for done, (label, fingerprint, compute) in enumerate(units, start=1):
+        key = store.key(label, fingerprint)
+        table = store.load(key)
+        if table is None:
+            table = compute()
+            store.save(key, table)
+        tables.append(table)
+        if progress is not None:
+            progress(stage, done, len(units))
+    return tables
+
+
 def _dark_series(
     config: RunConfig,
     lc: RasterConfig,
@@ -528,28 +564,30 @@ def _dark_series(
 ) -> pd.DataFrame:
     """Dark built-up km² for every year that has both land cover and night light."""
     lc_series, ntl_series = raster_series(lc.path, lc.years), raster_series(ntl.path, ntl.years)
-    years = sorted(set(lc_series) & set(ntl_series))
     base = {"landcover": _fingerprint(config, lc), "nightlight": _fingerprint(config, ntl)}
     lc_product, ntl_product = lc.preset(), ntl.preset()
-    zones: Zones | None = None
-    tables = []
-    for done, year in enumerate(years, start=1):
-        files = [file_fingerprint(lc_series[year]), file_fingerprint(ntl_series[year])]
-        key = store.key(f"dark-{year}", {**base, "files": files})
-        table = store.load(key)
-        if table is None:
-            if zones is None:
-                with open_raster(lc_series[year], band=lc_product.band) as ds:
-                    zones = Zones(boundaries, Grid.of(ds, lc_product.band), coverage=lc.coverage)
-            table = vacancy.dark_builtup_metrics(
-                zones, {year: (lc_series[year], ntl_series[year])}, lc_product, ntl_product,
-                threshold=ntl.lit_threshold, coverage=lc.coverage, scheduler=scheduler,
-                workers=workers,
-            )  # fmt: skip
-            store.save(key, table)
-        tables.append(table)
-        if progress is not None:
-            progress("dark built-up", done, len(years))
+    zones = _LazyZones(boundaries, lc.coverage)
+
+    def compute(year: int) -> pd.DataFrame:
+        return vacancy.dark_builtup_metrics(
+            zones.on_grid_of(lc_series[year], lc_product.band),
+            {year: (lc_series[year], ntl_series[year])}, lc_product, ntl_product,
+            threshold=ntl.lit_threshold, coverage=lc.coverage, scheduler=scheduler,
+            workers=workers,
+        )  # fmt: skip
+
+    units = [
+        (
+            f"dark-{year}",
+            {
+                **base,
+                "files": [file_fingerprint(lc_series[year]), file_fingerprint(ntl_series[year])],
+            },
+            functools.partial(compute, year),
+        )
+        for year in sorted(set(lc_series) & set(ntl_series))
+    ]
+    tables = _through_checkpoints(store, units, "dark built-up", progress)
     columns = ["city_id", "year", "dark_builtup_km2"]
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=columns)
 
@@ -567,24 +605,22 @@ def _series_metrics(
     series = raster_series(raster.path, raster.years)
     product = raster.preset()
     base = _fingerprint(config, raster)
-    stage = f"{raster.kind} {product.name}"
-    zones: Zones | None = None
-    years = []
-    for done, (year, path) in enumerate(sorted(series.items()), start=1):
-        key = store.key(
-            f"{raster.kind}-{product.name}-{year}", {**base, "raster": file_fingerprint(path)}
+    zones = _LazyZones(boundaries, raster.coverage)
+
+    def compute(year: int, path: str) -> pd.DataFrame:
+        prepared = zones.on_grid_of(path, product.band)
+        return _year_metrics(raster, product, prepared, {year: path}, scheduler, workers)
+
+    units = [
+        (
+            f"{raster.kind}-{product.name}-{year}",
+            {**base, "raster": file_fingerprint(path)},
+            functools.partial(compute, year, path),
         )
-        table = store.load(key)
-        if table is None:
-            if zones is None:  # prepared once per series: every year shares the grid
-                with open_raster(path, band=product.band) as ds:
-                    zones = Zones(boundaries, Grid.of(ds, product.band), coverage=raster.coverage)
-            table = _year_metrics(raster, product, zones, {year: path}, scheduler, workers)
-            store.save(key, table)
-        years.append(table)
-        if progress is not None:
-            progress(stage, done, len(series))
-    return pd.concat(years, ignore_index=True)
+        for year, path in sorted(series.items())
+    ]
+    stage = f"{raster.kind} {product.name}"
+    return pd.concat(_through_checkpoints(store, units, stage, progress), ignore_index=True)
 
 
 def _year_metrics(
