@@ -12,7 +12,8 @@ def runner():
 
 
 @pytest.mark.parametrize(
-    "command", ["zonal", "run", "demo-data", "builtup", "nightlight", "classify"]
+    "command",
+    ["zonal", "run", "export", "report", "demo-data", "builtup", "nightlight", "classify"],
 )
 def test_every_command_has_help(runner, command):
     result = runner.invoke(cli, [command, "--help"])
@@ -45,3 +46,20 @@ def test_missing_field_is_one_line_exit_2(runner, make_raster, make_zones, tmp_p
     lines = result.output.strip().splitlines()
     assert len(lines) == 1
     assert "no id field 'adcode'" in lines[0] and "Traceback" not in result.output
+
+
+def test_export_then_report_commands(runner, tmp_path):
+    from urbanshrink_gis.demo import write_demo_data
+
+    data = write_demo_data(tmp_path / "data")
+    out = tmp_path / "out"
+    result = runner.invoke(cli, ["export", str(data.config), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (out / "urbanshrink.gpkg").exists() and not (out / "report").exists()
+    assert "landcover clcd: done in" in result.stderr  # one line per stage, not a terminal
+    result = runner.invoke(cli, ["report", str(out)])
+    assert result.exit_code == 0, result.output
+    page = (out / "report" / "report.html").read_text(encoding="utf-8")
+    assert "鹤岗市" in page
+    again = runner.invoke(cli, ["report", str(out)])
+    assert again.exit_code == 2 and "--overwrite" in again.output

@@ -120,3 +120,29 @@ def test_demo_finds_the_dark_new_district(demo_run):
     page = (out / "report" / "report.html").read_text(encoding="utf-8")
     section = page.split("<h2>New built-up land in the dark</h2>", 1)[1].split("<h2>", 1)[0]
     assert "鹤岗市" in section and "data:image/png;base64," in section
+
+
+def test_demo_rasters_are_valid_cogs_with_styles(demo_run):
+    from rio_cogeo.cogeo import cog_validate
+
+    _, out = demo_run
+    rasters = sorted((out / "rasters").glob("*.tif"))
+    assert {p.stem.split("_20")[0] for p in rasters} >= {
+        "builtup_change",
+        "ntl_change",
+        "ntl_trend",
+        "new_builtup_dark",
+    }
+    for path in rasters:
+        valid, errors, _ = cog_validate(str(path), strict=True)
+        assert valid, (path.name, errors)
+        assert path.with_suffix(".qml").exists()
+
+
+def test_demo_report_lists_every_city(demo_run):
+    result, out = demo_run
+    page = (out / "report" / "report.html").read_text(encoding="utf-8")
+    assert 'src="data:image/png;base64,' in page
+    assert 'src="chart' not in page  # every image is embedded
+    for city_id, name in zip(result.cities["city_id"], result.cities["name"], strict=True):
+        assert city_id in page and name in page

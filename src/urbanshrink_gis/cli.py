@@ -6,6 +6,7 @@ import contextlib
 import functools
 import logging
 import sys
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any, get_args
@@ -229,6 +230,37 @@ def classify(city_year, start, end, rule, consecutive_years, output, overwrite) 
     click.echo(report.paradox_text(table.reset_index(), summarise(table)))
 
 
+@cli.command("export")
+@click.argument("config")
+@click.option("--out", "out_dir", help="Output folder (default: [output] dir).")
+@overwrite_opt
+@engine_opts
+@click.pass_context
+def export_command(
+    ctx: click.Context,
+    config: str,
+    out_dir: str | None,
+    overwrite: bool,
+    scheduler: str,
+    workers: int | None,
+) -> None:
+    """Write the GeoPackage (styled, with its QGIS project), CSVs and rasters of CONFIG."""
+    engine = dict(overwrite=overwrite, scheduler=scheduler, workers=workers)
+    with _progress(ctx) as progress:
+        cfg = pipeline.load_config(config)
+        result = pipeline.run(cfg, out_dir=out_dir, with_report=False, progress=progress, **engine)
+    click.echo(f"outputs: {', '.join(str(p) for p in result.files)}")
+
+
+@cli.command("report")
+@click.argument("out_dir")
+@overwrite_opt
+def report_command(out_dir: str, overwrite: bool) -> None:
+    """Write the charts and report.html of the run in OUT_DIR again."""
+    pages = pipeline.report_from_outputs(out_dir, overwrite=overwrite)
+    click.echo(f"wrote {', '.join(str(p) for p in pages)}")
+
+
 @cli.command("demo-data")
 @click.argument("directory")
 @overwrite_opt
@@ -242,12 +274,17 @@ def demo_data(directory: str, overwrite: bool) -> None:
 
 @contextlib.contextmanager
 def _progress(ctx: click.Context) -> Iterator[Callable[[str, int, int], None]]:
-    """A progress callback: a bar per stage on a terminal, one log line per stage otherwise."""
+    """A progress callback: a bar with ETA per stage on a terminal, else one line per stage.
+
+    Without a terminal, or with ``-q``, each stage prints one line on stderr when it ends.
+    """
     quiet = ctx.find_root().params.get("quiet", 0) > 0
     tty = sys.stderr.isatty() and not quiet
     bars: dict[str, Any] = {}
+    started: dict[str, float] = {}
 
     def progress(stage: str, done: int, total: int) -> None:
+        started.setdefault(stage, time.monotonic())
         if tty:
             if stage not in bars:
                 bar = click.progressbar(length=total, label=stage, file=sys.stderr, show_eta=True)
@@ -256,7 +293,9 @@ def _progress(ctx: click.Context) -> Iterator[Callable[[str, int, int], None]]:
         if done == total:
             if stage in bars:
                 bars.pop(stage).__exit__(None, None, None)
-            log.info("%s: %d/%d done", stage, done, total)
+            else:
+                seconds = time.monotonic() - started.pop(stage)
+                click.echo(f"{stage}: done in {seconds:.1f} s", err=True)
 
     try:
         yield progress

@@ -54,6 +54,7 @@ __all__ = [
     "raster_plans",
     "raster_series",
     "read_city_year",
+    "report_from_outputs",
     "run",
     "run_demo",
 ]
@@ -62,6 +63,7 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
 RASTER_DIR = "rasters"
+_TREND_NAMES = {"ols": "OLS", "theil_sen": "Theil-Sen"}
 RasterKind = Literal["landcover", "nightlight"]
 Interpolation = Literal["linear", "loglinear"]
 
@@ -141,9 +143,19 @@ class PopulationConfig:
 
 @dataclass(frozen=True, slots=True)
 class OutputConfig:
-    """Output folder."""
+    """Output folder and choices of the written outputs.
+
+    Parameters
+    ----------
+    dir
+        Output folder.
+    trend
+        Per-pixel night-light trend: ordinary least squares (``"ols"``) or the median of
+        pairwise slopes (``"theil_sen"``, robust to a single odd year).
+    """
 
     dir: Path = Path("outputs")
+    trend: change.TrendMethod = "ols"
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,7 +257,7 @@ def config_from_dict(raw: Mapping[str, Any], *, base: Path, source: str = "confi
     output = OutputConfig()
     if "output" in raw:
         o = _build(OutputConfig, raw["output"], f"{source} [output]")
-        output = OutputConfig(_resolve(base, o.dir))
+        output = dataclasses.replace(o, dir=_resolve(base, o.dir))
     return RunConfig(boundaries, rasters, analysis, population, output)
 
 
@@ -653,6 +665,7 @@ def run(
     overwrite: bool = False,
     scheduler: str = "threads",
     workers: int | None = None,
+    with_report: bool = True,
     progress: Progress | None = None,
 ) -> RunResult:
     """Run the whole job and write its outputs.
@@ -667,22 +680,25 @@ def run(
         Replace existing outputs; without it an existing output stops the run before any work.
     scheduler, workers
         Where the zonal engine runs (see :mod:`urbanshrink_gis.parallel`); results are the same.
+    with_report
+        Also write ``report/`` (charts and report.html); without it, the GeoPackage, CSVs and
+        rasters only (``urbanshrink export``).
     progress
         Called with (stage name, done, total).
 
     Returns
     -------
     RunResult
+        The ``city_year``, ``cities`` and ``summary`` tables and the files written.
 
     Notes
     -----
     Every raster series x year is checkpointed under ``OUT/.checkpoints``: a run that was
     killed, or is repeated with some inputs changed, recomputes only what is missing or stale.
-        The ``city_year``, ``cities`` and ``summary`` tables and the files written.
     """
     out = Path(out_dir) if out_dir is not None else config.output.dir
     plans = raster_plans(config)
-    _check_outputs(out, overwrite, [f"{RASTER_DIR}/{p.name}" for p in plans])
+    _check_outputs(out, overwrite, [f"{RASTER_DIR}/{p.name}" for p in plans], with_report)
     b = config.boundaries
     boundaries = read_boundaries(b.path, id_field=b.id, name_field=b.name, layer=b.layer)
     city_year = city_year_table(
@@ -706,7 +722,11 @@ def run(
         files = export.write_run(
             stage, city_year, cities, summary, rasters=[lay for lay, _ in layers], overwrite=True
         )
-        pages = report.write_report(stage / "report", cities, city_year, summary, overwrite=True)
+        pages = (
+            report.write_report(stage / "report", cities, city_year, summary, overwrite=True)
+            if with_report
+            else ()
+        )
         written = (*files, *(p for _, p in layers), *pages)
     return RunResult(city_year, cities, summary, tuple(out / p.relative_to(stage) for p in written))
 
@@ -730,9 +750,31 @@ def _staged(out: Path) -> Iterator[Path]:
         shutil.rmtree(stage, ignore_errors=True)
 
 
-def _check_outputs(out: Path, overwrite: bool, rasters: Sequence[str] = ()) -> None:
-    names = [*export.RUN_OUTPUTS, *rasters, *(f"report/{n}" for n in report.REPORT_FILES)]
-    export.check_outputs(out, names, overwrite=overwrite)
+def _check_outputs(
+    out: Path, overwrite: bool, rasters: Sequence[str] = (), with_report: bool = True
+) -> None:
+    pages = [f"report/{n}" for n in report.REPORT_FILES] if with_report else []
+    export.check_outputs(out, [*export.RUN_OUTPUTS, *rasters, *pages], overwrite=overwrite)
+
+
+def report_from_outputs(out_dir: str | os.PathLike, *, overwrite: bool = False) -> tuple[Path, ...]:
+    """Write ``report/`` again from the tables of an earlier run in ``out_dir``.
+
+    Raises
+    ------
+    ConfigError
+        ``out_dir`` holds no run (no ``urbanshrink.gpkg`` or CSV tables).
+    """
+    out = Path(out_dir)
+    gpkg = out / "urbanshrink.gpkg"
+    if not gpkg.exists():
+        raise ConfigError(
+            "holds no run (no urbanshrink.gpkg)", where=str(out), fix="run `urbanshrink run` first"
+        )
+    cities = gpd.read_file(gpkg, layer="cities", engine="pyogrio")
+    city_year = read_city_year(out / "city_year.csv")
+    summary = pd.read_csv(out / "summary.csv", index_col=0)
+    return report.write_report(out / "report", cities, city_year, summary, overwrite=overwrite)
 
 
 @dataclass(frozen=True, slots=True)
@@ -826,10 +868,12 @@ def raster_plans(config: RunConfig) -> list[RasterPlan]:
             "float32", float("nan"), units=units, ramp="diverging",
         ))  # fmt: skip
         within = {y: series[y] for y in years}
+        method = config.output.trend
         plans.append(RasterPlan(
             f"ntl_trend_{span}.tif",
-            f"night-light trend {years[0]}-{years[-1]} (OLS slope per year)",
-            functools.partial(change.nightlight_trend_blocks, within, product), first,
+            f"night-light trend {years[0]}-{years[-1]} ({_TREND_NAMES[method]} slope per year)",
+            functools.partial(change.nightlight_trend_blocks, within, product, method=method),
+            first,
             "float32", float("nan"), units=f"{units} per year", ramp="diverging", visible=False,
         ))  # fmt: skip
     source = vacancy_source(config)
