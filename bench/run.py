@@ -1,9 +1,10 @@
 """Speed and memory of urbanshrink_gis against a reading floor and its peers (``make bench``).
 
 Builds the synthetic data once into ``bench/.cache``, then runs every tool of every scenario
-``--repeat`` times, each as a whole separate process, measuring its wall time and the peak RSS
-of its process tree. Prints a Markdown table and writes ``bench/results/latest.json``
-(``quick.json`` with ``--quick``). Floors and ratios are measured, never asserted.
+``--repeat`` times (capped by a scenario's ``max_repeat``), each as a whole separate process,
+measuring its wall time and the peak RSS of its process tree (Dask worker processes included).
+Prints a Markdown table and writes ``bench/results/latest.json`` (``quick.json`` with
+``--quick``). Floors and ratios are measured, never asserted.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from tools import SCENARIOS, cache_for
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-DEFAULT = ("A", "A-detailed", "A-exact", "A10", "B")  # C is opt-in: it reads 30 G pixels
+DEFAULT = ("A", "A-detailed", "A-exact", "A10", "A10-dask", "B")  # C is opt-in: 30 G pixels
 POLL_S = 0.05
 PEERS = ("exactextract", "rasterstats", "xarray-spatial")
 
@@ -69,9 +70,11 @@ def _tree_rss(proc: psutil.Process) -> int:
     return total
 
 
-def agreement(results: Path, scenario: str, tool: str, column: str) -> dict | None:
-    """Largest relative difference of ``column`` between ``tool`` and ours, and its zone."""
-    ours, peer = results / f"{scenario}-ours.csv", results / f"{scenario}-{tool}.csv"
+def agreement(
+    results: Path, scenario: str, tool: str, column: str, ours: str = "ours"
+) -> dict | None:
+    """Largest relative difference of ``column`` between ``tool`` and ``ours``, and its zone."""
+    ours, peer = results / f"{scenario}-{ours}.csv", results / f"{scenario}-{tool}.csv"
     if not (ours.exists() and peer.exists()):
         return None
     keys = ["year", "zone"]
@@ -95,24 +98,46 @@ def run_scenario(name: str, args: argparse.Namespace, out_dir: Path) -> dict:
     """Every tool of one scenario, ``args.repeat`` times each; a summary per tool."""
     sc = SCENARIOS[name]
     print(f"\n## {name}: {sc.about}", flush=True)
+    repeat = min(args.repeat, sc.max_repeat or args.repeat)
+    if repeat < args.repeat:
+        print(
+            f"  (--repeat {args.repeat} capped to {repeat} for {name}: one run of a tool takes"
+            " too long to repeat; its 'median' is that single run)",
+            flush=True,
+        )
     summary = {}
     for tool in sc.tools:
         runs = []
-        for i in range(args.repeat):
+        for i in range(repeat):
             out = out_dir / f"{name}-{tool}.csv"
             cmd = [sys.executable, str(HERE / "tools.py"), tool, name, "--out", str(out)]
             run = measure([*cmd, "--quick"] if args.quick else cmd, args.timeout)
             runs.append(run)
-            shown = run.get("error") or f"{run['wall_s']:.1f} s, {run['rss_mb']:.0f} MB"
-            print(f"  {tool:<13} run {i + 1}/{args.repeat}: {shown}", flush=True)
+            print(f"  {tool:<13} run {i + 1}/{repeat}: {_shown(run)}", flush=True)
             if "error" in run:
                 break
         summary[tool] = _summarise(runs)
     column = "8" if sc.categorical else "sum"
     for tool in sc.tools[2:]:
         if "error" not in summary[tool]:
-            summary[tool]["max_rel_diff"] = agreement(out_dir, name, tool, column)
-    return {"about": sc.about, "compared_column": column, "tools": summary}
+            diff = agreement(out_dir, name, tool, column, ours=sc.tools[1])
+            summary[tool]["max_rel_diff"] = diff
+    return {"about": sc.about, "compared_column": column, "repeat": repeat, "tools": summary}
+
+
+def _shown(run: dict) -> str:
+    """One run in a line: wall, peak RSS, compute phase and (Dask) start-up and workers."""
+    if "error" in run:
+        return run["error"]
+    text = f"{run['wall_s']:.1f} s, {run['rss_mb']:.0f} MB (compute {run['compute_s']:.1f} s"
+    if "cluster_start_s" in run:
+        peaks = ", ".join(f"{mb:.0f}" for mb in run["workers_maxrss_mb"])
+        text += (
+            f", cluster start-up {run['cluster_start_s']:.1f} s, shutdown"
+            f" {run['cluster_close_s']:.1f} s; peaks: tool {run['self_maxrss_mb']:.0f} MB,"
+            f" workers [{peaks}] MB"
+        )
+    return text + ")"
 
 
 def _summarise(runs: list[dict]) -> dict:
@@ -120,10 +145,19 @@ def _summarise(runs: list[dict]) -> dict:
     if not done:
         return {"error": runs[-1]["error"]}
     wall = statistics.median(r["wall_s"] for r in done)
+    extra = {
+        key: statistics.median(r[key] for r in done)
+        for key in ("cluster_start_s", "cluster_close_s")
+        if key in done[0]
+    }
+    if "tree_maxrss_bound_mb" in done[0]:
+        extra["tree_maxrss_bound_mb"] = max(r["tree_maxrss_bound_mb"] for r in done)
     return {
         "wall_s": [r["wall_s"] for r in done],
         "median_s": wall,
         "run_s": statistics.median(r["run_s"] for r in done),
+        "compute_s": statistics.median(r["compute_s"] for r in done),
+        **extra,
         "cpu_s": statistics.median(r.get("cpu_s", float("nan")) for r in done),
         "load_1min": [r["load_1min"] for r in done],
         "rss_mb": max(r["rss_mb"] for r in done),
@@ -135,16 +169,16 @@ def _summarise(runs: list[dict]) -> dict:
 def table(results: dict) -> str:
     """Markdown table of the results (ratios: to the floor, and peer over ours)."""
     lines = [
-        "| scenario | tool | median wall s | x floor | peer/ours (x faster) | peak RSS MB "
-        "| CPU s | Mpx/s | max rel diff vs ours (zone) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| scenario | tool | median wall s | compute s | x floor | peer/ours (x faster) "
+        "| peak RSS MB | CPU s | Mpx/s | max rel diff vs ours (zone) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, res in results.items():
         tools = res["tools"]
         floor, ours = (tools[t].get("median_s") for t in SCENARIOS[name].tools[:2])
         for tool, s in tools.items():
             if "error" in s:
-                lines.append(f"| {name} | {tool} | {s['error']} | | | | | | |")
+                lines.append(f"| {name} | {tool} | {s['error']} | | | | | | | |")
                 continue
             wall = s["median_s"]
             x_floor = f"{wall / floor:.2f}" if floor else ""
@@ -152,10 +186,28 @@ def table(results: dict) -> str:
             diff = s.get("max_rel_diff")
             diff = f"{diff['max']:.1e} ({diff['zone']})" if diff else ""
             lines.append(
-                f"| {name} | {tool} | {wall:.1f} | {x_floor} | {faster} | {s['rss_mb']:.0f} "
-                f"| {s['cpu_s']:.1f} | {s['mpx_per_s']:.0f} | {diff} |"
+                f"| {name} | {tool} | {wall:.1f} | {s['compute_s']:.1f} | {x_floor} | {faster} "
+                f"| {s['rss_mb']:.0f} | {s['cpu_s']:.1f} | {s['mpx_per_s']:.0f} | {diff} |"
             )
     return "\n".join(lines)
+
+
+def speedups(results: dict) -> list[str]:
+    """Dask with two workers against one, per scenario that ran both."""
+    lines = []
+    for name, res in results.items():
+        one, two = res["tools"].get("ours-dask1"), res["tools"].get("ours-dask2")
+        if not one or not two or "error" in one or "error" in two:
+            continue
+        wall = one["median_s"] / two["median_s"]
+        compute = one["compute_s"] / two["compute_s"]
+        res["dask_speedup"] = {"wall": wall, "compute": compute}
+        lines.append(
+            f"{name}: Dask 2 workers vs 1: {wall:.2f}x on wall time (cluster start-up"
+            f" {one['cluster_start_s']:.1f} / {two['cluster_start_s']:.1f} s included),"
+            f" {compute:.2f}x on compute only (issue's floor: >= 1.7x; {os.cpu_count()} CPUs)."
+        )
+    return lines
 
 
 def machine() -> dict:
@@ -211,10 +263,17 @@ def main(argv: list[str] | None = None) -> int:
         path.write_text(json.dumps(report, indent=2))  # saved as it goes: a long run may stop
 
     print("\n" + table(report["scenarios"]))
+    for line in speedups(report["scenarios"]):
+        print("\n" + line)
+    path.write_text(json.dumps(report, indent=2))
     print(
         "\nx floor = wall / floor's wall; peer/ours = peer's wall / ours' wall. Wall times are"
-        " whole processes (imports included); CPU s = user + system of all its threads (a"
-        " check on wall times when the machine is shared: see load_1min in the JSON)."
+        " whole processes (imports included; Dask: cluster start-up and shutdown too); compute s"
+        " = the tool's own call only (Dask: the zonal_stats_many call, cluster excluded); peak"
+        " RSS = the whole process tree, sampled every 50 ms (Dask workers included); CPU s ="
+        " user + system of all its threads (a"
+        " check on wall times when the machine is shared: see load_1min in the JSON; with"
+        " Dask, the workers' too)."
         " exactextract always weights pixels by coverage, so its differences from ours'"
         " centre rule are expected. xarray-spatial: not run"
         " (not installed, and it needs the whole raster in memory)."

@@ -3,6 +3,10 @@
 Usage: ``python bench/tools.py TOOL SCENARIO [--quick] [--out CSV]``. The run prints one JSON
 line (pixels decoded, phase seconds, the process's own peak RSS) and writes the tool's
 statistics to ``--out`` as a long table (year, zone, one column per statistic or class).
+
+The ``ours-daskN`` tools start a ``dask.distributed.LocalCluster`` of N single-threaded worker
+processes inside this process and pass its address as the scheduler; their JSON line adds the
+phases (cluster start-up, compute, shutdown) and each worker's own peak RSS.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import geopandas as gpd
@@ -27,6 +32,7 @@ CACHE = Path(__file__).resolve().parent / ".cache"
 STATS = ("count", "sum", "mean", "min", "max")
 FLOOR_WINDOW = 1 << 23  # pixels per strip of the floor's reads
 FLOOR_CACHE_MB = 64
+PHASES: dict[str, float] = {}  # extra timings and memory a tool reports in its JSON line
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,8 @@ class Scenario:
         Tools run on it; the first is the floor, the second ours.
     about
         One line for the report.
+    max_repeat
+        Runs per tool at most, whatever ``--repeat`` says (for scenarios too slow to repeat).
     """
 
     zones: str
@@ -57,6 +65,7 @@ class Scenario:
     categorical: bool
     tools: tuple[str, ...]
     about: str
+    max_repeat: int | None = None
 
     def paths(self, cache: Cache) -> tuple[Path, dict[int, Path]]:
         """Zones path and rasters by year (year 0 for a single raster)."""
@@ -88,6 +97,11 @@ SCENARIOS = {
     "A10": Scenario(
         "zones", "ntl10", "exact", False, ("floor", "ours", "exactextract"),
         "ten years of A, exact (ours: one zonal_stats_many; peers: one run per year)",
+    ),
+    "A10-dask": Scenario(
+        "zones", "ntl10", "exact", False, ("floor", "ours-dask1", "ours-dask2"),
+        "A10 (exact) on a local Dask cluster of 1 or 2 one-thread worker processes "
+        "(cluster start-up included in wall time)",
     ),
     "B": Scenario(
         "zones_b", "clcd", "center", True, ("floor", "ours", "rasterstats", "exactextract"),
@@ -125,6 +139,44 @@ def run_ours(sc: Scenario, zones: Path, rasters: dict[int, Path]) -> pd.DataFram
 
     df = zonal_stats_many(
         zones, rasters, STATS, zone_id=ZONE_ID, coverage=sc.coverage, categorical=sc.categorical
+    )
+    df.index.names = ["year", "zone"]
+    return df.reset_index()
+
+
+def run_ours_dask(
+    n_workers: int, sc: Scenario, zones: Path, rasters: dict[int, Path]
+) -> pd.DataFrame:
+    """Ours through a real local Dask cluster of ``n_workers`` one-thread worker processes."""
+    from distributed import Client, LocalCluster
+
+    from urbanshrink_gis import zonal_stats_many
+
+    t0 = time.perf_counter()
+    cluster = LocalCluster(
+        n_workers=n_workers,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+    )
+    with cluster:
+        t1 = time.perf_counter()
+        df = zonal_stats_many(
+            zones, rasters, STATS, zone_id=ZONE_ID, coverage=sc.coverage,
+            categorical=sc.categorical, scheduler=cluster.scheduler_address,
+        )  # fmt: skip
+        t2 = time.perf_counter()
+        with Client(cluster, set_as_default=False) as client:
+            workers_mb = client.run(_high_water_mb)
+        t3 = time.perf_counter()
+    t4 = time.perf_counter()
+    PHASES.update(
+        cluster_start_s=t1 - t0,
+        compute_s=t2 - t1,
+        cluster_close_s=t4 - t3,
+        workers=len(workers_mb),
+        workers_maxrss_mb=sorted(workers_mb.values()),
     )
     df.index.names = ["year", "zone"]
     return df.reset_index()
@@ -169,6 +221,8 @@ def run_rasterstats(sc: Scenario, zones: Path, rasters: dict[int, Path]) -> pd.D
 TOOLS: dict[str, Callable[..., pd.DataFrame | None]] = {
     "floor": run_floor,
     "ours": run_ours,
+    "ours-dask1": partial(run_ours_dask, 1),
+    "ours-dask2": partial(run_ours_dask, 2),
     "exactextract": run_exactextract,
     "rasterstats": run_rasterstats,
 }
@@ -205,15 +259,23 @@ def main(argv: list[str] | None = None) -> None:
     ready = time.perf_counter()
     result = TOOLS[args.tool](sc, zones, rasters)
     done = time.perf_counter()
+    self_mb = _high_water_mb()
     if args.out is not None and result is not None:
         result.columns = [str(c) for c in result.columns]
         result.to_csv(args.out, index=False)
+    workers_mb = PHASES.get("workers_maxrss_mb", [])
     report = {
         "pixels": pixel_count(rasters),
         "setup_s": ready - start,
         "run_s": done - ready,
-        "self_maxrss_mb": _high_water_mb(),
-        "cpu_s": sum(resource.getrusage(resource.RUSAGE_SELF)[:2]),
+        "compute_s": PHASES.get("compute_s", done - ready),
+        "self_maxrss_mb": self_mb,
+        # an upper bound of the tree's peak: each process's own peak, as if all at once
+        "tree_maxrss_bound_mb": self_mb + sum(workers_mb),
+        # this process and its finished (waited-for) children, such as Dask workers
+        "cpu_s": sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
+        + sum(resource.getrusage(resource.RUSAGE_CHILDREN)[:2]),
+        **PHASES,
     }
     print(json.dumps(report), flush=True)
 

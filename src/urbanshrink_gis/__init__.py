@@ -13,11 +13,22 @@ from urbanshrink_gis.errors import (
 )
 from urbanshrink_gis.io import PopulationSpec, open_raster, read_boundaries, read_population
 from urbanshrink_gis.metrics import landcover_metrics, nightlight_metrics
-from urbanshrink_gis.pipeline import RunConfig, load_config, run, run_demo
 from urbanshrink_gis.products import Product, get_product, product_names
 from urbanshrink_gis.zonal import Grid, Zones, zonal_stats, zonal_stats_many
 
 __version__ = "0.1.0"
+
+#: Names served from :mod:`urbanshrink_gis.pipeline` on first use: the whole job pulls in the
+#: export stage (matplotlib, COG writing), which the zonal engine alone does not need.
+_PIPELINE_NAMES = frozenset({"RunConfig", "load_config", "run", "run_demo"})
+
+
+def __getattr__(name: str) -> object:
+    if name in _PIPELINE_NAMES:
+        from urbanshrink_gis import pipeline
+
+        return getattr(pipeline, name)
+    raise AttributeError(f"module 'urbanshrink_gis' has no attribute {name!r}")
 
 __all__ = [
     "AnalysisConfig",

@@ -23,7 +23,7 @@ from typing import Any, Literal, TypeVar
 
 from urbanshrink_gis.errors import ConfigError
 
-__all__ = ["LocalScheduler", "check_scheduler", "map_ordered"]
+__all__ = ["LocalScheduler", "check_scheduler", "decode_threads", "map_ordered"]
 
 LocalScheduler = Literal["synchronous", "threads", "processes"]
 T = TypeVar("T")
@@ -41,6 +41,20 @@ def check_scheduler(scheduler: str) -> str:
         where="--scheduler",
         fix="use synchronous, threads, processes or tcp://HOST:PORT of a Dask scheduler",
     )
+
+
+def decode_threads(scheduler: str, workers: int | None) -> int | str:
+    """GDAL decoding threads per task, so that concurrent tasks do not oversubscribe the CPUs.
+
+    One task at a time (``synchronous``) decodes on every core; a local pool of ``workers``
+    shares the cores; a Dask worker is taken to own one core.
+    """
+    if scheduler == "synchronous":
+        return "ALL_CPUS"
+    if scheduler.startswith("tcp://"):
+        return 1
+    cpus = os.cpu_count() or 1
+    return max(1, cpus // (workers or cpus))
 
 
 def map_ordered(

@@ -39,7 +39,7 @@ from urbanshrink_gis._coverage import Coverage, EdgeIndex, Runs, runs_for_band
 from urbanshrink_gis.errors import ConfigError, RasterError, UrbanShrinkWarning
 from urbanshrink_gis.io.boundaries import read_boundaries
 from urbanshrink_gis.io.rasters import band_nodata, open_raster, read_block, reading_env
-from urbanshrink_gis.parallel import map_ordered
+from urbanshrink_gis.parallel import check_scheduler, decode_threads, map_ordered
 
 __all__ = [
     "DEFAULT_STATS",
@@ -58,7 +58,7 @@ _MOMENT_STATS = {"count", "nodata_count", "sum", "mean", "min", "max", "std", "r
 _THRESHOLD_STATS = {"above_count", "above_km2"}
 _VALUE_STATS = {"median", "majority", "minority", "unique"}
 _PERCENTILE = re.compile(r"percentile_(\d+(\.\d+)?)$")
-_WINDOW_PIXELS = 1 << 23  # ~8 M pixels per window bounds the memory of one read
+_WINDOW_PIXELS = 1 << 22  # ~4 M pixels per window bounds the memory of one read
 _EQUAL_AREA_WORDS = ("equal area", "equal-area", "mollweide", "sinusoidal", "equal earth")
 
 
@@ -201,7 +201,7 @@ class Zones:
         return runs
 
     def band_rows(self) -> int:
-        """Rows per band: aligned to the grid's blocks, about 8 M pixels or one block row."""
+        """Rows per band: aligned to the grid's blocks, about 4 M pixels or one block row."""
         g = self.grid
         rows = _WINDOW_PIXELS // max(g.width, 1) // g.block_height * g.block_height
         return max(g.block_height, rows)
@@ -536,7 +536,7 @@ def zonal_stats(
 
     Notes
     -----
-    Memory is bounded by one window (about 8 M pixels) per worker plus the zones' runs; median,
+    Memory is bounded by one window (about 4 M pixels) per worker plus the zones' runs; median,
     percentiles, majority, minority and unique keep every covered value of a zone until the end.
     """
     result = zonal_stats_many(
@@ -635,7 +635,8 @@ def zonal_stats_many(
     wants_area = areas or "area_km2" in stats or "above_km2" in stats
     row_area = grid.row_areas_km2() if wants_area else np.ones(grid.height)
     gather = any(s in _VALUE_STATS or _PERCENTILE.match(s) for s in stats)
-    job = _Job(prepared, tuple(readings), stats, categorical, gather, row_area)
+    threads = decode_threads(check_scheduler(scheduler), workers)
+    job = _Job(prepared, tuple(readings), stats, categorical, gather, row_area, threads)
     tables = _run(job, areas=areas, scheduler=scheduler, workers=workers, progress=progress)
     frames = []
     for key, table in zip(keys, tables, strict=True):
@@ -695,6 +696,7 @@ class _Job:
     categorical: bool
     gather: bool
     row_area: np.ndarray
+    threads: int | str = "ALL_CPUS"
 
 
 @dataclass
@@ -721,7 +723,7 @@ def _band_task(job: _Job, band: tuple[int, int]) -> list[_Partial]:
     """Aggregates of every raster over one band of rows (one unit of parallel work)."""
     zones = job.zones
     parts = [_Partial.empty(len(zones)) for _ in job.readings]
-    with reading_env(), contextlib.ExitStack() as stack:
+    with reading_env(job.threads), contextlib.ExitStack() as stack:
         datasets = [
             None if r.source else stack.enter_context(open_raster(r.path, band=r.band))
             for r in job.readings

@@ -135,7 +135,15 @@ def _internal_mask(ds: rasterio.DatasetReader, band: int, window: Window) -> np.
 
 
 @contextlib.contextmanager
-def reading_env(cache_mb: int = 256) -> Iterator[None]:
-    """GDAL settings for streaming reads: decoding threads on every core, a small block cache."""
-    with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS", GDAL_CACHEMAX=cache_mb):
+def reading_env(threads: int | str = "ALL_CPUS", cache_mb: int = 64) -> Iterator[None]:
+    """GDAL settings for streaming reads: decoding threads and a small block cache.
+
+    Parameters
+    ----------
+    threads
+        Threads GDAL decodes one read with; lower it when several readers run at once.
+    cache_mb
+        GDAL's block cache; blocks are read once, so a small one suffices.
+    """
+    with rasterio.Env(GDAL_NUM_THREADS=str(threads), GDAL_CACHEMAX=cache_mb):
         yield
