@@ -82,13 +82,26 @@ class EdgeIndex:
     def from_geometries(
         cls, geoms: np.ndarray, transform: Affine, *, height: int, band_rows: int
     ) -> EdgeIndex:
-        """Collect the ring edges of polygonal geometries, mapped to pixel coordinates."""
-        geoms = shapely.orient_polygons(geoms)
-        parts, part_zone = shapely.get_parts(geoms, return_index=True)
-        rings, ring_part = shapely.get_rings(parts, return_index=True)
-        coords, ring_of = shapely.get_coordinates(rings, return_index=True)
+        """Collect the ring edges of polygonal geometries, mapped to pixel coordinates.
+
+        Shells are turned counter-clockwise and holes clockwise (by swapping edge ends, not by
+        copying geometries), which the ``exact`` rule's signed areas need.
+        """
+        geoms = np.where(shapely.is_missing(geoms), shapely.Polygon(), geoms)
+        _, coords, offsets = shapely.to_ragged_array(shapely.force_2d(geoms))
+        ring_offsets, part_offsets = offsets[0], offsets[1]
+        # Polygons only: one part per geometry; with MultiPolygons, parts per geometry.
+        geom_offsets = offsets[2] if len(offsets) > 2 else np.arange(len(part_offsets))
+        ring_of = np.repeat(np.arange(len(ring_offsets) - 1), np.diff(ring_offsets))
+        part_of_ring = np.repeat(np.arange(len(part_offsets) - 1), np.diff(part_offsets))
+        zone_of_part = np.repeat(np.arange(len(geom_offsets) - 1), np.diff(geom_offsets))
+        zone_of = zone_of_part[part_of_ring][ring_of].astype(np.int32)
+        shell = np.zeros(len(ring_offsets) - 1, bool)
+        shell[part_offsets[:-1][np.diff(part_offsets) > 0]] = True
+        flip = (_ring_areas(coords, ring_offsets) > 0) != shell
         px = (coords[:, 0] - transform.c) / transform.a
         py = (coords[:, 1] - transform.f) / transform.e
+        del coords
         finite = np.isfinite(px) & np.isfinite(py)
         first = np.flatnonzero((ring_of[:-1] == ring_of[1:]) & finite[:-1] & finite[1:])
         ya, yb = py[first], py[first + 1]
@@ -101,10 +114,11 @@ class EdgeIndex:
         short = b0 == b1
         order = np.argsort(b0[short], kind="stable")
         starts = np.searchsorted(b0[short][order], np.arange(n_bands + 1))
-        zone_of = part_zone[ring_part[ring_of]].astype(np.int32)
 
         def gather(at: np.ndarray) -> Edges:
-            return Edges(zone_of[at], px[at], py[at], px[at + 1], py[at + 1])
+            swap = flip[ring_of[at]]
+            a, b = np.where(swap, at + 1, at), np.where(swap, at, at + 1)
+            return Edges(zone_of[at], px[a], py[a], px[b], py[b])
 
         return cls(gather(first[short][order]), starts, gather(first[~short]), band_rows)
 
@@ -119,6 +133,17 @@ class EdgeIndex:
 
     def __len__(self) -> int:
         return len(self.edges) + len(self.long)
+
+
+def _ring_areas(coords: np.ndarray, ring_offsets: np.ndarray) -> np.ndarray:
+    """Signed (shoelace) area of every ring: positive when counter-clockwise."""
+    x, y = coords[:, 0], coords[:, 1]
+    if len(x) < 2:
+        return np.zeros(len(ring_offsets) - 1)
+    cross = np.append(x[:-1] * y[1:] - x[1:] * y[:-1], 0.0)
+    cross[ring_offsets[1:] - 1] = 0.0  # no edge from a ring's last vertex to the next ring
+    sums = np.add.reduceat(cross, np.minimum(ring_offsets[:-1], len(cross) - 1))
+    return np.where(np.diff(ring_offsets) > 0, sums, 0.0) / 2
 
 
 def _fields(e: Edges) -> tuple[np.ndarray, ...]:
