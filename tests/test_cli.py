@@ -48,15 +48,16 @@ def test_missing_field_is_one_line_exit_2(runner, make_raster, make_zones, tmp_p
     assert "no id field 'adcode'" in lines[0] and "Traceback" not in result.output
 
 
-def test_export_then_report_commands(runner, tmp_path):
+def test_export_then_report_commands(runner, tmp_path, caplog):
     from urbanshrink_gis.demo import write_demo_data
 
     data = write_demo_data(tmp_path / "data")
     out = tmp_path / "out"
-    result = runner.invoke(cli, ["export", str(data.config), "--out", str(out)])
+    with caplog.at_level("INFO", logger="urbanshrink_gis"):
+        result = runner.invoke(cli, ["-v", "export", str(data.config), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert (out / "urbanshrink.gpkg").exists() and not (out / "report").exists()
-    assert "landcover clcd: done in" in result.stderr  # one line per stage, not a terminal
+    assert "landcover clcd: done in" in caplog.text  # one log line per stage, not a terminal
     result = runner.invoke(cli, ["report", str(out)])
     assert result.exit_code == 0, result.output
     page = (out / "report" / "report.html").read_text(encoding="utf-8")

@@ -274,9 +274,10 @@ def demo_data(directory: str, overwrite: bool) -> None:
 
 @contextlib.contextmanager
 def _progress(ctx: click.Context) -> Iterator[Callable[[str, int, int], None]]:
-    """A progress callback: a bar with ETA per stage on a terminal, else one line per stage.
+    """A progress callback: a bar with ETA per stage on a terminal, else one log line per stage.
 
-    Without a terminal, or with ``-q``, each stage prints one line on stderr when it ends.
+    Without a terminal, or with ``-q``, each stage logs one INFO line when it ends (shown with
+    ``-v``), so that batch logs stay readable and an error stays the only line by default.
     """
     quiet = ctx.find_root().params.get("quiet", 0) > 0
     tty = sys.stderr.isatty() and not quiet
@@ -295,7 +296,7 @@ def _progress(ctx: click.Context) -> Iterator[Callable[[str, int, int], None]]:
                 bars.pop(stage).__exit__(None, None, None)
             else:
                 seconds = time.monotonic() - started.pop(stage)
-                click.echo(f"{stage}: done in {seconds:.1f} s", err=True)
+                log.info("%s: done in %.1f s", stage, seconds)
 
     try:
         yield progress
