@@ -30,9 +30,7 @@ from types import MappingProxyType
 from typing import Literal, get_args
 
 import numpy as np
-import openpyxl
 import pandas as pd
-from openpyxl.utils.exceptions import InvalidFileException
 
 from urbanshrink_gis.errors import ConfigError, PopulationError
 
@@ -340,6 +338,9 @@ def _decode(data: bytes, encoding: str | None, where: str) -> str:
 
 
 def _excel_grid(path: Path, sheet: str | int | None) -> tuple[pd.DataFrame, str]:
+    import openpyxl  # only Excel tables need it (and it costs ~0.1 s to import)
+    from openpyxl.utils.exceptions import InvalidFileException
+
     try:
         book = openpyxl.load_workbook(path, data_only=True)
     except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError) as err:
