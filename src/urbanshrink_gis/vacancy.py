@@ -26,6 +26,9 @@ from dataclasses import dataclass
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import rasterio
+from affine import Affine
+from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
@@ -118,13 +121,15 @@ class BuiltupLight:
     def read(self, window: Window) -> np.ndarray:
         """Codes of :data:`VACANCY_CLASSES` for one window of the land-cover grid."""
         lc = self.landcover_product
-        built, valid = _builtup(self.landcover, window, lc)
+        with open_raster(self.landcover, band=lc.band) as ds:
+            built, valid = _builtup(ds, window, lc)
+            dark = ~_lit(self, window, ds.window_transform(window), ds.crs)
         if self.start is not None:
-            before, _ = _builtup(self.start, window, lc)
+            with open_raster(self.start, band=lc.band) as ds:
+                before, _ = _builtup(ds, window, lc)
             new = built & ~before
         else:
             new = np.zeros_like(built)
-        dark = ~_lit(self, window)
         codes = np.ones(built.shape, np.uint8)
         codes[built & ~new] = _OLD_LIT
         codes[built & ~new & dark] = _OLD_DARK
@@ -134,11 +139,12 @@ class BuiltupLight:
         return codes
 
 
-def _builtup(path: str, window: Window, product: Product) -> tuple[np.ndarray, np.ndarray]:
+def _builtup(
+    ds: rasterio.DatasetReader, window: Window, product: Product
+) -> tuple[np.ndarray, np.ndarray]:
     """Built-up and valid masks of a land-cover window."""
-    with open_raster(path, band=product.band) as ds:
-        values, mask = read_block(ds, window, band=product.band)
-        nodata = band_nodata(ds, product.band, product.nodata)
+    values, mask = read_block(ds, window, band=product.band)
+    nodata = band_nodata(ds, product.band, product.nodata)
     valid = np.ones(values.shape, bool) if mask is None else mask > 0
     if nodata is not None:
         valid &= values != nodata
@@ -148,11 +154,9 @@ def _builtup(path: str, window: Window, product: Product) -> tuple[np.ndarray, n
     return built & valid, valid
 
 
-def _lit(source: BuiltupLight, window: Window) -> np.ndarray:
+def _lit(source: BuiltupLight, window: Window, transform: Affine, crs: CRS) -> np.ndarray:
     """Light above the threshold under each land-cover pixel (nodata light counts as lit)."""
     ntl = source.nightlight_product
-    with open_raster(source.landcover, band=source.landcover_product.band) as lc:
-        transform, crs = lc.window_transform(window), lc.crs
     with open_raster(source.nightlight, band=ntl.band) as ds:
         fill = band_nodata(ds, ntl.band, ntl.nodata)
         height, width = int(window.height), int(window.width)
