@@ -113,14 +113,18 @@ def test_killed_run_resumes_from_checkpoints_and_ends_identical(tmp_path):
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     checkpoints = out / ".checkpoints"
     deadline = time.monotonic() + 120
+
+    def finished() -> set[str]:  # pathlib's "*" also matches the hidden temporaries
+        return {p.name for p in checkpoints.glob("*.pkl") if not p.name.startswith(".")}
+
     while time.monotonic() < deadline and proc.poll() is None:
-        if checkpoints.exists() and any(checkpoints.glob("*.pkl")):
+        if checkpoints.exists() and finished():
             break
         time.sleep(0.02)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (out / "city_year.csv").exists(), "the run finished before it could be killed"
-    done_before = {p.name for p in checkpoints.glob("*.pkl")}
+    done_before = finished()
     assert done_before
     result = subprocess.run([*command[:3], "-v", *command[4:]], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
