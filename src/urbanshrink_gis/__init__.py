@@ -30,6 +30,7 @@ def __getattr__(name: str) -> object:
         return getattr(pipeline, name)
     raise AttributeError(f"module 'urbanshrink_gis' has no attribute {name!r}")
 
+
 __all__ = [
     "AnalysisConfig",
     "BoundaryError",

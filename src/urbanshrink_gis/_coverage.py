@@ -29,6 +29,8 @@ import numpy as np
 import shapely
 from affine import Affine
 
+from ._kernels import bucket_edges
+
 __all__ = ["Coverage", "EdgeIndex", "Edges", "Runs", "runs_for_band"]
 
 Coverage = Literal["center", "all_touched", "exact"]
@@ -92,35 +94,18 @@ class EdgeIndex:
         ring_offsets, part_offsets = offsets[0], offsets[1]
         # Polygons only: one part per geometry; with MultiPolygons, parts per geometry.
         geom_offsets = offsets[2] if len(offsets) > 2 else np.arange(len(part_offsets))
-        ring_of = np.repeat(np.arange(len(ring_offsets) - 1), np.diff(ring_offsets))
         part_of_ring = np.repeat(np.arange(len(part_offsets) - 1), np.diff(part_offsets))
         zone_of_part = np.repeat(np.arange(len(geom_offsets) - 1), np.diff(geom_offsets))
-        zone_of = zone_of_part[part_of_ring][ring_of].astype(np.int32)
         shell = np.zeros(len(ring_offsets) - 1, bool)
         shell[part_offsets[:-1][np.diff(part_offsets) > 0]] = True
-        flip = (_ring_areas(coords, ring_offsets) > 0) != shell
-        px = (coords[:, 0] - transform.c) / transform.a
-        py = (coords[:, 1] - transform.f) / transform.e
-        del coords
-        finite = np.isfinite(px) & np.isfinite(py)
-        first = np.flatnonzero((ring_of[:-1] == ring_of[1:]) & finite[:-1] & finite[1:])
-        ya, yb = py[first], py[first + 1]
-        lo, hi = np.minimum(ya, yb), np.maximum(ya, yb)
-        inside = (hi >= 0) & (lo <= height)
-        first, lo, hi = first[inside], lo[inside], hi[inside]
-        n_bands = max(-(-height // band_rows), 1)
-        b0 = np.clip(np.floor(lo / band_rows), 0, n_bands - 1).astype(np.int64)
-        b1 = np.clip(np.floor(hi / band_rows), 0, n_bands - 1).astype(np.int64)
-        short = b0 == b1
-        order = np.argsort(b0[short], kind="stable")
-        starts = np.searchsorted(b0[short][order], np.arange(n_bands + 1))
-
-        def gather(at: np.ndarray) -> Edges:
-            swap = flip[ring_of[at]]
-            a, b = np.where(swap, at + 1, at), np.where(swap, at, at + 1)
-            return Edges(zone_of[at], px[a], py[a], px[b], py[b])
-
-        return cls(gather(first[short][order]), starts, gather(first[~short]), band_rows)
+        to_pixel = (transform.c, transform.a, transform.f, transform.e)
+        zone, ends, starts = bucket_edges(
+            np.ascontiguousarray(coords, dtype=np.float64), ring_offsets.astype(np.int64),
+            zone_of_part[part_of_ring].astype(np.int32), shell, to_pixel, height, band_rows,
+        )  # fmt: skip
+        n_short = starts[-1]
+        short = Edges(zone[:n_short], *ends[:, :n_short])
+        return cls(short, starts, Edges(zone[n_short:], *ends[:, n_short:]), band_rows)
 
     def in_rows(self, r0: int, r1: int) -> Edges:
         """Edges that reach into rows ``r0 <= y < r1`` (pixel row coordinates)."""
@@ -133,17 +118,6 @@ class EdgeIndex:
 
     def __len__(self) -> int:
         return len(self.edges) + len(self.long)
-
-
-def _ring_areas(coords: np.ndarray, ring_offsets: np.ndarray) -> np.ndarray:
-    """Signed (shoelace) area of every ring: positive when counter-clockwise."""
-    x, y = coords[:, 0], coords[:, 1]
-    if len(x) < 2:
-        return np.zeros(len(ring_offsets) - 1)
-    cross = np.append(x[:-1] * y[1:] - x[1:] * y[:-1], 0.0)
-    cross[ring_offsets[1:] - 1] = 0.0  # no edge from a ring's last vertex to the next ring
-    sums = np.add.reduceat(cross, np.minimum(ring_offsets[:-1], len(cross) - 1))
-    return np.where(np.diff(ring_offsets) > 0, sums, 0.0) / 2
 
 
 def _fields(e: Edges) -> tuple[np.ndarray, ...]:

@@ -3,7 +3,8 @@
 Each kernel walks the pixels of one window that fall in zone spans (runs of pixels of one row
 with weight 1) or zone cells (single boundary pixels with a fractional weight) and adds into
 per-zone accumulators. Validity is decided in the loop (nodata value, NaN, internal mask) and
-values are scaled there too, so a window is never copied.
+values are scaled there too, so a window is never copied. One more kernel turns polygon rings
+into edges bucketed by band of rows, in two passes over the vertices (count, then fill).
 """
 
 from __future__ import annotations
@@ -11,7 +12,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["accumulate_classes", "accumulate_moments", "collect_values", "mark_values"]
+__all__ = [
+    "accumulate_classes",
+    "accumulate_moments",
+    "bucket_edges",
+    "collect_values",
+    "mark_values",
+]
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -160,3 +167,61 @@ def mark_values(values, offset, zone, row, col0, col1, present):
         r = row[i]
         for c in range(col0[i], col1[i]):
             present[np.int64(values[r, c]) - offset] = True
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _edge_slot(coords, i, to_pixel, height, band_rows, n_bands):
+    """Pixel ends of the edge from vertex ``i`` and its band (``n_bands``: long; -1: dropped)."""
+    c, a, f, e = to_pixel
+    xa, ya = (coords[i, 0] - c) / a, (coords[i, 1] - f) / e
+    xb, yb = (coords[i + 1, 0] - c) / a, (coords[i + 1, 1] - f) / e
+    if not (np.isfinite(xa) and np.isfinite(ya) and np.isfinite(xb) and np.isfinite(yb)):
+        return -1, xa, ya, xb, yb
+    lo, hi = min(ya, yb), max(ya, yb)
+    if hi < 0 or lo > height:
+        return -1, xa, ya, xb, yb
+    b0 = min(max(int(np.floor(lo / band_rows)), 0), n_bands - 1)
+    b1 = min(max(int(np.floor(hi / band_rows)), 0), n_bands - 1)
+    return (b0 if b0 == b1 else n_bands), xa, ya, xb, yb
+
+
+@njit(cache=True, nogil=True)
+def bucket_edges(coords, ring_offsets, ring_zone, ring_shell, to_pixel, height, band_rows):
+    """Ring edges in pixel coordinates, the short ones grouped by band of rows.
+
+    ``to_pixel`` is ``(c, a, f, e)`` of a north-up affine transform. A shell is oriented
+    counter-clockwise and a hole clockwise in world coordinates (by swapping an edge's ends).
+    Edges with a non-finite end, or wholly above or below the grid, are dropped. Returns the
+    zone and ends ``(4, n)`` of every kept edge, band by band and then the edges that cross a
+    band border, and where each band starts (the last start is where the crossing ones begin);
+    edges keep their ring order within a band.
+    """
+    n_rings = len(ring_offsets) - 1
+    n_bands = max((height + band_rows - 1) // band_rows, 1)
+    counts = np.zeros(n_bands + 1, np.int64)  # the last slot counts the crossing edges
+    flip = np.zeros(n_rings, np.bool_)
+    for r in range(n_rings):
+        area = 0.0
+        for i in range(ring_offsets[r], ring_offsets[r + 1] - 1):
+            area += coords[i, 0] * coords[i + 1, 1] - coords[i + 1, 0] * coords[i, 1]
+            slot = _edge_slot(coords, i, to_pixel, height, band_rows, n_bands)[0]
+            if slot >= 0:
+                counts[slot] += 1
+        flip[r] = (area > 0) != ring_shell[r]
+    starts = np.zeros(n_bands + 2, np.int64)
+    starts[1:] = np.cumsum(counts)
+    zone = np.empty(starts[-1], np.int32)
+    ends = np.empty((4, starts[-1]))
+    fill = starts[:-1].copy()
+    for r in range(n_rings):
+        for i in range(ring_offsets[r], ring_offsets[r + 1] - 1):
+            slot, xa, ya, xb, yb = _edge_slot(coords, i, to_pixel, height, band_rows, n_bands)
+            if slot < 0:
+                continue
+            k = fill[slot]
+            fill[slot] += 1
+            if flip[r]:
+                xa, ya, xb, yb = xb, yb, xa, ya
+            zone[k] = ring_zone[r]
+            ends[0, k], ends[1, k], ends[2, k], ends[3, k] = xa, ya, xb, yb
+    return zone, ends, starts[:-1]

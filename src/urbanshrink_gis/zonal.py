@@ -658,7 +658,9 @@ def zonal_stats_many(
 def _warm_kernels(
     readings: list[_Reading], dtypes: list[np.dtype], categorical: bool, gather: bool
 ) -> None:
-    """Run each kernel once on an empty run of every file raster's type (loads its cache)."""
+    """Run each kernel once on empty input of every file raster's type (loads its cache)."""
+    no_rings = (np.zeros(1, np.int64), np.zeros(0, np.int32), np.zeros(0, bool))
+    _kernels.bucket_edges(np.zeros((0, 2)), *no_rings, (0.0, 1.0, 0.0, -1.0), 1, 1)
     empty = Runs(np.zeros(0, np.int32), *(np.zeros(0, np.int64) for _ in range(3)), np.zeros(0))
     areas = np.ones(1)
     for reading, dtype in zip((r for r in readings if r.source is None), dtypes, strict=True):
