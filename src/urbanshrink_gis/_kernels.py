@@ -114,23 +114,57 @@ def accumulate_classes(
 
     ``lut[value - lut_offset]`` maps a raster value to its class index, or -1 for nodata.
     Accumulators are flat arrays indexed ``zone * n_classes + class``. Each run is first
-    counted in four interleaved integer histograms, so that runs of one class (the usual
-    case in land cover) do not stall on a single counter.
+    counted by raw value in four interleaved integer histograms, so that runs of one value
+    (the usual case in land cover) do not stall on a single counter. After a run only the
+    values seen so far are flushed through ``lut``; the whole histogram is scanned only when
+    a run holds a new value.
     """
-    hist = np.zeros((4, n_classes + 1), np.int64)
+    n_bins = lut.shape[0]
+    hist = np.zeros((4, n_bins), np.int64)
+    h0, h1, h2, h3 = hist[0], hist[1], hist[2], hist[3]
+    active = np.zeros(n_bins, np.int64)
+    is_active = np.zeros(n_bins, np.bool_)
+    n_active = 0
     for i in range(zone.shape[0]):
-        hist[:] = 0
-        r = row[i]
-        for c in range(col0[i], col1[i]):
-            if has_mask and mask[r, c] == 0:
-                continue
-            hist[c & 3, lut[np.int64(values[r, c]) - lut_offset] + 1] += 1
+        r, start, stop = row[i], col0[i], col1[i]
+        line = values[r]
+        expected = stop - start
+        if has_mask:
+            for c in range(start, stop):
+                if mask[r, c] == 0:
+                    expected -= 1
+                else:
+                    hist[c & 3, np.int64(line[c]) - lut_offset] += 1
+        else:  # unrolled by four, one histogram each
+            c = start
+            while c + 4 <= stop:
+                v0, v1, v2, v3 = line[c], line[c + 1], line[c + 2], line[c + 3]
+                h0[np.int64(v0) - lut_offset] += 1
+                h1[np.int64(v1) - lut_offset] += 1
+                h2[np.int64(v2) - lut_offset] += 1
+                h3[np.int64(v3) - lut_offset] += 1
+                c += 4
+            for tail in range(c, stop):
+                h0[np.int64(line[tail]) - lut_offset] += 1
+        found = 0
+        for j in range(n_active):
+            b = active[j]
+            found += hist[0, b] + hist[1, b] + hist[2, b] + hist[3, b]
+        if found != expected:
+            for b in range(n_bins):
+                if not is_active[b] and (hist[0, b] + hist[1, b] + hist[2, b] + hist[3, b]):
+                    is_active[b] = True
+                    active[n_active] = b
+                    n_active += 1
         w = weight[i]
         area = w * row_area[r]
         base = zone[i] * n_classes
-        for k in range(n_classes):
-            n = hist[0, k + 1] + hist[1, k + 1] + hist[2, k + 1] + hist[3, k + 1]
-            if n:
+        for j in range(n_active):
+            b = active[j]
+            n = hist[0, b] + hist[1, b] + hist[2, b] + hist[3, b]
+            hist[0, b] = hist[1, b] = hist[2, b] = hist[3, b] = 0
+            k = lut[b]
+            if n and k >= 0:
                 acc_count[base + k] += w * n
                 acc_area[base + k] += area * n
 

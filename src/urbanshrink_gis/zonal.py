@@ -631,7 +631,8 @@ def zonal_stats_many(
                     fix="warp the series onto one grid, or give each grid its own raster entry",
                 )
     gather = any(s in _VALUE_STATS or _PERCENTILE.match(s) for s in stats)
-    # Load the compiled kernels (about 0.3 s) while the zones are prepared.
+    # Load the compiled kernels (about 0.3 s) while the zones are prepared and the first
+    # windows decoded; a task that needs a kernel first waits for it.
     warm = threading.Thread(target=_warm_kernels, args=(readings, dtypes, categorical, gather))
     warm.start()
     try:
@@ -639,13 +640,13 @@ def zonal_stats_many(
             zones, grid, zone_id=zone_id, coverage=coverage, layer=layer,
             where=f"{readings[0].path} (key {keys[0]})",
         )  # fmt: skip
+        wants_area = areas or "area_km2" in stats or "above_km2" in stats
+        row_area = grid.row_areas_km2() if wants_area else np.ones(grid.height)
+        threads = decode_threads(check_scheduler(scheduler), workers)
+        job = _Job(prepared, tuple(readings), stats, categorical, gather, row_area, threads)
+        tables = _run(job, areas=areas, scheduler=scheduler, workers=workers, progress=progress)
     finally:
         warm.join()
-    wants_area = areas or "area_km2" in stats or "above_km2" in stats
-    row_area = grid.row_areas_km2() if wants_area else np.ones(grid.height)
-    threads = decode_threads(check_scheduler(scheduler), workers)
-    job = _Job(prepared, tuple(readings), stats, categorical, gather, row_area, threads)
-    tables = _run(job, areas=areas, scheduler=scheduler, workers=workers, progress=progress)
     frames = []
     for key, table in zip(keys, tables, strict=True):
         if prepared.coverage != "exact":
