@@ -29,7 +29,7 @@ import numpy as np
 import shapely
 from affine import Affine
 
-from ._kernels import bucket_edges
+from ._kernels import bucket_edges, exact_pieces, exact_sweep
 
 __all__ = ["Coverage", "EdgeIndex", "Edges", "Runs", "runs_for_band"]
 
@@ -290,105 +290,6 @@ def _union(runs: Runs) -> Runs:
 
 
 def _exact_runs(e: Edges, r0: int, r1: int, width: int) -> Runs:
-    """Coverage fractions: interior runs of weight 1 plus boundary cells with their fraction."""
-    pieces = _pieces_in_cells(e, r0, r1)
-    if pieces is None:
-        return Runs.empty()
-    zone, row, col, delta = pieces
-    # Collapse to one entry per (zone, row, col) and sum along each row: the running sum is
-    # the signed coverage of that cell, and stays constant until the next entry.
-    order = np.lexsort((col, row, zone))
-    zone, row, col, delta = zone[order], row[order], col[order], delta[order]
-    new = np.concatenate([[True], np.diff(zone) != 0]) | np.concatenate([[True], np.diff(row) != 0])
-    new_cell = new | np.concatenate([[True], np.diff(col) != 0])
-    first = np.flatnonzero(new_cell)
-    zone, row, col = zone[first], row[first], col[first]
-    delta = np.add.reduceat(delta, first)
-    new = new[first]
-    total = np.cumsum(delta)
-    group_start = np.maximum.accumulate(np.where(new, np.arange(len(total)), 0))
-    before = np.where(group_start > 0, total[np.maximum(group_start - 1, 0)], 0.0)
-    cover = np.abs(total - before)
-    next_col = np.append(col[1:], width)
-    last_in_group = np.append(new[1:], True)
-    next_col = np.where(last_in_group, width, next_col)
-    inside = (col >= 0) & (col < width) & (cover > 1e-12)
-    cells = Runs(
-        zone[inside], row[inside], col[inside], col[inside] + 1, np.minimum(cover[inside], 1)
-    )
-    gap0 = np.clip(col + 1, 0, width)
-    gap1 = np.clip(next_col, 0, width)
-    # Between boundary cells the coverage is constant but not always 1: a horizontal edge
-    # inside the row leaves only part of the row covered.
-    level = np.where(np.abs(cover - np.rint(cover)) < 1e-9, np.rint(cover), cover)
-    full = (level > 1e-12) & (gap1 > gap0) & ~last_in_group
-    gaps = Runs(zone[full], row[full], gap0[full], gap1[full], np.minimum(level[full], 1))
-    return Runs.concat([gaps, cells])
-
-
-def _pieces_in_cells(
-    e: Edges, r0: int, r1: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
-    """Split edges at every pixel border; return the signed area each piece adds to its cell.
-
-    A piece inside cell ``(row, col)`` going down by ``dy`` with mean local x ``m`` adds
-    ``dy * (1 - m)`` to its own cell and ``dy * m`` to the next column: summed along the row,
-    these give each cell's covered fraction. Columns left of the raster pool in column -1.
-    """
-    slanted = e.ymax > e.ymin
-    x0, y0, x1, y1, zone = (
-        e.x0[slanted],
-        e.y0[slanted],
-        e.x1[slanted],
-        e.y1[slanted],
-        e.zone[slanted],
-    )
-    # Clip each edge to the band's rows.
-    dy = y1 - y0
-    ta = np.clip((np.where(dy > 0, r0, r1) - y0) / dy, 0, 1)
-    tb = np.clip((np.where(dy > 0, r1, r0) - y0) / dy, 0, 1)
-    keep = tb > ta
-    if not keep.any():
-        return None
-    x0, y0, x1, y1, zone = x0[keep], y0[keep], x1[keep], y1[keep], zone[keep]
-    ta, tb = ta[keep], tb[keep]
-    dx, dy = x1 - x0, y1 - y0
-    ax, ay, bx, by = x0 + ta * dx, y0 + ta * dy, x0 + tb * dx, y0 + tb * dy
-    cuts = [_crossings(ax, bx, x0, dx), _crossings(ay, by, y0, dy)]
-    n = len(zone)
-    edge_of = np.concatenate([np.arange(n), np.arange(n)] + [c[0] for c in cuts])
-    t = np.concatenate([ta, tb] + [c[1] for c in cuts])
-    order = np.lexsort((t, edge_of))
-    edge_of, t = edge_of[order], t[order]
-    same = edge_of[1:] == edge_of[:-1]
-    k = edge_of[:-1][same]
-    t0, t1 = t[:-1][same], t[1:][same]
-    px0, py0 = x0[k] + t0 * dx[k], y0[k] + t0 * dy[k]
-    px1, py1 = x0[k] + t1 * dx[k], y0[k] + t1 * dy[k]
-    d = py1 - py0
-    mx, my = 0.5 * (px0 + px1), 0.5 * (py0 + py1)
-    col = np.floor(mx)
-    row = np.floor(my).astype(np.int64)
-    local = mx - col
-    col = np.maximum(col.astype(np.int64), -1)
-    nonzero = d != 0
-    z = zone[k]
-    zone_out = np.concatenate([z, z])[np.concatenate([nonzero, nonzero])]
-    row_out = np.concatenate([row, row])[np.concatenate([nonzero, nonzero])]
-    col_out = np.concatenate([col, np.maximum(col + 1, -1)])[np.concatenate([nonzero, nonzero])]
-    delta = np.concatenate([d * (1 - local), d * local])[np.concatenate([nonzero, nonzero])]
-    inband = (row_out >= r0) & (row_out < r1)
-    return zone_out[inband], row_out[inband], col_out[inband], delta[inband]
-
-
-def _crossings(
-    a: np.ndarray, b: np.ndarray, origin: np.ndarray, step: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Edge index and parameter t where each segment ``a -> b`` crosses an integer line."""
-    lo, hi = np.minimum(a, b), np.maximum(a, b)
-    first = np.floor(lo) + 1
-    last = np.ceil(hi) - 1
-    item, k = _repeat_rows(first.astype(np.int64), (last + 1).astype(np.int64))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = (k - origin[item]) / step[item]
-    return item, t
+    """Coverage fractions: interior runs plus boundary cells with their fraction."""
+    pieces = exact_pieces(e.x0, e.y0, e.x1, e.y1, e.zone.astype(np.int64), r0, r1, width)
+    return Runs(*exact_sweep(*pieces, r0, width))
