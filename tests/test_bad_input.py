@@ -218,10 +218,13 @@ def tiny(tmp_path, previous_run) -> tuple[Path, Path]:
 
 
 def assert_one_line_error(result: Result, *needles: str) -> str:
-    """Exit 2, one ``Error:`` line containing every needle, and no traceback."""
+    """Exit 2, one ``Error:`` line on stderr containing every needle, and no traceback.
+
+    Stages that finished before the error may have printed their progress lines on stdout.
+    """
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exc_info
     assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
+    lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.output
     line = lines[0]
     assert line.startswith("Error: "), line

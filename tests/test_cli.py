@@ -48,16 +48,23 @@ def test_missing_field_is_one_line_exit_2(runner, make_raster, make_zones, tmp_p
     assert "no id field 'adcode'" in lines[0] and "Traceback" not in result.output
 
 
-def test_export_then_report_commands(runner, tmp_path, caplog):
+def test_export_then_report_commands(runner, tmp_path):
     from urbanshrink_gis.demo import write_demo_data
 
     data = write_demo_data(tmp_path / "data")
     out = tmp_path / "out"
-    with caplog.at_level("INFO", logger="urbanshrink_gis"):
-        result = runner.invoke(cli, ["-v", "export", str(data.config), "--out", str(out)])
+    result = runner.invoke(cli, ["-q", "export", str(data.config), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert (out / "urbanshrink.gpkg").exists() and not (out / "report").exists()
-    assert "landcover clcd: done in" in caplog.text  # one log line per stage, not a terminal
+    # not a terminal: one line per stage on stdout, once, and nothing on stderr
+    done = [line for line in result.stdout.splitlines() if ": done in " in line]
+    assert sum(line.startswith("landcover clcd: done in") for line in done) == 1, done
+    assert any(line.startswith("nightlight vnl2: done in") for line in done), done
+    assert result.stderr == ""
+    result = runner.invoke(cli, ["-qq", "export", str(data.config), "--out", str(out),
+                                 "--overwrite"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert ": done in " not in result.output
     result = runner.invoke(cli, ["report", str(out)])
     assert result.exit_code == 0, result.output
     page = (out / "report" / "report.html").read_text(encoding="utf-8")

@@ -274,13 +274,15 @@ def demo_data(directory: str, overwrite: bool) -> None:
 
 @contextlib.contextmanager
 def _progress(ctx: click.Context) -> Iterator[Callable[[str, int, int], None]]:
-    """A progress callback: a bar with ETA per stage on a terminal, else one log line per stage.
+    """A progress callback: a bar with ETA per stage on a terminal, else one line per stage.
 
-    Without a terminal, or with ``-q``, each stage logs one INFO line when it ends (shown with
-    ``-v``), so that batch logs stay readable and an error stays the only line by default.
+    Without a terminal, or with ``-q``, each stage prints one line on stdout when it ends
+    (``-qq``: none), so that batch logs show progress while stderr keeps only warnings and
+    the one-line error of a bad input.
     """
-    quiet = ctx.find_root().params.get("quiet", 0) > 0
+    quiet = ctx.find_root().params.get("quiet", 0)
     tty = sys.stderr.isatty() and not quiet
+    lines = not tty and quiet < 2
     bars: dict[str, Any] = {}
     started: dict[str, float] = {}
 
@@ -292,11 +294,11 @@ def _progress(ctx: click.Context) -> Iterator[Callable[[str, int, int], None]]:
                 bars[stage] = bar.__enter__()
             bars[stage].update(done - bars[stage].pos)
         if done == total:
+            seconds = time.monotonic() - started.pop(stage)
             if stage in bars:
                 bars.pop(stage).__exit__(None, None, None)
-            else:
-                seconds = time.monotonic() - started.pop(stage)
-                log.info("%s: done in %.1f s", stage, seconds)
+            elif lines:
+                click.echo(f"{stage}: done in {seconds:.1f} s")
 
     try:
         yield progress
