@@ -11,8 +11,9 @@ ntl_<year>.tif (2012-2021)
 clcd_<seed>.tif, zones_b.gpkg
     CLCD-like uint8 land cover (classes 1-9, 8 = impervious, nodata 0) at 30 m in Albers,
     centred near 113E 34N; the boundaries that intersect it, projected to the raster's CRS.
-clcd_china.vrt
-    A CLCD-size nationwide mosaic (about 161,000 x 184,000 pixels) that repeats three tiles.
+clcd_china.vrt, clcd_china_later.vrt
+    A CLCD-size nationwide mosaic (about 161,000 x 184,000 pixels) that repeats three tiles,
+    and a "later year" of it with the tiles in another order (for the change raster).
 """
 
 from __future__ import annotations
@@ -266,10 +267,11 @@ class Cache:
         """Land cover around 113E 34N (seeds 2 and 3 are extra tiles of the mosaic)."""
         return self._built(f"clcd_{seed}.tif", lambda p: write_clcd(p, self.sizes, seed))
 
-    def mosaic(self) -> Path:
-        """The nationwide VRT mosaic."""
-        tiles = [self.clcd(seed) for seed in (1, 2, 3)]
-        return self._built("clcd_china.vrt", lambda p: write_mosaic(p, tiles, self.sizes))
+    def mosaic(self, later: bool = False) -> Path:
+        """The nationwide VRT mosaic, or its later year (the tiles shifted by one)."""
+        tiles = [self.clcd(seed) for seed in ((2, 3, 1) if later else (1, 2, 3))]
+        name = "clcd_china_later.vrt" if later else "clcd_china.vrt"
+        return self._built(name, lambda p: write_mosaic(p, tiles, self.sizes))
 
     def _built(self, name: str, write: Callable[[Path], object]) -> Path:
         path = self.folder / name

@@ -29,7 +29,7 @@ from tools import SCENARIOS, cache_for
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-DEFAULT = ("A", "A-detailed", "A-exact", "A10", "A10-dask", "B")  # C is opt-in: 30 G pixels
+DEFAULT = ("A", "A-detailed", "A-exact", "A10", "A10-dask", "B")  # C, C-change: opt-in (30 G px)
 POLL_S = 0.05
 PEERS = ("exactextract", "rasterstats", "xarray-spatial")
 
@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--scenarios",
         default=",".join(DEFAULT),
-        help=f"comma-separated, of {', '.join(SCENARIOS)} (default: all but C, which is slow)",
+        help=f"comma-separated, of {', '.join(SCENARIOS)} (default: all but the slow C, C-change)",
     )
     parser.add_argument("--repeat", type=int, help="runs per tool (default 3, 1 with --quick)")
     parser.add_argument("--quick", action="store_true", help="small grids: a smoke run of ~1 min")
