@@ -57,6 +57,7 @@ _SOURCE_OPTIONS = {  # the temporary tiled GeoTIFF: fast to write, read once by 
     "blockysize": _BLOCK,
     "compress": "deflate",
     "zlevel": 1,
+    "num_threads": "all_cpus",
     "bigtiff": "IF_SAFER",
 }
 # Colour stops, low to high: QGIS's RdBu inverted (declines blue, growth red) and viridis.
@@ -272,6 +273,9 @@ def _sample(window: Window, array: np.ndarray, step: int, nodata: float | None) 
 def _cog_options(dtype: str, categories: Sequence[Category] | None) -> dict[str, Any]:
     options = {
         "COMPRESS": "DEFLATE",
+        # Level 3 writes 3.5x faster than GDAL's default 6 for files ~8 % larger (measured on
+        # a built-up change raster): it matters for nationwide 30 m outputs.
+        "LEVEL": 3,
         "BLOCKSIZE": _BLOCK,
         "OVERVIEWS": "AUTO",
         "RESAMPLING": "AVERAGE" if categories is None else "NEAREST",
