@@ -621,6 +621,24 @@ def test_exact_box_with_horizontal_edges_inside_pixel_rows(tmp_path):
     assert out.loc["z0", "sum"] == pytest.approx(total)
 
 
+def test_exact_zones_reaching_far_beyond_both_sides_match_brute_force(tmp_path):
+    """Edge pieces left and right of the raster pool outside it, zone by zone and row by row."""
+    values = random_values(6, (10, 12), nodata_share=0.1)
+    raster = write_raster(tmp_path / "wide.tif", values)
+    geoms = [
+        Polygon([(-40.3, 0.4), (55.2, 2.7), (61.7, 9.6), (-35.1, 8.2)]),  # both sides, slanted
+        Polygon([(-7.5, 1.2), (3.4, 4.9), (30.6, 0.3), (26.1, 9.8), (-9.9, 7.7)]),
+        box(5.2, 3.3, 8000.4, 6.6),  # a column far to the right
+    ]
+    frame = zones_frame([to_world(g) for g in geoms])
+    out = zonal_stats(frame, raster, ("count", "sum"), zone_id="id", coverage="exact")
+    for i, geom in enumerate(geoms):
+        weights, valid = brute_force(geom, values)
+        count, _, total = expected_from_weights(weights["exact"], valid, values)
+        assert out.loc[f"z{i}", "count"] == pytest.approx(count, abs=1e-9)
+        assert out.loc[f"z{i}", "sum"] == pytest.approx(total, rel=1e-9, abs=1e-9)
+
+
 def test_zone_smaller_than_a_pixel(tmp_path):
     values = np.arange(1, 37, dtype="float64").reshape(6, 6)
     raster = write_raster(tmp_path / "sub.tif", values)

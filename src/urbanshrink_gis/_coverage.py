@@ -1,4 +1,4 @@
-"""Which pixels each zone covers, as runs of pixels, computed from polygon edges with numpy.
+"""Which pixels each zone covers, as runs of pixels, computed from polygon edges.
 
 Terms
 -----

@@ -264,8 +264,7 @@ def bucket_edges(coords, ring_offsets, ring_zone, ring_shell, to_pixel, height, 
 @njit(cache=True, nogil=True, inline="always")
 def _cut_count(a, b):
     """Integer lines strictly between ``a`` and ``b``."""
-    lo, hi = min(a, b), max(a, b)
-    return max(int(np.ceil(hi) - 1 - (np.floor(lo) + 1) + 1), 0)
+    return max(int(np.ceil(max(a, b)) - np.floor(min(a, b))) - 1, 0)
 
 
 @njit(cache=True, nogil=True)
