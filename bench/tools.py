@@ -15,6 +15,7 @@ import argparse
 import json
 import resource
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -160,22 +161,19 @@ def run_ours(sc: Scenario, zones: Path, rasters: dict[int, Path]) -> pd.DataFram
 
 
 def write_change(rasters: dict[int, Path]) -> None:
-    """The built-up change COG between the first and last raster, as ``urbanshrink run``."""
-    import tempfile
-
+    """The built-up change COG between the first and last raster, written as a run writes it."""
     from urbanshrink_gis.change import BUILTUP_CHANGE_CLASSES, builtup_change_blocks
-    from urbanshrink_gis.cog import write_cog
-    from urbanshrink_gis.io.rasters import reading_env
+    from urbanshrink_gis.pipeline import RasterPlan
     from urbanshrink_gis.products import get_product
 
     start, end = rasters[min(rasters)], rasters[max(rasters)]
-    with tempfile.TemporaryDirectory(dir=CACHE) as folder, rasterio.open(start) as ds:
-        blocks = builtup_change_blocks(start, end, get_product("clcd"))
-        with reading_env():
-            path = write_cog(
-                Path(folder) / "builtup_change.tif", ds, blocks, dtype="uint8", nodata=0,
-                description="built-up change", categories=BUILTUP_CHANGE_CLASSES,
-            )  # fmt: skip
+    plan = RasterPlan(
+        "builtup_change.tif", "built-up change",
+        partial(builtup_change_blocks, start, end, get_product("clcd")), str(start),
+        "uint8", 0, categories=BUILTUP_CHANGE_CLASSES,
+    )  # fmt: skip
+    with tempfile.TemporaryDirectory(dir=CACHE) as folder:
+        _, path = plan.write(Path(folder), overwrite=False, progress=None)
         PHASES["output_mb"] = path.stat().st_size / 2**20
 
 
