@@ -3,13 +3,16 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The zonal kernels compiled ahead of time (see src/urbanshrink_gis/_kernel_build.py).
+KERNELS := $(VENV)/.kernels-built
+KERNEL_SOURCES := src/urbanshrink_gis/_kernel_code.py src/urbanshrink_gis/_kernel_build.py
 # Debian packages: QGIS opens the outputs in the export tests; a CJK font renders city names.
 APT_PACKAGES := qgis python3-qgis fonts-noto-cjk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install apt demo test bench lint clean
 
-install: apt $(STAMP)
+install: apt $(STAMP) $(KERNELS)
 
 apt:
 	@dpkg -s $(APT_PACKAGES) >/dev/null 2>&1 || { \
@@ -22,6 +25,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
+
+$(KERNELS): $(STAMP) $(KERNEL_SOURCES)
+	$(BIN)/python -m urbanshrink_gis._kernel_build
+	touch $(KERNELS)
 
 demo: install
 	$(BIN)/urbanshrink run --out outputs/demo --overwrite
@@ -37,4 +44,4 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 
 clean:
-	rm -rf $(VENV) outputs bench/.cache
+	rm -rf $(VENV) outputs bench/.cache src/urbanshrink_gis/_kernels_aot.*.so

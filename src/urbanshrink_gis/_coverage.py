@@ -101,7 +101,7 @@ class EdgeIndex:
         to_pixel = (transform.c, transform.a, transform.f, transform.e)
         zone, ends, starts = bucket_edges(
             np.ascontiguousarray(coords, dtype=np.float64), ring_offsets.astype(np.int64),
-            zone_of_part[part_of_ring].astype(np.int32), shell, to_pixel, height, band_rows,
+            zone_of_part[part_of_ring].astype(np.int64), shell, to_pixel, height, band_rows,
         )  # fmt: skip
         n_short = starts[-1]
         short = Edges(zone[:n_short], *ends[:, :n_short])
@@ -291,5 +291,5 @@ def _union(runs: Runs) -> Runs:
 
 def _exact_runs(e: Edges, r0: int, r1: int, width: int) -> Runs:
     """Coverage fractions: interior runs plus boundary cells with their fraction."""
-    pieces = exact_pieces(e.x0, e.y0, e.x1, e.y1, e.zone.astype(np.int64), r0, r1, width)
+    pieces = exact_pieces(e.x0, e.y0, e.x1, e.y1, e.zone, r0, r1, width)
     return Runs(*exact_sweep(*pieces, r0, width))

@@ -21,7 +21,6 @@ import logging
 import math
 import os
 import re
-import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -606,7 +605,7 @@ def zonal_stats_many(
     if not keys:
         raise ConfigError("no raster given", where="rasters", fix="give at least one raster")
     with contextlib.ExitStack() as stack:
-        readings, grids, dtypes = [], [], []
+        readings, grids = [], []
         for k in keys:
             item = rasters[k]
             if isinstance(item, WindowSource):
@@ -616,7 +615,6 @@ def zonal_stats_many(
                 grids.append(item.grid)
                 continue
             ds = stack.enter_context(open_raster(item, band=band))
-            dtypes.append(np.dtype(ds.dtypes[band - 1]))
             fill = band_nodata(ds, band, nodata)
             readings.append(
                 _Reading(ds.name, band, fill, *_scale_offset(ds, band, scale, offset), limit)
@@ -631,22 +629,15 @@ def zonal_stats_many(
                     fix="warp the series onto one grid, or give each grid its own raster entry",
                 )
     gather = any(s in _VALUE_STATS or _PERCENTILE.match(s) for s in stats)
-    # Load the compiled kernels (about 0.3 s) while the zones are prepared and the first
-    # windows decoded; a task that needs a kernel first waits for it.
-    warm = threading.Thread(target=_warm_kernels, args=(readings, dtypes, categorical, gather))
-    warm.start()
-    try:
-        prepared = _prepare(
-            zones, grid, zone_id=zone_id, coverage=coverage, layer=layer,
-            where=f"{readings[0].path} (key {keys[0]})",
-        )  # fmt: skip
-        wants_area = areas or "area_km2" in stats or "above_km2" in stats
-        row_area = grid.row_areas_km2() if wants_area else np.ones(grid.height)
-        threads = decode_threads(check_scheduler(scheduler), workers)
-        job = _Job(prepared, tuple(readings), stats, categorical, gather, row_area, threads)
-        tables = _run(job, areas=areas, scheduler=scheduler, workers=workers, progress=progress)
-    finally:
-        warm.join()
+    prepared = _prepare(
+        zones, grid, zone_id=zone_id, coverage=coverage, layer=layer,
+        where=f"{readings[0].path} (key {keys[0]})",
+    )  # fmt: skip
+    wants_area = areas or "area_km2" in stats or "above_km2" in stats
+    row_area = grid.row_areas_km2() if wants_area else np.ones(grid.height)
+    threads = decode_threads(check_scheduler(scheduler), workers)
+    job = _Job(prepared, tuple(readings), stats, categorical, gather, row_area, threads)
+    tables = _run(job, areas=areas, scheduler=scheduler, workers=workers, progress=progress)
     frames = []
     for key, table in zip(keys, tables, strict=True):
         if prepared.coverage != "exact":
@@ -654,24 +645,6 @@ def zonal_stats_many(
         frame = pd.DataFrame(table, index=pd.Index(prepared.ids, name="city_id"))
         frames.append(frame.assign(key=key).set_index("key", append=True).swaplevel())
     return pd.concat(frames)
-
-
-def _warm_kernels(
-    readings: list[_Reading], dtypes: list[np.dtype], categorical: bool, gather: bool
-) -> None:
-    """Run each kernel once on empty input of every file raster's type (loads its cache)."""
-    no_rings = (np.zeros(1, np.int64), np.zeros(0, np.int32), np.zeros(0, bool))
-    _kernels.bucket_edges(np.zeros((0, 2)), *no_rings, (0.0, 1.0, 0.0, -1.0), 1, 1)
-    empty = Runs(np.zeros(0, np.int32), *(np.zeros(0, np.int64) for _ in range(3)), np.zeros(0))
-    areas = np.ones(1)
-    for reading, dtype in zip((r for r in readings if r.source is None), dtypes, strict=True):
-        block = np.zeros((1, 1), dtype)
-        if categorical:
-            _Classes(1).add(_class_lut(reading, block, empty), empty, None, areas)
-            continue
-        _Moments(1).add(block, None, reading, empty, areas)
-        if gather:
-            _collect(block, None, reading, empty)
 
 
 def _as_count(name: Any, values: np.ndarray, categorical: bool) -> np.ndarray:
@@ -762,6 +735,7 @@ def _band_task(job: _Job, band: tuple[int, int]) -> list[_Partial]:
                     block, mask = reading.source.read(window), None
                 else:
                     block, mask = read_block(ds, window, band=reading.band)
+                block = _kernels.as_window(block)
                 if job.categorical:
                     part.classes.add(_class_lut(reading, block, runs), runs, mask, areas)
                     continue

@@ -1,0 +1,117 @@
+"""The ahead-of-time kernels: built, current, and equal to numba's JIT of the same code."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from urbanshrink_gis import UrbanShrinkWarning, _kernel_code, _kernels
+
+
+def test_make_install_builds_the_kernels_ahead_of_time():
+    import urbanshrink_gis._kernels_aot as aot
+
+    assert aot.built_from() == _kernels.source_digest()
+    assert _kernels.accumulate_moments.__name__ == "accumulate_moments"
+    assert _kernels.bucket_edges is aot.bucket_edges
+
+
+def test_a_module_built_from_other_code_is_not_used(monkeypatch):
+    monkeypatch.setattr(_kernels, "source_digest", lambda: 12345)
+    with pytest.warns(UrbanShrinkWarning, match="built from older kernel code"):
+        assert _kernels._ahead_of_time() is None
+
+
+def test_types_without_an_entry_are_read_as_float64():
+    window = np.arange(6, dtype=np.float16).reshape(2, 3)[:, ::2]
+    out = _kernels.as_window(window)
+    assert out.dtype == np.float64 and out.flags.c_contiguous
+    np.testing.assert_array_equal(out, window.astype(np.float64))
+    native = np.zeros((2, 3), np.uint16)
+    assert _kernels.as_window(native) is native
+
+
+def _runs(rng, height, width, n):
+    zone = rng.integers(0, 3, n).astype(np.int64)
+    row = np.sort(rng.integers(0, height, n)).astype(np.int64)
+    c0 = rng.integers(0, width, n).astype(np.int64)
+    c1 = np.minimum(c0 + rng.integers(0, width, n), width).astype(np.int64)
+    return zone, row, c0, c1, rng.uniform(0.1, 1.0, n)
+
+
+def _moments(kernel, values, mask, nodata, runs):
+    n = 3
+    acc = [np.zeros(n) for _ in range(6)]
+    has_shift = np.zeros(n, bool)
+    sums = [np.zeros(n), np.zeros(n), np.full(n, np.inf), np.full(n, -np.inf)]
+    kernel(
+        values, mask, mask.shape != (1, 1), float(nodata), True, 0.5, 1.0, *runs,
+        np.linspace(1.0, 2.0, values.shape[0]), 3.0, *acc[:5], acc[5], has_shift, *sums,
+    )  # fmt: skip
+    return [*acc, has_shift, *sums]
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    dtype=st.sampled_from(_kernels.VALUE_TYPES),
+    masked=st.booleans(),
+)
+def test_value_kernels_equal_the_jit_for_every_type(seed, dtype, masked):
+    rng = np.random.default_rng(seed)
+    values = rng.integers(0, 100, (6, 9)).astype(dtype)
+    mask = (rng.random((6, 9)) > 0.2).astype(np.uint8) if masked else np.ones((1, 1), np.uint8)
+    runs = _runs(rng, 6, 9, 12)
+    ahead = _moments(_kernels.accumulate_moments, values, mask, 7, runs)
+    jit = _moments(_kernel_code.accumulate_moments, values, mask, 7, runs)
+    for a, b in zip(ahead, jit, strict=True):
+        np.testing.assert_array_equal(a, b)
+    args = (values, mask, masked, 7.0, True, 0.5, 1.0, *runs)
+    for a, b in zip(
+        _kernels.collect_values(*args), _kernel_code.collect_values(*args), strict=True
+    ):
+        np.testing.assert_array_equal(a, b)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), dtype=st.sampled_from(_kernels.CLASS_TYPES))
+def test_class_kernels_equal_the_jit_for_every_type(seed, dtype):
+    rng = np.random.default_rng(seed)
+    values = rng.integers(0, 40, (5, 11)).astype(dtype)
+    runs = _runs(rng, 5, 11, 10)
+    lut = np.where(np.arange(40) % 7 == 0, -1, np.arange(40) % 5).astype(np.int64)
+    out = []
+    for kernel in (_kernels.accumulate_classes, _kernel_code.accumulate_classes):
+        count, area = np.zeros(3 * 5), np.zeros(3 * 5)
+        kernel(values, lut, 0, np.ones((1, 1), np.uint8), False, *runs, np.ones(5), 5, count, area)
+        out.append((count, area))
+    np.testing.assert_array_equal(out[0][0], out[1][0])
+    np.testing.assert_array_equal(out[0][1], out[1][1])
+    if dtype in _kernels.MARKED_TYPES:
+        present = [np.zeros(40, bool), np.zeros(40, bool)]
+        _kernels.mark_values(values, 0, *runs[:4], present[0])
+        _kernel_code.mark_values(values, 0, *runs[:4], present[1])
+        np.testing.assert_array_equal(*present)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_geometry_kernels_equal_the_jit(seed):
+    rng = np.random.default_rng(seed)
+    coords = np.cumsum(rng.normal(0, 3, (21, 2)), axis=0) + 20
+    coords[10] = coords[0]  # two rings of ten edges
+    coords[20] = coords[11]
+    rings = (coords, np.array([0, 11, 21]), np.array([0, 1]), np.array([True, False]))
+    args = (*rings, (0.0, 1.0, 40.0, -1.0), 40, 8)
+    ahead, jit = _kernels.bucket_edges(*args), _kernel_code.bucket_edges(*args)
+    for a, b in zip(ahead, jit, strict=True):
+        np.testing.assert_array_equal(a, b)
+    zone, ends = ahead[0], ahead[1]
+    pieces = [k(*ends, zone, 8, 24, 30) for k in (_kernels.exact_pieces, _kernel_code.exact_pieces)]
+    for a, b in zip(*pieces, strict=True):
+        np.testing.assert_array_equal(a, b)
+    sweeps = [k(*pieces[0], 8, 30) for k in (_kernels.exact_sweep, _kernel_code.exact_sweep)]
+    for a, b in zip(*sweeps, strict=True):
+        np.testing.assert_array_equal(a, b)
