@@ -103,12 +103,19 @@ def test_geometry_kernels_equal_the_jit(seed):
     coords = np.cumsum(rng.normal(0, 3, (21, 2)), axis=0) + 20
     coords[10] = coords[0]  # two rings of ten edges
     coords[20] = coords[11]
-    rings = (coords, np.array([0, 11, 21]), np.array([0, 1]), np.array([True, False]))
+    rings = (np.array([0, 11, 21]), np.array([0, 1]), np.array([True, False]))
     args = (*rings, (0.0, 1.0, 40.0, -1.0), 40, 8)
-    ahead, jit = _kernels.bucket_edges(*args), _kernel_code.bucket_edges(*args)
+    xy, xy_jit = coords.copy(), coords.copy()  # mapped to pixels in place
+    ahead, jit = _kernels.bucket_edges(xy, *args), _kernel_code.bucket_edges(xy_jit, *args)
+    np.testing.assert_array_equal(xy, xy_jit)
     for a, b in zip(ahead, jit, strict=True):
         np.testing.assert_array_equal(a, b)
-    zone, ends = ahead[0], ahead[1]
+    zone, vertex = ahead[0], ahead[1]
+    first, last = (
+        np.where(vertex >= 0, vertex, ~vertex + 1),
+        np.where(vertex >= 0, vertex + 1, ~vertex),
+    )
+    ends = (xy[first, 0], xy[first, 1], xy[last, 0], xy[last, 1])
     pieces = [k(*ends, zone, 8, 24, 30) for k in (_kernels.exact_pieces, _kernel_code.exact_pieces)]
     for a, b in zip(*pieces, strict=True):
         np.testing.assert_array_equal(a, b)

@@ -70,14 +70,17 @@ class Edges:
 class EdgeIndex:
     """All edges of a set of zones on one grid, bucketed by band of rows.
 
-    Edges that stay inside one band of ``band_rows`` rows are stored by band (``starts``
-    gives each band's slice); the few that cross a band border are kept apart (``long``).
-    Edges wholly above or below the grid are dropped: they cover no pixel.
+    Vertices are kept once, in pixel coordinates (``xy``); an edge is the index ``i`` of the
+    vertex it starts from (it ends at ``i + 1``), or ``~i`` when its ends are swapped to orient
+    the ring. Edges that stay inside one band of ``band_rows`` rows are stored by band
+    (``starts`` gives each band's slice) and the few that cross a band border after them, from
+    ``starts[-1]``. Edges wholly above or below the grid are dropped: they cover no pixel.
     """
 
-    edges: Edges
+    xy: np.ndarray
+    zone: np.ndarray
+    vertex: np.ndarray
     starts: np.ndarray
-    long: Edges
     band_rows: int
 
     @classmethod
@@ -90,7 +93,7 @@ class EdgeIndex:
         copying geometries), which the ``exact`` rule's signed areas need.
         """
         geoms = np.where(shapely.is_missing(geoms), shapely.Polygon(), geoms)
-        _, coords, offsets = shapely.to_ragged_array(shapely.force_2d(geoms))
+        _, coords, offsets = shapely.to_ragged_array(geoms, include_z=False)
         ring_offsets, part_offsets = offsets[0], offsets[1]
         # Polygons only: one part per geometry; with MultiPolygons, parts per geometry.
         geom_offsets = offsets[2] if len(offsets) > 2 else np.arange(len(part_offsets))
@@ -99,29 +102,28 @@ class EdgeIndex:
         shell = np.zeros(len(ring_offsets) - 1, bool)
         shell[part_offsets[:-1][np.diff(part_offsets) > 0]] = True
         to_pixel = (transform.c, transform.a, transform.f, transform.e)
-        zone, ends, starts = bucket_edges(
-            np.ascontiguousarray(coords, dtype=np.float64), ring_offsets.astype(np.int64),
-            zone_of_part[part_of_ring].astype(np.int64), shell, to_pixel, height, band_rows,
+        xy = np.ascontiguousarray(coords, dtype=np.float64)  # mapped in place by the kernel
+        zone, vertex, starts = bucket_edges(
+            xy, ring_offsets.astype(np.int64), zone_of_part[part_of_ring].astype(np.int64),
+            shell, to_pixel, height, band_rows,
         )  # fmt: skip
-        n_short = starts[-1]
-        short = Edges(zone[:n_short], *ends[:, :n_short])
-        return cls(short, starts, Edges(zone[n_short:], *ends[:, n_short:]), band_rows)
+        return cls(xy, zone, vertex, starts, band_rows)
 
     def in_rows(self, r0: int, r1: int) -> Edges:
         """Edges that reach into rows ``r0 <= y < r1`` (pixel row coordinates)."""
         n_bands = len(self.starts) - 1
         b0 = min(max(r0 // self.band_rows, 0), n_bands)
         b1 = min(max((r1 - 1) // self.band_rows + 1, 0), n_bands)
-        parts = [self.edges.take(slice(self.starts[b0], self.starts[b1])), self.long]
-        band = Edges(*(np.concatenate(a) for a in zip(*(_fields(p) for p in parts), strict=True)))
+        pick = np.r_[self.starts[b0] : self.starts[b1], self.starts[-1] : len(self.vertex)]
+        vertex = self.vertex[pick]
+        first = np.where(vertex >= 0, vertex, ~vertex + 1)
+        last = np.where(vertex >= 0, vertex + 1, ~vertex)
+        x, y = self.xy[:, 0], self.xy[:, 1]
+        band = Edges(self.zone[pick], x[first], y[first], x[last], y[last])
         return band.take((band.ymin < r1) & (band.ymax >= r0))
 
     def __len__(self) -> int:
-        return len(self.edges) + len(self.long)
-
-
-def _fields(e: Edges) -> tuple[np.ndarray, ...]:
-    return (e.zone, e.x0, e.y0, e.x1, e.y1)
+        return len(self.vertex)
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ def signatures() -> dict[str, tuple[str, str]]:
     out = {
         "bucket_edges": (
             "bucket_edges",
-            "Tuple((int64[::1], float64[:, ::1], int64[::1]))(float64[:, ::1], int64[:],"
+            "Tuple((int64[::1], int64[::1], int64[::1]))(float64[:, ::1], int64[:],"
             " int64[:], boolean[:], UniTuple(float64, 4), int64, int64)",
         ),
         "exact_pieces": (

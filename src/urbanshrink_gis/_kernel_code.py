@@ -207,30 +207,31 @@ def mark_values(values, offset, zone, row, col0, col1, present):
 
 @njit(cache=True, nogil=True, inline="always")
 def _edge_slot(coords, i, to_pixel, height, band_rows, n_bands):
-    """Pixel ends of the edge from vertex ``i`` and its band (``n_bands``: long; -1: dropped)."""
+    """Band of the edge from vertex ``i`` (``n_bands``: it crosses a border; -1: dropped)."""
     c, a, f, e = to_pixel
     xa, ya = (coords[i, 0] - c) / a, (coords[i, 1] - f) / e
     xb, yb = (coords[i + 1, 0] - c) / a, (coords[i + 1, 1] - f) / e
     if not (np.isfinite(xa) and np.isfinite(ya) and np.isfinite(xb) and np.isfinite(yb)):
-        return -1, xa, ya, xb, yb
+        return -1
     lo, hi = min(ya, yb), max(ya, yb)
     if hi < 0 or lo > height:
-        return -1, xa, ya, xb, yb
+        return -1
     b0 = min(max(int(np.floor(lo / band_rows)), 0), n_bands - 1)
     b1 = min(max(int(np.floor(hi / band_rows)), 0), n_bands - 1)
-    return (b0 if b0 == b1 else n_bands), xa, ya, xb, yb
+    return b0 if b0 == b1 else n_bands
 
 
 @njit(cache=True, nogil=True)
 def bucket_edges(coords, ring_offsets, ring_zone, ring_shell, to_pixel, height, band_rows):
-    """Ring edges in pixel coordinates, the short ones grouped by band of rows.
+    """Ring edges grouped by band of rows, as indices of their first vertex.
 
-    ``to_pixel`` is ``(c, a, f, e)`` of a north-up affine transform. A shell is oriented
-    counter-clockwise and a hole clockwise in world coordinates (by swapping an edge's ends).
-    Edges with a non-finite end, or wholly above or below the grid, are dropped. Returns the
-    zone and ends ``(4, n)`` of every kept edge, band by band and then the edges that cross a
-    band border, and where each band starts (the last start is where the crossing ones begin);
-    edges keep their ring order within a band.
+    ``to_pixel`` is ``(c, a, f, e)`` of a north-up affine transform; ``coords`` are mapped to
+    pixel coordinates in place. A shell is oriented counter-clockwise and a hole clockwise in
+    world coordinates: the edges of a ring to turn are stored as ``~i`` (vertex ``i + 1`` to
+    ``i``), the others as ``i``. Edges with a non-finite end, or wholly above or below the
+    grid, are dropped. Returns the zone and vertex of every kept edge, band by band and then
+    the edges that cross a band border, and where each band starts (the last start is where
+    the crossing ones begin); edges keep their ring order within a band.
     """
     n_rings = len(ring_offsets) - 1
     n_bands = max((height + band_rows - 1) // band_rows, 1)
@@ -240,27 +241,29 @@ def bucket_edges(coords, ring_offsets, ring_zone, ring_shell, to_pixel, height, 
         area = 0.0
         for i in range(ring_offsets[r], ring_offsets[r + 1] - 1):
             area += coords[i, 0] * coords[i + 1, 1] - coords[i + 1, 0] * coords[i, 1]
-            slot = _edge_slot(coords, i, to_pixel, height, band_rows, n_bands)[0]
+            slot = _edge_slot(coords, i, to_pixel, height, band_rows, n_bands)
             if slot >= 0:
                 counts[slot] += 1
         flip[r] = (area > 0) != ring_shell[r]
     starts = np.zeros(n_bands + 2, np.int64)
     starts[1:] = np.cumsum(counts)
     zone = np.empty(starts[-1], np.int64)
-    ends = np.empty((4, starts[-1]))
+    vertex = np.empty(starts[-1], np.int64)
     fill = starts[:-1].copy()
     for r in range(n_rings):
         for i in range(ring_offsets[r], ring_offsets[r + 1] - 1):
-            slot, xa, ya, xb, yb = _edge_slot(coords, i, to_pixel, height, band_rows, n_bands)
+            slot = _edge_slot(coords, i, to_pixel, height, band_rows, n_bands)
             if slot < 0:
                 continue
             k = fill[slot]
             fill[slot] += 1
-            if flip[r]:
-                xa, ya, xb, yb = xb, yb, xa, ya
             zone[k] = ring_zone[r]
-            ends[0, k], ends[1, k], ends[2, k], ends[3, k] = xa, ya, xb, yb
-    return zone, ends, starts[:-1]
+            vertex[k] = ~i if flip[r] else i
+    c, a, f, e = to_pixel
+    for i in range(coords.shape[0]):
+        coords[i, 0] = (coords[i, 0] - c) / a
+        coords[i, 1] = (coords[i, 1] - f) / e
+    return zone, vertex, starts[:-1]
 
 
 @njit(cache=True, nogil=True, inline="always")
