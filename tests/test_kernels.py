@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import io
+import subprocess
+import sys
+
 import numpy as np
+import pandas as pd
 import pytest
+import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from urbanshrink_gis import UrbanShrinkWarning, _kernel_code, _kernels
+from urbanshrink_gis import UrbanShrinkWarning, _kernel_code, _kernels, zonal_stats
 
 
 def test_make_install_builds_the_kernels_ahead_of_time():
@@ -122,3 +128,34 @@ def test_geometry_kernels_equal_the_jit(seed):
     sweeps = [k(*pieces[0], 8, 30) for k in (_kernels.exact_sweep, _kernel_code.exact_sweep)]
     for a, b in zip(*sweeps, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_without_the_built_module_numba_compiles_the_same_code(make_raster, make_zones):
+    rng = np.random.default_rng(5)
+    raster = make_raster(rng.integers(0, 9, (30, 40)).astype(np.uint16), nodata=0)
+    zones = make_zones(
+        [shapely.box(100.03, 39.75, 100.31, 39.98), shapely.Point(100.2, 39.85).buffer(0.1)]
+    )
+    script = (
+        "import sys; sys.modules['urbanshrink_gis._kernels_aot'] = None\n"  # import fails
+        "from urbanshrink_gis import _kernels, zonal_stats\n"
+        "assert not _kernels.COMPILED_AHEAD\n"
+        f"for cov in ('center', 'exact'):\n"
+        f"    print(zonal_stats({str(zones)!r}, {str(raster)!r}, ['count', 'sum', 'std'],"
+        " zone_id='id', coverage=cov).to_json())\n"
+        f"print(zonal_stats({str(zones)!r}, {str(raster)!r}, zone_id='id',"
+        " categorical=True).to_json())\n"
+    )
+    jit = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    ahead = [
+        zonal_stats(zones, raster, ["count", "sum", "std"], zone_id="id", coverage=cov)
+        for cov in ("center", "exact")
+    ] + [zonal_stats(zones, raster, zone_id="id", categorical=True)]
+    assert len(jit) == 3
+    for line, frame in zip(jit, ahead, strict=True):
+        other = pd.read_json(io.StringIO(line))
+        other.index = other.index.astype(str)
+        other.columns = frame.columns
+        pd.testing.assert_frame_equal(frame, other, check_dtype=False, check_names=False)
