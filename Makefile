@@ -36,7 +36,14 @@ demo: install
 test: install
 	$(BIN)/python -m pytest -q
 
-bench: install
+# The benchmark's peers that the tests do not need (xarray-spatial): the `bench` extra.
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
+bench: install $(BENCH_STAMP)
 	$(BIN)/python bench/run.py
 
 lint: $(STAMP)
