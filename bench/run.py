@@ -16,9 +16,11 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -34,8 +36,11 @@ POLL_S = 0.05
 PEERS = ("exactextract", "rasterstats", "xarray-spatial")
 
 
-def measure(cmd: list[str], timeout: float) -> dict:
-    """Run ``cmd`` once; wall seconds, peak RSS (MB) of its process tree and its JSON line."""
+def measure(cmd: list[str], timeout: float, also: list[psutil.Process] = ()) -> dict:
+    """Run ``cmd`` once; wall seconds, peak RSS (MB) of its process tree and its JSON line.
+
+    The trees of the processes ``also`` (a running Dask cluster it uses) count in the peak.
+    """
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         proc = psutil.Popen(cmd, stdout=out, stderr=err)
@@ -45,7 +50,7 @@ def measure(cmd: list[str], timeout: float) -> dict:
                 proc.wait(timeout=POLL_S)
                 break
             except psutil.TimeoutExpired:
-                peak = max(peak, _tree_rss(proc))
+                peak = max(peak, sum(_tree_rss(p) for p in [proc, *also]))
                 if time.perf_counter() - start > timeout:
                     proc.kill()
                     proc.wait()
@@ -68,6 +73,44 @@ def _tree_rss(proc: psutil.Process) -> int:
         with contextlib.suppress(psutil.Error):
             total += p.memory_info().rss
     return total
+
+
+@contextlib.contextmanager
+def dask_cluster(n_workers: int) -> Iterator[tuple[str, list[psutil.Process]]]:
+    """A running Dask cluster on loopback, started as a user starts one: ``dask scheduler``
+    and ``dask worker`` with ``n_workers`` one-thread processes; yields its address and
+    processes, and shuts it down after."""
+    from distributed import Client
+
+    dask = str(Path(sys.executable).with_name("dask"))
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    with tempfile.TemporaryDirectory() as folder:
+        file = str(Path(folder) / "scheduler.json")
+        procs = [
+            psutil.Popen(
+                [dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                 "--scheduler-file", file],
+                **quiet,
+            ),
+            psutil.Popen(
+                [dask, "worker", "--scheduler-file", file, "--host", "127.0.0.1",
+                 "--nworkers", str(n_workers), "--nthreads", "1", "--no-dashboard",
+                 "--local-directory", folder],
+                **quiet,
+            ),
+        ]  # fmt: skip
+        try:
+            with Client(scheduler_file=file, timeout="60s", set_as_default=False) as client:
+                client.wait_for_workers(n_workers, timeout=60)
+                yield client.scheduler.address, procs
+                client.shutdown()
+        finally:
+            for proc in procs:
+                with contextlib.suppress(psutil.TimeoutExpired):
+                    proc.wait(timeout=30)
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
 
 
 def agreement(
@@ -111,7 +154,12 @@ def run_scenario(name: str, args: argparse.Namespace, out_dir: Path) -> dict:
         for i in range(repeat):
             out = out_dir / f"{name}-{tool}.csv"
             cmd = [sys.executable, str(HERE / "tools.py"), tool, name, "--out", str(out)]
-            run = measure([*cmd, "--quick"] if args.quick else cmd, args.timeout)
+            cmd += ["--quick"] if args.quick else []
+            if tool.startswith("ours-cluster"):  # a fresh cluster per run, started untimed
+                with dask_cluster(int(tool.removeprefix("ours-cluster"))) as (address, procs):
+                    run = measure([*cmd, "--scheduler", address], args.timeout, also=procs)
+            else:
+                run = measure(cmd, args.timeout)
             runs.append(run)
             print(f"  {tool:<14} run {i + 1}/{repeat}: {_shown(run)}", flush=True)
             if "error" in run:
@@ -193,20 +241,27 @@ def table(results: dict) -> str:
 
 
 def speedups(results: dict) -> list[str]:
-    """Dask with two workers against one, per scenario that ran both."""
+    """Dask with two workers against one, per scenario and kind of cluster that ran both."""
     lines = []
     for name, res in results.items():
-        one, two = res["tools"].get("ours-dask1"), res["tools"].get("ours-dask2")
-        if not one or not two or "error" in one or "error" in two:
-            continue
-        wall = one["median_s"] / two["median_s"]
-        compute = one["compute_s"] / two["compute_s"]
-        res["dask_speedup"] = {"wall": wall, "compute": compute}
-        lines.append(
-            f"{name}: Dask 2 workers vs 1: {wall:.2f}x on wall time (cluster start-up"
-            f" {one['cluster_start_s']:.1f} / {two['cluster_start_s']:.1f} s included),"
-            f" {compute:.2f}x on compute only (issue's floor: >= 1.7x; {os.cpu_count()} CPUs)."
-        )
+        for kind in ("dask", "cluster"):
+            one, two = (res["tools"].get(f"ours-{kind}{n}") for n in (1, 2))
+            if not one or not two or "error" in one or "error" in two:
+                continue
+            wall = one["median_s"] / two["median_s"]
+            compute = one["compute_s"] / two["compute_s"]
+            res.setdefault("dask_speedup", {})[kind] = {"wall": wall, "compute": compute}
+            how = (
+                f"a LocalCluster started and stopped in the measured process (start-up"
+                f" {one['cluster_start_s']:.1f} / {two['cluster_start_s']:.1f} s included)"
+                if kind == "dask"
+                else "a running cluster (`dask scheduler` + `dask worker`, started untimed)"
+            )
+            lines.append(
+                f"{name}: Dask 2 workers vs 1 on {how}: {wall:.2f}x on the whole process,"
+                f" {compute:.2f}x on the zonal_stats_many call (issue's floor: >= 1.7x;"
+                f" {os.cpu_count()} CPUs)."
+            )
     return lines
 
 
@@ -269,12 +324,14 @@ def main(argv: list[str] | None = None) -> int:
     path.write_text(json.dumps(report, indent=2))
     print(
         "\nx floor = wall / floor's wall; peer/ours = peer's wall / ours' wall. Wall times are"
-        " whole processes (imports included; Dask: cluster start-up and shutdown too); compute s"
+        " whole processes (imports included; daskN: cluster start-up and shutdown too; clusterN:"
+        " the cluster is started before and stopped after, untimed, and its processes count in"
+        " the peak RSS but not in CPU s); compute s"
         " = the tool's own call only (Dask: the zonal_stats_many call, cluster excluded); peak"
         " RSS = the whole process tree, sampled every 50 ms (Dask workers included); CPU s ="
         " user + system of all its threads (a"
         " check on wall times when the machine is shared: see load_1min in the JSON; with"
-        " Dask, the workers' too)."
+        " daskN, the workers' too)."
         " exactextract always weights pixels by coverage, so its differences from ours'"
         " centre rule are expected. xarray-spatial runs only where the whole raster fits in"
         " memory (A, A-detailed, B): it reads the raster whole, burns the zones into one zone"

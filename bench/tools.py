@@ -6,7 +6,10 @@ statistics to ``--out`` as a long table (year, zone, one column per statistic or
 
 The ``ours-daskN`` tools start a ``dask.distributed.LocalCluster`` of N single-threaded worker
 processes inside this process and pass its address as the scheduler; their JSON line adds the
-phases (cluster start-up, compute, shutdown) and each worker's own peak RSS.
+phases (cluster start-up, compute, shutdown) and each worker's own peak RSS. The
+``ours-clusterN`` tools are what a user of a running cluster does: ``run.py`` starts
+``dask scheduler`` and ``dask worker`` (N one-thread processes) before the run, and this process
+only connects to ``--scheduler ADDRESS`` (``urbanshrink run --scheduler tcp://...``).
 """
 
 from __future__ import annotations
@@ -108,9 +111,10 @@ SCENARIOS = {
         "ten years of A, exact (ours: one zonal_stats_many; peers: one run per year)",
     ),
     "A10-dask": Scenario(
-        "zones", "ntl10", "exact", False, ("floor", "ours-dask1", "ours-dask2"),
-        "A10 (exact) on a local Dask cluster of 1 or 2 one-thread worker processes "
-        "(cluster start-up included in wall time)",
+        "zones", "ntl10", "exact", False,
+        ("floor", "ours-dask1", "ours-dask2", "ours-cluster1", "ours-cluster2"),
+        "A10 (exact) on Dask, 1 or 2 one-thread worker processes: a LocalCluster started in the"
+        " measured process (daskN), or a running cluster it connects to (clusterN)",
     ),
     "B": Scenario(
         "zones_b", "clcd", "center", True,
@@ -217,6 +221,25 @@ def run_ours_dask(
     return df.reset_index()
 
 
+def run_ours_on_cluster(
+    sc: Scenario, zones: Path, rasters: dict[int, Path], *, scheduler: str
+) -> pd.DataFrame:
+    """Ours sent to a running Dask cluster (fresh workers: they import the package in the run)."""
+    from distributed import Client
+
+    from urbanshrink_gis import zonal_stats_many
+
+    df = zonal_stats_many(
+        zones, rasters, STATS, zone_id=ZONE_ID, coverage=sc.coverage,
+        categorical=sc.categorical, scheduler=scheduler,
+    )  # fmt: skip
+    with Client(scheduler, set_as_default=False) as client:
+        workers_mb = client.run(_high_water_mb)
+    PHASES.update(workers=len(workers_mb), workers_maxrss_mb=sorted(workers_mb.values()))
+    df.index.names = ["year", "zone"]
+    return df.reset_index()
+
+
 def run_exactextract(sc: Scenario, zones: Path, rasters: dict[int, Path]) -> pd.DataFrame:
     """exactextract (coverage-weighted), one call per raster; classes as count x frac."""
     from exactextract import exact_extract
@@ -317,6 +340,8 @@ TOOLS: dict[str, Callable[..., pd.DataFrame | None]] = {
     "ours": run_ours,
     "ours-dask1": partial(run_ours_dask, 1),
     "ours-dask2": partial(run_ours_dask, 2),
+    "ours-cluster1": run_ours_on_cluster,
+    "ours-cluster2": run_ours_on_cluster,
     "exactextract": run_exactextract,
     "rasterstats": run_rasterstats,
     "xarray-spatial": run_xarray_spatial,
@@ -347,12 +372,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("scenario", choices=sorted(SCENARIOS))
     parser.add_argument("--quick", action="store_true", help="use the small data set")
     parser.add_argument("--out", type=Path, help="write the statistics here (CSV)")
+    parser.add_argument("--scheduler", help="address of a running Dask scheduler (ours-clusterN)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     sc = SCENARIOS[args.scenario]
     zones, rasters = sc.paths(cache_for(args.quick))
     ready = time.perf_counter()
-    result = TOOLS[args.tool](sc, zones, rasters)
+    on = {"scheduler": args.scheduler} if args.scheduler else {}
+    result = TOOLS[args.tool](sc, zones, rasters, **on)
     done = time.perf_counter()
     self_mb = _high_water_mb()
     if args.out is not None and result is not None:

@@ -88,6 +88,69 @@ def test_dask_cluster_on_loopback_equals_the_local_run(series):
     assert float(rel.max().max()) <= 1e-12
 
 
+@pytest.fixture
+def dask_cluster(tmp_path):
+    """A Dask scheduler and two one-thread worker processes on loopback, started as a user
+    starts them (`dask scheduler`, `dask worker`); yields a client connected to it."""
+    distributed = pytest.importorskip("distributed")
+    dask = str(Path(sys.executable).with_name("dask"))
+    file = str(tmp_path / "scheduler.json")
+    quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    processes = [
+        subprocess.Popen(
+            [dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+             "--scheduler-file", file],
+            **quiet,
+        ),
+        subprocess.Popen(
+            [dask, "worker", "--scheduler-file", file, "--host", "127.0.0.1", "--nworkers", "2",
+             "--nthreads", "1", "--no-dashboard", "--death-timeout", "60",
+             "--local-directory", str(tmp_path / "workers")],
+            **quiet,
+        ),
+    ]  # fmt: skip
+    try:
+        with distributed.Client(scheduler_file=file, timeout="60s") as client:
+            client.wait_for_workers(2, timeout=60)
+            yield client
+            client.shutdown()  # the scheduler and both workers stop
+        for proc in processes:
+            proc.wait(timeout=60)
+    finally:
+        for proc in processes:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+def test_cli_run_on_a_dask_cluster_equals_the_local_run(demo_run, dask_cluster, tmp_path):
+    _, local = demo_run
+    out = tmp_path / "on-dask"
+    config = local / "data" / "urbanshrink.toml"
+    command = [
+        sys.executable, "-m", "urbanshrink_gis", "-q", "run", str(config), "--out", str(out),
+        "--scheduler", dask_cluster.scheduler.address,
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    executed = dask_cluster.run(lambda dask_worker: dask_worker.state.executed_count)
+    assert len(executed) == 2 and min(executed.values()) > 0, executed  # both workers worked
+    for name in ("city_year.csv", "cities.csv", "summary.csv"):
+        on_dask, reference = (pd.read_csv(folder / name, dtype=str) for folder in (out, local))
+        assert list(on_dask.columns) == list(reference.columns)
+        numbers = [c for c in reference.columns if _numeric(reference[c])]
+        # counts equal, sums to 1e-12 relative; text columns (ids, names, classes) equal
+        pd.testing.assert_frame_equal(
+            on_dask[numbers].astype(float), reference[numbers].astype(float), rtol=1e-12, atol=0
+        )
+        others = [c for c in reference.columns if c not in numbers]
+        pd.testing.assert_frame_equal(on_dask[others], reference[others])
+
+
+def _numeric(column: pd.Series) -> bool:
+    return pd.to_numeric(column, errors="coerce").notna().sum() == column.notna().sum()
+
+
 def test_unknown_scheduler_is_a_config_error(series):
     from urbanshrink_gis.errors import ConfigError
 
