@@ -211,3 +211,25 @@ def test_changed_input_recomputes_only_its_units(tmp_path, caplog):
     assert {n.rsplit("-", 1)[0] for n in new_files} == {"nightlight-vnl2-2015", "dark-2015"}
     assert f"checkpoints: {len(before) - 2} reused, 2 computed" in caplog.text
     pd.testing.assert_frame_equal(again, first)
+
+
+def test_changed_setting_recomputes_only_the_units_it_affects(tmp_path, caplog):
+    data = write_demo_data(tmp_path / "data")
+    folder = tmp_path / "ckpt"
+    first = pipeline.city_year_table(pipeline.load_config(data.config), checkpoints=folder)
+    before = {p.name for p in folder.glob("*.pkl")}
+    text = data.config.read_text()
+    edited = text.replace('product = "vnl2"\n', 'product = "vnl2"\nlit_threshold = 2.0\n')
+    assert edited != text
+    data.config.write_text(edited)
+    with caplog.at_level("INFO", logger="urbanshrink_gis.pipeline"):
+        again = pipeline.city_year_table(pipeline.load_config(data.config), checkpoints=folder)
+    # The lit threshold decides the night-light units and the dark built-up, not the land cover.
+    new_files = {p.name for p in folder.glob("*.pkl")} - before
+    assert {n.rsplit("-", 1)[0] for n in new_files} == {
+        f"{unit}-{year}" for unit in ("nightlight-vnl2", "dark") for year in (2010, 2015, 2020)
+    }
+    assert f"checkpoints: {len(before) - 6} reused, 6 computed" in caplog.text
+    pd.testing.assert_series_equal(again["builtup_km2"], first["builtup_km2"])
+    assert (again["lit_km2"] <= first["lit_km2"]).all()
+    assert (again["lit_km2"] < first["lit_km2"]).any()
