@@ -31,7 +31,8 @@ from tools import SCENARIOS, cache_for
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-DEFAULT = ("A", "A-detailed", "A-exact", "A10", "A10-dask", "B")  # C, C-change: opt-in (30 G px)
+# C, C-change, C-run (the whole job nationwide): opt-in (30 G px a year of land cover)
+DEFAULT = ("A", "A-detailed", "A-exact", "A10", "A10-dask", "B")
 POLL_S = 0.05
 PEERS = ("exactextract", "rasterstats", "xarray-spatial")
 
@@ -185,6 +186,9 @@ def _shown(run: dict) -> str:
             f" {run['cluster_close_s']:.1f} s; peaks: tool {run['self_maxrss_mb']:.0f} MB,"
             f" workers [{peaks}] MB"
         )
+    if "stages_s" in run:  # the whole run (C-run): seconds per stage and outputs
+        stages = ", ".join(f"{k} {v:.1f}" for k, v in run["stages_s"].items())
+        text += f"; stages s: {stages}; outputs {run['outputs_total_mb']:.0f} MB"
     return text + ")"
 
 
@@ -200,6 +204,10 @@ def _summarise(runs: list[dict]) -> dict:
     }
     if "tree_maxrss_bound_mb" in done[0]:
         extra["tree_maxrss_bound_mb"] = max(r["tree_maxrss_bound_mb"] for r in done)
+    # the whole run (C-run): its last run's stages, outputs, warnings and paradox line
+    details = ("stages_s", "cog_copy_s", "outputs_mb", "outputs_total_mb", "warning_count")
+    details += ("warnings", "paradox_text")
+    extra.update({key: done[-1][key] for key in details if key in done[-1]})
     return {
         "wall_s": [r["wall_s"] for r in done],
         "median_s": wall,
@@ -289,7 +297,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--scenarios",
         default=",".join(DEFAULT),
-        help=f"comma-separated, of {', '.join(SCENARIOS)} (default: all but the slow C, C-change)",
+        help=f"comma-separated, of {', '.join(SCENARIOS)} (default: all but the slow C,"
+        " C-change and C-run; C-run is the whole `urbanshrink run` nationwide, one run of"
+        " 15-40 min)",
     )
     parser.add_argument("--repeat", type=int, help="runs per tool (default 3, 1 with --quick)")
     parser.add_argument("--quick", action="store_true", help="small grids: a smoke run of ~1 min")

@@ -10,17 +10,23 @@ phases (cluster start-up, compute, shutdown) and each worker's own peak RSS. The
 ``ours-clusterN`` tools are what a user of a running cluster does: ``run.py`` starts
 ``dask scheduler`` and ``dask worker`` (N one-thread processes) before the run, and this process
 only connects to ``--scheduler ADDRESS`` (``urbanshrink run --scheduler tcp://...``).
+
+Scenario ``C-run`` is the whole job a user runs nationwide (``urbanshrink run CONFIG --out
+DIR``), called in this process as the CLI calls it; its JSON line adds the seconds of each stage
+(``stages_s``) and the size of each output (``outputs_mb``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import resource
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -30,13 +36,20 @@ import pandas as pd
 import rasterio
 from rasterio.windows import Window
 
-from data import FULL, QUICK, YEARS, ZONE_ID, Cache
+from data import BOUNDARIES, FULL, QUICK, YEARS, ZONE_ID, Cache
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 STATS = ("count", "sum", "mean", "min", "max")
 FLOOR_WINDOW = 1 << 23  # pixels per strip of the floor's reads
 FLOOR_CACHE_MB = 64
 PHASES: dict[str, float] = {}  # extra timings and memory a tool reports in its JSON line
+CENSUS = BOUNDARIES.parents[1] / "china_population" / "census_city_2010-2020_v1.csv"
+#: The whole run's rasters (job "run"), in the order of ``Scenario.paths``: kind, year label.
+RUN_INPUTS = (
+    ("landcover", 2010), ("landcover", 2020),
+    ("nightlight", 2010), ("nightlight", 2015), ("nightlight", 2020),
+)  # fmt: skip
+RUN_NTL_YEARS = (YEARS[0], YEARS[5], YEARS[-1])  # cached night lights labelled 2010, 2015, 2020
 
 
 @dataclass(frozen=True)
@@ -46,11 +59,13 @@ class Scenario:
     Parameters
     ----------
     zones
-        Zones file name in the cache (without ``.gpkg``).
+        Zones file name in the cache (without ``.gpkg``), or ``"prefectures"``: the shared
+        boundaries file itself (the same 375 polygons as ``zones``, with names and provinces).
     rasters
         ``"ntl"`` (one year of night lights), ``"ntl10"`` (ten years), ``"clcd"`` (land cover
-        around 113E 34N), ``"mosaic"`` (nationwide land-cover VRT) or ``"mosaic2"`` (two
-        years of it).
+        around 113E 34N), ``"mosaic"`` (nationwide land-cover VRT), ``"mosaic2"`` (two
+        years of it) or ``"run"`` (the whole run's inputs, :data:`RUN_INPUTS`: both years of
+        the mosaic, then the night lights of :data:`RUN_NTL_YEARS`; the floor decodes each).
     coverage
         Pixel rule of ours (``center`` or ``exact``); rasterstats always uses the centre rule
         and exactextract always weights by coverage.
@@ -63,8 +78,12 @@ class Scenario:
     max_repeat
         Runs per tool at most, whatever ``--repeat`` says (for scenarios too slow to repeat).
     job
-        What ours computes: ``"zonal"`` statistics, or the built-up ``"change"`` raster (a
-        COG with overviews, written to a temporary folder in the cache and deleted).
+        What ours computes: ``"zonal"`` statistics, the built-up ``"change"`` raster (a
+        COG with overviews, written to a temporary folder in the cache and deleted), or the
+        whole ``"run"`` (``urbanshrink run CONFIG --out DIR``: zonal metrics, dark built-up,
+        the change, trend and new-built-up-dark COGs, GeoPackage, CSVs and report; the
+        configuration, the ``{year}``-named links to the rasters and the outputs are written
+        to a temporary folder in the cache and deleted).
     """
 
     zones: str
@@ -86,9 +105,13 @@ class Scenario:
             rasters = {0: cache.clcd()}
         elif self.rasters == "mosaic2":
             rasters = {2000: cache.mosaic(), 2020: cache.mosaic(later=True)}
+        elif self.rasters == "run":
+            ntl = [cache.ntl(year) for year in RUN_NTL_YEARS]
+            rasters = dict(enumerate([cache.mosaic(), cache.mosaic(later=True), *ntl]))
         else:
             rasters = {0: cache.mosaic()}
-        return cache.zones(self.zones), rasters
+        zones = BOUNDARIES if self.zones == "prefectures" else cache.zones(self.zones)
+        return zones, rasters
 
 
 SCENARIOS = {
@@ -130,6 +153,13 @@ SCENARIOS = {
         "two years of C: ours writes the built-up change COG (overviews, colours), the floor"
         " decodes both", max_repeat=1, job="change",
     ),
+    "C-run": Scenario(
+        "prefectures", "run", "center", True, ("floor", "ours"),
+        "the whole job nationwide (urbanshrink run): the 375 prefectures, C's two years as CLCD"
+        " 2010/2020, three VIIRS-size years as VNL2 2010/2015/2020, the real census; zonal"
+        " metrics, dark built-up, four COGs, GeoPackage, report; the floor decodes every input"
+        " raster once", max_repeat=1, job="run",
+    ),
 }  # fmt: skip
 
 
@@ -158,6 +188,8 @@ def run_ours(sc: Scenario, zones: Path, rasters: dict[int, Path]) -> pd.DataFram
 
     if sc.job == "change":
         return write_change(rasters)
+    if sc.job == "run":
+        return run_job(zones, rasters)
 
     df = zonal_stats_many(
         zones, rasters, STATS, zone_id=ZONE_ID, coverage=sc.coverage, categorical=sc.categorical
@@ -181,6 +213,148 @@ def write_change(rasters: dict[int, Path]) -> None:
     with tempfile.TemporaryDirectory(dir=CACHE) as folder:
         _, path = plan.write(Path(folder), overwrite=False, progress=None)
         PHASES["output_mb"] = path.stat().st_size / 2**20
+
+
+RUN_CONFIG = """\
+# C-run: the whole job nationwide, written by bench/tools.py (paths outside this folder absolute)
+[boundaries]
+path = {boundaries}
+layer = "cn_city"
+id = "city_adcode"
+name = "city_name"
+province = "province_name"
+
+[[rasters]]
+kind = "landcover"
+product = "clcd"
+path = "landcover/clcd_{{year}}.vrt"
+
+[[rasters]]
+kind = "nightlight"
+product = "vnl2"
+path = "nightlight/vnl2_{{year}}.tif"
+
+[population]
+path = {census}
+id = "city_code"
+resident = "popu_{{year}}"
+
+[analysis]
+start = 2010
+end = 2020
+"""
+
+
+def run_job(zones: Path, rasters: dict[int, Path]) -> pd.DataFrame:
+    """The whole job, as ``urbanshrink -q run CONFIG --out DIR`` runs it, on the run's inputs.
+
+    In a temporary folder of the cache: links named by year to the rasters of
+    :data:`RUN_INPUTS` (``landcover/clcd_2010.vrt`` -> the mosaic, ...), the configuration
+    and the outputs; deleted after. Returns the ``city_year`` table.
+    """
+    from urbanshrink_gis import report
+    from urbanshrink_gis.pipeline import load_config, run
+
+    cache = next(iter(rasters.values())).parent
+    with tempfile.TemporaryDirectory(prefix="run-", dir=cache) as folder:
+        root = Path(folder)
+        for (kind, year), path in zip(RUN_INPUTS, rasters.values(), strict=True):
+            name = f"clcd_{year}.vrt" if kind == "landcover" else f"vnl2_{year}.tif"
+            link = root / kind / name
+            link.parent.mkdir(exist_ok=True)
+            link.symlink_to(path.resolve())
+        config = root / "urbanshrink.toml"
+        quoted = {"boundaries": zones, "census": CENSUS}
+        config.write_text(
+            RUN_CONFIG.format(**{k: json.dumps(str(v.resolve())) for k, v in quoted.items()}),
+            encoding="utf-8",
+        )
+        out = root / "out"
+        with _run_clock() as progress:
+            result = run(load_config(config), out_dir=out, progress=progress)
+            text = report.paradox_text(result.cities, result.summary)  # the CLI prints it
+        print(text, flush=True)
+        PHASES["paradox_text"] = text
+        PHASES["outputs_mb"] = {
+            str(p.relative_to(out)): p.stat().st_size / 2**20 for p in sorted(result.files)
+        }
+        PHASES["outputs_total_mb"] = sum(PHASES["outputs_mb"].values())
+    return result.city_year
+
+
+@contextlib.contextmanager
+def _run_clock() -> Iterator[Callable[[str, int, int], None]]:
+    """A run's progress callback that times its stages (``PHASES["stages_s"]``).
+
+    The zonal stages (metrics per series, dark built-up) print a line when done, as the CLI's
+    ``-q`` does, and last from the previous stage's end to their own (the first includes
+    reading the boundaries). Stages without progress of their own are timed by wrapping
+    their functions for the run: the new built-up table, each raster (its blocks, then GDAL's
+    COG copy with overviews, which its progress does not cover: ``cog_copy_s``), the
+    GeoPackage + CSVs and the report. ``other`` is the rest (population, analysis, moving the
+    staged outputs into place). UrbanShrinkWarnings are collected (``-q`` hides them).
+    """
+    from urbanshrink_gis import export, pipeline, report, vacancy
+    from urbanshrink_gis.errors import UrbanShrinkWarning
+
+    start = time.perf_counter()
+    events: list[tuple[str, float | None, float]] = []  # stage, start (None: previous end), end
+    blocks_done: dict[str, float] = {}  # raster stage: when its last block was written
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if done == total:
+            now = time.perf_counter()
+            if stage.startswith("raster "):
+                blocks_done[stage] = now
+            else:
+                events.append((stage, None, now))
+            print(
+                f"{stage}: {'blocks ' * (stage in blocks_done)}done at {now - start:.1f} s",
+                flush=True,
+            )
+
+    def timed(stage: Callable[..., str], function: Callable) -> Callable:
+        def call(*args: object, **kwargs: object) -> object:
+            t0 = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                events.append((stage(*args), t0, time.perf_counter()))
+                print(f"{events[-1][0]}: done at {events[-1][2] - start:.1f} s", flush=True)
+
+        return call
+
+    wrapped = [
+        (vacancy, "new_builtup_metrics", lambda *_: "new built-up table"),
+        (pipeline.RasterPlan, "write", lambda plan, *_: f"raster {plan.name}"),
+        (export, "write_run", lambda *_: "GeoPackage + CSVs"),
+        (report, "write_report", lambda *_: "report"),
+    ]
+    originals = [getattr(owner, name) for owner, name, _ in wrapped]
+    for (owner, name, stage), function in zip(wrapped, originals, strict=True):
+        setattr(owner, name, timed(stage, function))
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UrbanShrinkWarning)
+            yield progress
+    finally:
+        for (owner, name, _), function in zip(wrapped, originals, strict=True):
+            setattr(owner, name, function)
+        end = time.perf_counter()
+        stages, other, last = {}, 0.0, start
+        for stage, t0, t1 in events:
+            if t0 is not None:
+                other += max(0.0, t0 - last)
+            stages[stage] = stages.get(stage, 0.0) + t1 - (last if t0 is None else t0)
+            last = t1
+        stages["other"] = other + end - last
+        PHASES["stages_s"] = stages
+        PHASES["cog_copy_s"] = {
+            stage: t1 - blocks_done[stage] for stage, _, t1 in events if stage in blocks_done
+        }
+        messages = [str(w.message) for w in caught if issubclass(w.category, UrbanShrinkWarning)]
+        PHASES["warnings"] = list(dict.fromkeys(m[:300] for m in messages))[:20]
+        PHASES["warning_count"] = len(messages)
 
 
 def run_ours_dask(
