@@ -9,6 +9,7 @@ from rasterio.transform import from_origin
 from shapely.geometry import box
 
 from urbanshrink_gis.demo import ALBERS  # CLCD grid: equal-area
+from urbanshrink_gis.errors import UrbanShrinkError
 from urbanshrink_gis.io.boundaries import read_boundaries
 from urbanshrink_gis.products import get_product
 from urbanshrink_gis.vacancy import BuiltupLight, dark_builtup_metrics, new_builtup_metrics
@@ -73,3 +74,17 @@ def test_dark_builtup_per_year(scene):
     out = dark_builtup_metrics(zones, pairs, lc, ntl).set_index("city_id")
     pixel = 30 * 30 / 1e6
     assert out.loc["city", "dark_builtup_km2"] == pytest.approx(80 * 80 * pixel, rel=0.01)
+
+
+def test_windows_without_built_up_read_no_light(scene, tmp_path):
+    paths, _ = scene
+    lc, ntl = get_product("clcd"), get_product("vnl2")
+    source = BuiltupLight(str(paths["lc_2020"]), str(tmp_path / "no_such_light.tif"), lc, ntl,
+                          start=str(paths["lc_2010"]))  # fmt: skip
+    # Rows 160-240 hold no built-up pixel: codes come without the light (or the start) read.
+    codes = source.read(rasterio.windows.Window(0, 160, 600, 80))
+    assert (codes == 1).all()
+    with pytest.raises(
+        UrbanShrinkError, match="no_such_light"
+    ):  # built-up there: the light is read
+        source.read(rasterio.windows.Window(0, 40, 600, 80))

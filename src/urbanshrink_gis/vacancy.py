@@ -123,6 +123,9 @@ class BuiltupLight:
         lc = self.landcover_product
         with open_raster(self.landcover, band=lc.band) as ds:
             built, valid = _builtup(ds, window, lc)
+            codes = np.where(valid, np.uint8(1), np.uint8(0))
+            if not built.any():  # no light to warp, nothing new (most of a nationwide grid)
+                return codes
             dark = ~_lit(self, window, ds.window_transform(window), ds.crs)
         if self.start is not None:
             with open_raster(self.start, band=lc.band) as ds:
@@ -130,12 +133,10 @@ class BuiltupLight:
             new = built & ~before
         else:
             new = np.zeros_like(built)
-        codes = np.ones(built.shape, np.uint8)
         codes[built & ~new] = _OLD_LIT
         codes[built & ~new & dark] = _OLD_DARK
         codes[new] = _NEW_LIT
         codes[new & dark] = _NEW_DARK
-        codes[~valid] = 0
         return codes
 
 
