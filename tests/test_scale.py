@@ -233,3 +233,30 @@ def test_changed_setting_recomputes_only_the_units_it_affects(tmp_path, caplog):
     pd.testing.assert_series_equal(again["builtup_km2"], first["builtup_km2"])
     assert (again["lit_km2"] <= first["lit_km2"]).all()
     assert (again["lit_km2"] < first["lit_km2"]).any()
+
+
+def test_new_builtup_goes_through_checkpoints_with_progress(tmp_path, caplog):
+    from urbanshrink_gis import read_boundaries
+
+    config = pipeline.load_config(write_demo_data(tmp_path / "data").config)
+    b = config.boundaries
+    boundaries = read_boundaries(b.path, id_field=b.id, layer=b.layer)
+    folder = tmp_path / "ckpt"
+    events = []
+
+    def table():
+        return pipeline.new_builtup_table(
+            config, boundaries, checkpoints=folder, progress=lambda *e: events.append(e)
+        )
+
+    first = table()
+    assert [p.name.rsplit("-", 1)[0] for p in folder.glob("*.pkl")] == ["new-builtup"]
+    totals = {total for stage, _, total in events if stage == "new built-up"}
+    assert len(totals) == 1 and totals.pop() > 1  # bands of rows: a bar that moves
+    assert first["new_builtup_km2"].gt(0).any()
+    events.clear()
+    with caplog.at_level("INFO", logger="urbanshrink_gis.pipeline"):
+        again = table()
+    assert "checkpoints: new built-up reused" in caplog.text
+    assert events == [("new built-up", 1, 1)]  # the stage still ends (one line in a log)
+    pd.testing.assert_frame_equal(again, first)

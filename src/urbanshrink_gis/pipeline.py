@@ -51,6 +51,7 @@ __all__ = [
     "city_year_table",
     "discover_years",
     "load_config",
+    "new_builtup_table",
     "raster_plans",
     "raster_series",
     "read_city_year",
@@ -551,6 +552,8 @@ def _through_checkpoints(
     progress: Progress | None,
 ) -> list[pd.DataFrame]:
     """Tables of units ``(label, fingerprint, compute)``, reused from checkpoints when fresh."""
+    if progress is not None:
+        progress(stage, 0, len(units))  # the stage starts: a bar shows before the first unit
     tables = []
     for done, (label, fingerprint, compute) in enumerate(units, start=1):
         key = store.key(label, fingerprint)
@@ -706,9 +709,11 @@ def run(
         workers=workers, progress=progress,
     )  # fmt: skip
     table = analyse(city_year, config.analysis)
-    source = vacancy_source(config)
-    if source is not None:
-        new = vacancy.new_builtup_metrics(boundaries, source, scheduler=scheduler, workers=workers)
+    new = new_builtup_table(
+        config, boundaries, checkpoints=out / CHECKPOINT_DIR, scheduler=scheduler,
+        workers=workers, progress=progress,
+    )  # fmt: skip
+    if new is not None:
         table = table.join(new)
     keep = ["city_id", *(["name"] if b.name else []), "geometry"]
     cities = boundaries[keep].merge(table.reset_index(), on="city_id", how="left")
@@ -810,6 +815,49 @@ class RasterPlan:
             crs=crs, visible=self.visible,
         )  # fmt: skip
         return layer, path
+
+
+def new_builtup_table(
+    config: RunConfig,
+    boundaries: gpd.GeoDataFrame,
+    *,
+    checkpoints: str | os.PathLike | None = None,
+    scheduler: str = "threads",
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> pd.DataFrame | None:
+    """Built-up gained over the analysis period and the part of it dark at the end, per city.
+
+    The land cover of the period's first and last years with the night light of the last (see
+    :func:`vacancy_source`), through the checkpoints like a raster series x year; None
+    without such a pair. Columns as :func:`urbanshrink_gis.vacancy.new_builtup_metrics`.
+    """
+    pair, source = _vacancy_pair(config), vacancy_source(config)
+    if pair is None or source is None:
+        return None
+    lc, ntl = pair
+    files = (source.start, source.landcover, source.nightlight)
+    fingerprint = {
+        "landcover": _fingerprint(config, lc),
+        "nightlight": _fingerprint(config, ntl),
+        "files": [file_fingerprint(path) for path in files if path is not None],
+    }
+    stage = "new built-up"
+    step = None if progress is None else _stage(progress, stage)
+
+    def compute() -> pd.DataFrame:
+        return vacancy.new_builtup_metrics(
+            boundaries, source, coverage=lc.coverage, scheduler=scheduler, workers=workers,
+            progress=step,
+        )  # fmt: skip
+
+    store = Checkpoints(checkpoints)
+    (table,) = _through_checkpoints(store, [("new-builtup", fingerprint, compute)], stage, None)
+    if store.reused:
+        log.info("checkpoints: new built-up reused")
+        if progress is not None:
+            progress(stage, 1, 1)
+    return table
 
 
 def vacancy_source(config: RunConfig) -> vacancy.BuiltupLight | None:

@@ -242,6 +242,7 @@ def new_builtup_metrics(
     coverage: Coverage = "center",
     scheduler: str = "threads",
     workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> pd.DataFrame:
     """Built-up gained over a period, and the part of it dark at the end, per city.
 
@@ -251,6 +252,8 @@ def new_builtup_metrics(
         Zones prepared on the land-cover grid, or boundaries with ``city_id``.
     source
         Land cover at the end and ``start``, with the night light of the end year.
+    coverage, scheduler, workers, progress
+        As :func:`urbanshrink_gis.zonal.zonal_stats_many`.
 
     Returns
     -------
@@ -259,7 +262,7 @@ def new_builtup_metrics(
     """
     if source.start is None:
         raise ConfigError("no start land cover", where="new built-up", fix="give start=")
-    engine = dict(scheduler=scheduler, workers=workers)
+    engine = dict(scheduler=scheduler, workers=workers, progress=progress)
     areas = _areas_by_code(zones, {0: source}, coverage=coverage, engine=engine).droplevel("key")
     return pd.DataFrame(
         {
