@@ -286,50 +286,43 @@ def run_job(zones: Path, rasters: dict[int, Path]) -> pd.DataFrame:
 def _run_clock() -> Iterator[Callable[[str, int, int], None]]:
     """A run's progress callback that times its stages (``PHASES["stages_s"]``).
 
-    The zonal stages (metrics per series, dark built-up) print a line when done, as the CLI's
-    ``-q`` does, and last from the previous stage's end to their own (the first includes
-    reading the boundaries). Stages without progress of their own are timed by wrapping
-    their functions for the run: the new built-up table, each raster (its blocks, then GDAL's
-    COG copy with overviews, which its progress does not cover: ``cog_copy_s``), the
-    GeoPackage + CSVs and the report. ``other`` is the rest (population, analysis, moving the
-    staged outputs into place). UrbanShrinkWarnings are collected (``-q`` hides them).
+    Stages run one after another: each lasts from the previous one's end to its last progress
+    call (the first includes reading the boundaries), and prints a line then, as the CLI's
+    ``-q`` does. A raster's last call comes after GDAL's COG copy with overviews: the copy is
+    the time since the call before (``cog_copy_s``). The GeoPackage + CSVs and the report have
+    no progress of their own: their functions are wrapped for the run. ``other`` is the rest
+    (population, analysis, moving the staged outputs into place). UrbanShrinkWarnings are
+    collected (``-q`` hides them).
     """
-    from urbanshrink_gis import export, pipeline, report, vacancy
+    from urbanshrink_gis import export, report
     from urbanshrink_gis.errors import UrbanShrinkWarning
 
     start = time.perf_counter()
     events: list[tuple[str, float | None, float]] = []  # stage, start (None: previous end), end
-    blocks_done: dict[str, float] = {}  # raster stage: when its last block was written
+    last_call: dict[str, float] = {}
+    copies: dict[str, float] = {}
 
     def progress(stage: str, done: int, total: int) -> None:
+        now = time.perf_counter()
         if done == total:
-            now = time.perf_counter()
-            if stage.startswith("raster "):
-                blocks_done[stage] = now
-            else:
-                events.append((stage, None, now))
-            print(
-                f"{stage}: {'blocks ' * (stage in blocks_done)}done at {now - start:.1f} s",
-                flush=True,
-            )
+            events.append((stage, None, now))
+            if stage.startswith("raster ") and stage in last_call:
+                copies[stage] = now - last_call[stage]
+            print(f"{stage}: done at {now - start:.1f} s", flush=True)
+        last_call[stage] = now
 
-    def timed(stage: Callable[..., str], function: Callable) -> Callable:
+    def timed(stage: str, function: Callable) -> Callable:
         def call(*args: object, **kwargs: object) -> object:
             t0 = time.perf_counter()
             try:
                 return function(*args, **kwargs)
             finally:
-                events.append((stage(*args), t0, time.perf_counter()))
-                print(f"{events[-1][0]}: done at {events[-1][2] - start:.1f} s", flush=True)
+                events.append((stage, t0, time.perf_counter()))
+                print(f"{stage}: done at {events[-1][2] - start:.1f} s", flush=True)
 
         return call
 
-    wrapped = [
-        (vacancy, "new_builtup_metrics", lambda *_: "new built-up table"),
-        (pipeline.RasterPlan, "write", lambda plan, *_: f"raster {plan.name}"),
-        (export, "write_run", lambda *_: "GeoPackage + CSVs"),
-        (report, "write_report", lambda *_: "report"),
-    ]
+    wrapped = [(export, "write_run", "GeoPackage + CSVs"), (report, "write_report", "report")]
     originals = [getattr(owner, name) for owner, name, _ in wrapped]
     for (owner, name, stage), function in zip(wrapped, originals, strict=True):
         setattr(owner, name, timed(stage, function))
@@ -349,9 +342,7 @@ def _run_clock() -> Iterator[Callable[[str, int, int], None]]:
             last = t1
         stages["other"] = other + end - last
         PHASES["stages_s"] = stages
-        PHASES["cog_copy_s"] = {
-            stage: t1 - blocks_done[stage] for stage, _, t1 in events if stage in blocks_done
-        }
+        PHASES["cog_copy_s"] = copies
         messages = [str(w.message) for w in caught if issubclass(w.category, UrbanShrinkWarning)]
         PHASES["warnings"] = list(dict.fromkeys(m[:300] for m in messages))[:20]
         PHASES["warning_count"] = len(messages)

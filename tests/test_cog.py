@@ -1,3 +1,4 @@
+import math
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -219,12 +220,13 @@ def test_failed_write_leaves_nothing(tmp_path, classes):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_progress_counts_pixels(tmp_path, classes):
+def test_progress_counts_pixels_then_the_cog_copy(tmp_path, classes):
     calls = []
-    write_classes(tmp_path / "p.tif", classes, progress=lambda done, total: calls.append(done))
+    write_classes(tmp_path / "p.tif", classes, progress=lambda *call: calls.append(call))
     pixels = SHAPE[0] * SHAPE[1]
-    assert calls == [min(r + 200, SHAPE[0]) * SHAPE[1] for r in range(0, SHAPE[0], 200)]
-    assert calls[-1] == pixels
+    total = pixels + math.ceil(pixels * 0.4)  # the copy with overviews: 40 % of the blocks
+    blocks = [min(r + 200, SHAPE[0]) * SHAPE[1] for r in range(0, SHAPE[0], 200)]
+    assert calls == [(done, total) for done in [*blocks, total]]
 
 
 @pytest.mark.parametrize(

@@ -278,23 +278,26 @@ def _progress(ctx: click.Context) -> Iterator[Callable[[str, int, int], None]]:
 
     Without a terminal, or with ``-q``, each stage prints one line on stdout when it ends
     (``-qq``: none), so that batch logs show progress while stderr keeps only warnings and
-    the one-line error of a bad input.
+    the one-line error of a bad input. Stages run one after another: each is timed from the
+    end of the one before (the first from the start of the command).
     """
     quiet = ctx.find_root().params.get("quiet", 0)
     tty = sys.stderr.isatty() and not quiet
     lines = not tty and quiet < 2
     bars: dict[str, Any] = {}
     started: dict[str, float] = {}
+    last_end = [time.monotonic()]
 
     def progress(stage: str, done: int, total: int) -> None:
-        started.setdefault(stage, time.monotonic())
+        started.setdefault(stage, last_end[0])
         if tty:
             if stage not in bars:
                 bar = click.progressbar(length=total, label=stage, file=sys.stderr, show_eta=True)
                 bars[stage] = bar.__enter__()
             bars[stage].update(done - bars[stage].pos)
         if done == total:
-            seconds = time.monotonic() - started.pop(stage)
+            last_end[0] = time.monotonic()
+            seconds = last_end[0] - started.pop(stage)
             if stage in bars:
                 bars.pop(stage).__exit__(None, None, None)
             elif lines:

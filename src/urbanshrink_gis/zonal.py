@@ -759,6 +759,8 @@ def _run(
     n = len(zones)
     bands = list(zones.bands())
     totals = [_Partial.empty(n) for _ in job.readings]
+    if progress is not None:
+        progress(0, len(bands))
     results = map_ordered(_band_task, job, bands, scheduler=scheduler, workers=workers)
     for done, parts in enumerate(results, start=1):
         for total, part in zip(totals, parts, strict=True):
