@@ -71,3 +71,17 @@ def test_export_then_report_commands(runner, tmp_path):
     assert "鹤岗市" in page
     again = runner.invoke(cli, ["report", str(out)])
     assert again.exit_code == 2 and "--overwrite" in again.output
+
+
+def test_commands_that_write_no_report_do_not_load_matplotlib():
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from urbanshrink_gis import pipeline\n"
+        "from urbanshrink_gis.cli import cli\n"
+        "print('matplotlib' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"  # --help, zonal, builtup, nightlight start faster

@@ -13,7 +13,7 @@ from typing import Any, get_args
 
 import click
 
-from urbanshrink_gis import demo, export, metrics, pipeline, report
+from urbanshrink_gis import demo, export, metrics, pipeline
 from urbanshrink_gis.analysis import AnalysisConfig, ShrinkRule, analyse, summarise
 from urbanshrink_gis.errors import UrbanShrinkError, UrbanShrinkWarning
 from urbanshrink_gis.parallel import check_scheduler
@@ -160,7 +160,7 @@ def run(
         else:
             cfg = pipeline.load_config(config)
             result = pipeline.run(cfg, out_dir=out_dir, progress=progress, **engine)
-    click.echo(report.paradox_text(result.cities, result.summary))
+    click.echo(_paradox_text(result.cities, result.summary))
     click.echo(f"outputs: {', '.join(str(p) for p in result.files)}")
 
 
@@ -227,7 +227,7 @@ def classify(city_year, start, end, rule, consecutive_years, output, overwrite) 
     config = AnalysisConfig(start, end, shrink_rule=rule, consecutive_years=consecutive_years)
     table = analyse(pipeline.read_city_year(city_year), config)
     export.write_table(table, output, overwrite=overwrite)
-    click.echo(report.paradox_text(table.reset_index(), summarise(table)))
+    click.echo(_paradox_text(table.reset_index(), summarise(table)))
 
 
 @cli.command("export")
@@ -308,6 +308,13 @@ def _progress(ctx: click.Context) -> Iterator[Callable[[str, int, int], None]]:
     finally:
         for bar in bars.values():
             bar.__exit__(None, None, None)
+
+
+def _paradox_text(cities: Any, summary: Any) -> str:
+    """:func:`urbanshrink_gis.report.paradox_text`, imported on use (it loads matplotlib)."""
+    from urbanshrink_gis.report import paradox_text as text
+
+    return text(cities, summary)
 
 
 def main() -> None:

@@ -22,6 +22,7 @@ import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Literal
 
 import geopandas as gpd
@@ -29,7 +30,7 @@ import pandas as pd
 import rasterio
 from pyproj import CRS
 
-from urbanshrink_gis import change, cog, export, metrics, qgisxml, report, vacancy
+from urbanshrink_gis import change, cog, export, metrics, qgisxml, vacancy
 from urbanshrink_gis._checkpoints import CHECKPOINT_DIR, Checkpoints, file_fingerprint
 from urbanshrink_gis.analysis import AnalysisConfig, analyse, summarise
 from urbanshrink_gis.demo import write_demo_data
@@ -728,7 +729,7 @@ def run(
             stage, city_year, cities, summary, rasters=[lay for lay, _ in layers], overwrite=True
         )
         pages = (
-            report.write_report(stage / "report", cities, city_year, summary, overwrite=True)
+            _report().write_report(stage / "report", cities, city_year, summary, overwrite=True)
             if with_report
             else ()
         )
@@ -758,8 +759,15 @@ def _staged(out: Path) -> Iterator[Path]:
 def _check_outputs(
     out: Path, overwrite: bool, rasters: Sequence[str] = (), with_report: bool = True
 ) -> None:
-    pages = [f"report/{n}" for n in report.REPORT_FILES] if with_report else []
+    pages = [f"report/{n}" for n in _report().REPORT_FILES] if with_report else []
     export.check_outputs(out, [*export.RUN_OUTPUTS, *rasters, *pages], overwrite=overwrite)
+
+
+def _report() -> ModuleType:
+    """The report stage, imported on first use: only runs that write a report load matplotlib."""
+    from urbanshrink_gis import report
+
+    return report
 
 
 def report_from_outputs(out_dir: str | os.PathLike, *, overwrite: bool = False) -> tuple[Path, ...]:
@@ -779,7 +787,7 @@ def report_from_outputs(out_dir: str | os.PathLike, *, overwrite: bool = False) 
     cities = gpd.read_file(gpkg, layer="cities", engine="pyogrio")
     city_year = read_city_year(out / "city_year.csv")
     summary = pd.read_csv(out / "summary.csv", index_col=0)
-    return report.write_report(out / "report", cities, city_year, summary, overwrite=overwrite)
+    return _report().write_report(out / "report", cities, city_year, summary, overwrite=overwrite)
 
 
 @dataclass(frozen=True, slots=True)
