@@ -24,6 +24,8 @@ Expected values are computed here from the painted arrays alone, never from urba
   2 nW/cm²/sr, so any threshold in (0, 2) gives the same count; DMSP uses DN > 7.
 - ``builtup_pixels`` / ``builtup_km2``: count of built-up class pixels and their area.
 - ``fill_pixels``: pixels holding the fill or nodata value inside the zone (must not count).
+- ``covered_share`` (WorldCover, Black Marble): share of the zone's pixels that the tiles
+  written hold; the other columns count those pixels only.
 
 Areas on geographic grids are Σ over rows of count × the geodesic area of one pixel of that row
 (``pyproj.Geod`` on WGS84, edges densified), so an engine using ellipsoidal row areas should agree
@@ -219,14 +221,25 @@ def _geo_zones_gdf(zones: Sequence[_GeoZone], west: float, north: float, res: fl
     )
 
 
-def _geo_stats(z: _GeoZone, north: float, res: float, *, fill, lit, built, scale=1.0) -> dict:
-    """Expected values of a zone on a lon/lat grid, from its painted pixels."""
+def _geo_stats(
+    z: _GeoZone, north: float, res: float, *, fill, lit, built, scale=1.0, tiles=None
+) -> dict:
+    """Expected values of a zone on a lon/lat grid, from its painted pixels.
+
+    ``tiles`` (global pixel rects of the tiles written) limits the count to pixels that some
+    file holds, and adds ``covered_share`` (the zone's pixels held by a tile, 0–1).
+    """
     r0, c0, r1, c1 = z.rect
     a = _paint((r1 - r0, c1 - c0), z.blocks, r0, c0, np.float64, np.nan)
+    held = np.ones(a.shape, bool)
+    if tiles is not None:
+        held = _paint(a.shape, [_Block(t, 1) for t in tiles], r0, c0, bool, False)
     rows = np.arange(r0, r1)
     area = np.array([_geo_pixel_area_m2(north - r * res, north - (r + 1) * res, res) for r in rows])
-    valid = ~np.isnan(a) if fill is None else (a != fill)
-    out = {"fill_pixels": int((~valid).sum())}
+    valid = held & (~np.isnan(a) if fill is None else (a != fill))
+    out = {"fill_pixels": int((held & ~valid).sum())}
+    if tiles is not None:
+        out["covered_share"] = float(held.mean())
     if built is not None:
         m = valid & np.isin(a, built)
         out["builtup_pixels"] = int(m.sum())
@@ -413,9 +426,11 @@ def _blackmarble(folder, years, tiles, collection: str) -> Fixture:
         zones = _geo_layout(spec, 24, stored, float(fill), 0.0, grow=k)
         zones0 = zones0 or zones
         blocks = [b for z in zones for b in z.blocks]
+        held = []
         for t, tile in enumerate(tiles):
             west, north = _bm_tile_origin(tile)
             r0, c0 = round((90 - north) / BM_RES), round((west + 180) / BM_RES)
+            held.append((r0, c0, r0 + 2400, c0 + 2400))
             stamp = f"{2025 - (not c2) * 4}{162 + 7 * k + t:03d}{82259 + 1111 * k + 37 * t:06d}"
             path = folder / f"VNP46A4.A{year}001.{tile}.{collection}.{stamp}.h5"
             with h5py.File(path, "w") as f:
@@ -458,12 +473,20 @@ def _blackmarble(folder, years, tiles, collection: str) -> Fixture:
             files.append(path)
         for z in zones:
             st = _geo_stats(
-                z, 90.0, BM_RES, fill=float(fill), lit=lambda v: v > 0, built=None, scale=scale
+                z,
+                90.0,
+                BM_RES,
+                fill=float(fill),
+                lit=lambda v: v > 0,
+                built=None,
+                scale=scale,
+                tiles=held,
             )
             rows.append({"adcode": z.adcode, "year": year, **st})
     gdf = _geo_zones_gdf(zones0, -180.0, 90.0, BM_RES)
     pattern = f"VNP46A4.A{{year}}001.h??v??.{collection}.*.h5"
     rtol = {"nl_sum": 1e-6, "nl_sum_lit": 1e-6, "lit_pixels": 0, "lit_km2": 1e-6}
+    rtol["covered_share"] = 0
     notes = (
         "Whole tiles outside the painted zones hold the fill (ocean-like); production stamps are "
         "made up in the documented shape; StructMetadata.0 is a minimal GCTP_GEO one."
@@ -492,7 +515,8 @@ def blackmarble_c2(
     Returns
     -------
     Fixture
-        Night-light expectations; −999.9 blocks inside every zone count as nothing.
+        Night-light expectations; −999.9 blocks inside every zone count as nothing;
+        ``covered_share`` as in :func:`worldcover`.
     """
     return _blackmarble(folder, years, tiles, "002")
 
@@ -547,7 +571,9 @@ def worldcover(
     Returns
     -------
     Fixture
-        ``builtup_pixels`` (class 50), ``builtup_km2`` (geodesic), ``fill_pixels`` (nodata 0).
+        ``builtup_pixels`` (class 50), ``builtup_km2`` (geodesic), ``fill_pixels`` (nodata 0),
+        ``covered_share`` (share of the zone's pixels in the tiles written): counts cover only
+        the tiles written.
 
     Notes
     -----
@@ -573,10 +599,11 @@ def worldcover(
         (*z0.blocks, _Block((r + 20, c + 18, r + 30, c + 30 + 2 * k), 50)),
     )
     blocks = [b for z in zones for b in z.blocks]
-    files = []
+    files, held = [], []
     for tile in tiles:
         west, north = _wc_tile_origin(tile)
         r0, c0 = round((90 - north) / WC_RES), round((west + 180) / WC_RES)
+        held.append((r0, c0, r0 + 36000, c0 + 36000))
         prof = _tif_profile(
             36000,
             36000,
@@ -599,11 +626,11 @@ def worldcover(
         files.append(qpath)
     rows = []
     for z in zones:
-        st = _geo_stats(z, 90.0, WC_RES, fill=0, lit=None, built=[50])
+        st = _geo_stats(z, 90.0, WC_RES, fill=0, lit=None, built=[50], tiles=held)
         rows.append({"adcode": z.adcode, "year": year, **st})
     gdf = _geo_zones_gdf(zones, -180.0, 90.0, WC_RES)
     pattern = "ESA_WorldCover_10m_{year}_v*_*_Map.tif"
-    rtol = {"builtup_pixels": 0, "builtup_km2": 1e-6, "fill_pixels": 0}
+    rtol = {"builtup_pixels": 0, "builtup_km2": 1e-6, "fill_pixels": 0, "covered_share": 0}
     notes = "No overviews; InputQuality values are placeholders."
     return _finish("worldcover", folder, files, pattern, gdf, rows, rtol, notes)
 

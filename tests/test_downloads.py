@@ -152,6 +152,9 @@ def _brute_force(fx, year, poly) -> dict:
         fill = 0  # no tag in CLCD; 0 is no data for both (PRODUCTS.md §4, §6)
     valid = v != fill if fill is not None else np.ones(v.shape, bool)
     out = {"fill_pixels": int((~valid).sum())}
+    if res:  # zones sit on pixel edges of the lon/lat grids: their pixel count is known
+        w, s, e, n = poly.bounds
+        out["covered_share"] = len(v) / (round((e - w) / res) * round((n - s) / res))
     phys = np.where(valid, v.astype("float64") * scale, 0.0)
     if fx.product in ("vnl2", "blackmarble", "blackmarble_c1", "dmsp_harmonized"):
         lit = valid & (phys > (7 if fx.product == "dmsp_harmonized" else 0))
@@ -394,3 +397,45 @@ def test_gz_and_zip_are_real_archives(fixtures):
         assert fh.read(4) in (b"II*\x00", b"MM\x00*")
     z = fixtures["globeland30"].files[0]
     assert zipfile.is_zipfile(z) and zipfile.ZipFile(z).testzip() is None
+
+
+@pytest.mark.parametrize(
+    ("product", "n_tiles"),
+    [
+        ("blackmarble", 2),
+        ("blackmarble_c1", 2),
+        ("worldcover", 4),
+        ("globeland30", 2),
+        ("ghsl_built_s", 2),
+    ],
+)
+def test_seam_zone_has_values_in_every_tile(fixtures, product, n_tiles):
+    fx = fixtures[product]
+    year = int(fx.expected["year"].min())
+    poly = fx.zones.geometry.iloc[0]
+    code = {"worldcover": 50, "globeland30": 80}.get(product)
+    found = 0
+    for f in _year_files(fx, year):
+        if f.suffix == ".h5":
+            with h5py.File(f) as h5:
+                lonlat = (h5[f"{BM_FIELDS}/lat"][:], h5[f"{BM_FIELDS}/lon"][:])
+            path = f'HDF5:"{f}"://{BM_FIELDS.replace(" ", "_")}/{dl.BM_LAYERS[0]}'
+            v, _, _ = _zone_pixels(path, poly, lonlat)
+            found += bool(((v > 0) & (v != 65535)).any())
+        else:
+            v, _, _ = _zone_pixels(_gdal_path(f), poly)
+            found += bool((v == code).any() if code else ((v > 0) & (v != 65535)).any())
+    assert found == n_tiles
+
+
+def test_worldcover_2020_is_v100_and_a_missing_tile_lowers_coverage(tmp_path):
+    fx = dl.worldcover(tmp_path, 2020, tiles=("N30E114",))
+    assert fx.files[0].name.startswith("ESA_WorldCover_10m_2020_v100_")
+    assert fx.path_pattern.replace("{year}", "2020") == "ESA_WorldCover_10m_2020_v*_*_Map.tif"
+    share = dict(zip(fx.expected["adcode"], fx.expected["covered_share"], strict=True))
+    assert share == {"420100": 0.25, "421100": 1.0}  # the corner zone lies in four tiles
+    for row in fx.expected.itertuples(index=False):
+        poly = fx.zones.loc[fx.zones["adcode"] == row.adcode, "geometry"].item()
+        got = _brute_force(fx, row.year, poly)
+        assert got["builtup_pixels"] == row.builtup_pixels
+        assert got["covered_share"] == row.covered_share
