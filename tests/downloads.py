@@ -1031,7 +1031,11 @@ def ghsl_built_s(folder: str | Path, year: int = 2020) -> Fixture:
         xs -= GHSL_TILE
     seam_lon, _ = inv.transform(xs, y)
     k = (year - 1975) // 5
-    pts = [("420100", "Wuhan", seam_lon, 30.6), ("421200", "Xianning", seam_lon - 0.5, 30.3)]
+    # near Wuhan's latitude, moved west onto the seam between tile columns c and c + 1
+    pts = [
+        ("420100", f"seam C{c}|C{c + 1}", seam_lon, 30.6),
+        ("421200", f"inside C{c}", seam_lon - 0.5, 30.3),
+    ]
     zones = _ll_layout(pts, 0.2, (10000, 2500 + 100 * k, 400), 65535, 0, grow=0.01 * k)
     files = []
     sums = [0.0] * len(zones)
