@@ -891,7 +891,7 @@ def clcd(folder: str | Path, years: Sequence[int] = (2000, 2010, 2020)) -> Fixtu
     Notes
     -----
     The real file covers all China (≈ 220,900 × 145,000 px); this one covers only lon 112–117,
-    lat 29–33 (≈ 16,500 × 15,600 px, sparse) on a 30 m grid snapped to multiples of 30 m (the
+    lat 29–33 (17,058 × 16,412 px, sparse) on a 30 m grid snapped to multiples of 30 m (the
     real origin is not documented). Colour table for classes 0–9, no overviews.
     """
     folder = Path(folder)
