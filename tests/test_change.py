@@ -22,7 +22,7 @@ from urbanshrink_gis.products import get_product
 
 CLCD = get_product("clcd")  # uint8, nodata 0, built-up class 8
 VNL2 = get_product("vnl2")  # float32, no fill
-BLACKMARBLE = get_product("blackmarble")  # uint16, fill 65535, scale 0.1
+BLACKMARBLE = get_product("blackmarble_c1")  # uint16, fill 65535, scale 0.1
 NAN = np.nan
 
 

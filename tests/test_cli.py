@@ -59,7 +59,7 @@ def test_export_then_report_commands(runner, tmp_path):
     # not a terminal: one line per stage on stdout, once, and nothing on stderr
     done = [line for line in result.stdout.splitlines() if ": done in " in line]
     assert sum(line.startswith("landcover clcd: done in") for line in done) == 1, done
-    assert any(line.startswith("nightlight vnl2: done in") for line in done), done
+    assert any(line.startswith("nightlight dmsp_harmonized: done in") for line in done), done
     assert result.stderr == ""
     result = runner.invoke(cli, ["-qq", "export", str(data.config), "--out", str(out),
                                  "--overwrite"])  # fmt: skip

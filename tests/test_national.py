@@ -54,11 +54,15 @@ kind = "landcover"
 product = "ghsl_built_s"
 path = "{folder}/ghsl_{{year}}.tif"
 coverage = "all_touched"  # the smallest units (澳门) are smaller than a coarse pixel
+crs = "EPSG:4326"  # a coarse geographic copy of the product, said so the preset check passes
+pixel_size = 0.05
 
 [[rasters]]
 kind = "nightlight"
-product = "vnl2"
+product = "custom"  # synthetic light for the census years (VNL v2 starts in 2012)
 path = "{folder}/vnl2_{{year}}.tif"
+dtype = "float32"
+lit_threshold = 0.0
 
 [population]
 path = "{CHINA_CENSUS}"

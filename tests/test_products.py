@@ -19,6 +19,7 @@ from urbanshrink_gis.zonal import zonal_stats
 
 PRESETS = (
     "blackmarble",
+    "blackmarble_c1",
     "clcd",
     "dmsp_harmonized",
     "ghsl_built_s",
@@ -53,7 +54,14 @@ def test_names_are_the_presets():
                  sensor="viirs", crs="EPSG:4326", units="nW/cm²/sr"),
         ),
         (
-            "blackmarble",
+            "blackmarble",  # collection 2: float radiance, already physical
+            dict(kind="nightlight", dtype="float32", nodata=float(np.float32(-999.9)), scale=1.0,
+                 lit_threshold=0.5, sensor="viirs", crs="EPSG:4326",
+                 subdataset="HDFEOS/GRIDS/VIIRS_Grid_DNB_2d/Data Fields/"
+                 "AllAngle_Composite_Snow_Free"),
+        ),
+        (
+            "blackmarble_c1",
             dict(kind="nightlight", dtype="uint16", nodata=65535.0, scale=0.1,
                  valid_range=(0.0, 6553.4), lit_threshold=0.5, sensor="viirs", crs="EPSG:4326",
                  subdataset="HDFEOS/GRIDS/VIIRS_Grid_DNB_2d/Data Fields/"
@@ -62,7 +70,7 @@ def test_names_are_the_presets():
         (
             "dmsp_harmonized",
             dict(kind="nightlight", dtype="uint8", nodata=None, valid_range=(0.0, 63.0),
-                 lit_threshold=7.0, sensor="dmsp_viirs_harmonized", years=(1992, 2018)),
+                 lit_threshold=7.0, sensor="dmsp_viirs_harmonized", years=(1992, 2021)),
         ),
         (
             "clcd",
@@ -159,7 +167,7 @@ def test_custom_has_no_preset():
 
 
 def test_replace_overrides_and_keeps_the_rest():
-    p = get_product("blackmarble").replace(lit_threshold=1.0)
+    p = get_product("blackmarble_c1").replace(lit_threshold=1.0)
     assert p.lit_threshold == 1.0 and p.scale == 0.1
     assert get_product("blackmarble").lit_threshold == 0.5
 
@@ -340,7 +348,7 @@ def test_dtype_mismatch_warns(product_raster):
 
 
 def test_prescaled_float_warns_of_double_scaling(product_raster):
-    p = get_product("blackmarble")
+    p = get_product("blackmarble_c1")
     values = np.array([[65535, 12.3], [0.5, 100.0]], "float32")
     raster, _, _ = product_raster(p, values, dtype="float32")
     with rasterio.open(raster) as ds, pytest.warns(UrbanShrinkWarning, match="scaled twice"):
@@ -439,7 +447,7 @@ def test_tile_bounds_from_the_name():
 
 
 def test_blackmarble_tile_reads_through_the_preset(blackmarble_tile):
-    p = get_product("blackmarble")
+    p = get_product("blackmarble_c1")
     path = open_blackmarble(blackmarble_tile, layer=p.subdataset)
     assert path == open_blackmarble(blackmarble_tile)  # bare layer name, the default
     with rasterio.open(path) as ds:
@@ -466,7 +474,7 @@ def test_blackmarble_missing_file(tmp_path):
 
 
 def test_blackmarble_tile_through_zonal_stats(blackmarble_tile, make_zones):
-    p = get_product("blackmarble")
+    p = get_product("blackmarble_c1")
     zones = make_zones([box(110 + 18 / 240, 40 - 13 / 240, 110 + 25 / 240, 40 - 8 / 240)])
     out = zonal_stats(
         zones,

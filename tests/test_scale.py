@@ -202,13 +202,16 @@ def test_changed_input_recomputes_only_its_units(tmp_path, caplog):
     folder = tmp_path / "ckpt"
     first = pipeline.city_year_table(config, checkpoints=folder)
     before = {p.name for p in folder.glob("*.pkl")}
-    ntl_2015 = tmp_path / "data" / "rasters" / "ntl" / "vnl2_2015.tif"
+    ntl_2015 = tmp_path / "data" / "rasters" / "ntl" / "Harmonized_DN_NTL_2015_simVIIRS.tif"
     os.utime(ntl_2015, ns=(time.time_ns(), time.time_ns() + 10**9))
     with caplog.at_level("INFO", logger="urbanshrink_gis.pipeline"):
         again = pipeline.city_year_table(config, checkpoints=folder)
     # The 2015 night light feeds two units: its own metrics and the 2015 dark built-up.
     new_files = {p.name for p in folder.glob("*.pkl")} - before
-    assert {n.rsplit("-", 1)[0] for n in new_files} == {"nightlight-vnl2-2015", "dark-2015"}
+    assert {n.rsplit("-", 1)[0] for n in new_files} == {
+        "nightlight-dmsp_harmonized-2015",
+        "dark-2015",
+    }
     assert f"checkpoints: {len(before) - 2} reused, 2 computed" in caplog.text
     pd.testing.assert_frame_equal(again, first)
 
@@ -219,7 +222,9 @@ def test_changed_setting_recomputes_only_the_units_it_affects(tmp_path, caplog):
     first = pipeline.city_year_table(pipeline.load_config(data.config), checkpoints=folder)
     before = {p.name for p in folder.glob("*.pkl")}
     text = data.config.read_text()
-    edited = text.replace('product = "vnl2"\n', 'product = "vnl2"\nlit_threshold = 2.0\n')
+    edited = text.replace(
+        'product = "dmsp_harmonized"', 'lit_threshold = 9.0\nproduct = "dmsp_harmonized"'
+    )
     assert edited != text
     data.config.write_text(edited)
     with caplog.at_level("INFO", logger="urbanshrink_gis.pipeline"):
@@ -227,7 +232,9 @@ def test_changed_setting_recomputes_only_the_units_it_affects(tmp_path, caplog):
     # The lit threshold decides the night-light units and the dark built-up, not the land cover.
     new_files = {p.name for p in folder.glob("*.pkl")} - before
     assert {n.rsplit("-", 1)[0] for n in new_files} == {
-        f"{unit}-{year}" for unit in ("nightlight-vnl2", "dark") for year in (2010, 2015, 2020)
+        f"{unit}-{year}"
+        for unit in ("nightlight-dmsp_harmonized", "dark")
+        for year in (2010, 2015, 2020)
     }
     assert f"checkpoints: {len(before) - 6} reused, 6 computed" in caplog.text
     pd.testing.assert_series_equal(again["builtup_km2"], first["builtup_km2"])
@@ -242,11 +249,12 @@ def test_new_builtup_goes_through_checkpoints_with_progress(tmp_path, caplog):
     b = config.boundaries
     boundaries = read_boundaries(b.path, id_field=b.id, layer=b.layer)
     folder = tmp_path / "ckpt"
+    series = pipeline.resolve_sources(config, boundaries, folder=tmp_path / "sources")
     events = []
 
     def table():
         return pipeline.new_builtup_table(
-            config, boundaries, checkpoints=folder, progress=lambda *e: events.append(e)
+            config, boundaries, series, checkpoints=folder, progress=lambda *e: events.append(e)
         )
 
     first = table()

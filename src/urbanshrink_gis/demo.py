@@ -5,8 +5,11 @@ The generator builds, for every city, a built-up core whose area follows its 201
 population (110 m² per resident) and grows or shrinks by a chosen rate; night light follows
 population over the built-up land. A few cities get a new district: 鹤岗 (230400) builds one
 that stays dark, 哈尔滨 (230100) one that is lit. The land cover copies CLCD's grid (Albers
-105/25/47, uint8, nodata 0, CLCD legend) at 250 m instead of 30 m so that ``make demo`` stays
-well under two minutes; the night light copies VIIRS VNL v2 (float32, EPSG:4326, 15").
+105/25/47, uint8, no nodata tag like the real file, CLCD legend) at 250 m instead of 30 m so
+that ``make demo`` stays well under two minutes (the configuration says so with
+``pixel_size = 250``); the night light copies the harmonized DMSP-VIIRS series (uint8 DN 0-63,
+EPSG:4326, 30", ``_calDMSP`` names to 2013 and ``_simVIIRS`` after), whose years span the
+census period.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from rasterio.features import rasterize
 from rasterio.transform import from_origin
 
 from urbanshrink_gis.errors import InputError, OutputExistsError
+from urbanshrink_gis.products import get_product
 
 __all__ = ["DEMO_YEARS", "DemoData", "demo_root", "write_demo_data"]
 
@@ -32,8 +36,8 @@ log = logging.getLogger(__name__)
 
 DEMO_YEARS = (2010, 2015, 2020)
 LC_RES = 250.0
-NTL_RES = 1 / 240
-ALBERS = "+proj=aea +lat_0=0 +lon_0=105 +lat_1=25 +lat_2=47 +x_0=0 +y_0=0 +ellps=WGS84 +units=m"
+NTL_RES = 1 / 120  # the harmonized DMSP-VIIRS grid (30 arc-seconds)
+ALBERS = get_product("clcd").crs
 BUILTUP_M2_PER_PERSON = 110.0
 CLCD_BUILTUP = 8
 #: Built-up change 2010 -> 2020 (fraction) of the cities that do not take the default.
@@ -54,12 +58,13 @@ province = "province_name"
 [[rasters]]
 kind = "landcover"
 product = "clcd"
-path = "rasters/landcover/clcd_{{year}}.tif"
+path = "rasters/landcover/CLCD_v01_{{year}}_albert.tif"
+pixel_size = 250.0  # the synthetic demo land cover is coarser than CLCD's 30 m
 
 [[rasters]]
 kind = "nightlight"
-product = "vnl2"
-path = "rasters/ntl/vnl2_{{year}}.tif"
+product = "dmsp_harmonized"  # the harmonized series spans 2010-2020 (VNL v2 starts in 2012)
+path = "rasters/ntl/Harmonized_DN_NTL_{{year}}_*.tif"
 
 [population]
 path = "population/census_demo.csv"
@@ -234,7 +239,7 @@ def _write_landcover(
                 if k == 1:
                     district[row["city_id"]] = painted * LC_RES**2 / 1e6
         lc[labels == 0] = 0
-        _write(folder / f"clcd_{year}.tif", lc, transform, ALBERS, nodata=0)
+        _write(folder / f"CLCD_v01_{year}_albert.tif", lc, transform, ALBERS, nodata=None)
     return district
 
 
@@ -281,8 +286,10 @@ def _write_nightlight(
                 _glow(light, lon, lat, row["lon"], row["lat"], dx, dy, radius, peak)
         light += rng.gamma(0.5, 0.2, size=light.shape).astype(np.float32) * (light > 0)
         light[light < 0.3] = 0
-        _write(folder / f"vnl2_{year}.tif", light, from_origin(west, north, NTL_RES, NTL_RES),
-               "EPSG:4326", nodata=None)  # fmt: skip
+        dn = np.clip(np.rint(light * 1.4), 0, 63).astype(np.uint8)  # DMSP-like DN 0-63
+        source = "calDMSP" if year <= 2013 else "simVIIRS"
+        _write(folder / f"Harmonized_DN_NTL_{year}_{source}.tif", dn,
+               from_origin(west, north, NTL_RES, NTL_RES), "EPSG:4326", nodata=None)  # fmt: skip
 
 
 def _glow(light, lon, lat, lon0, lat0, dx_km, dy_km, radius_km, peak) -> None:

@@ -29,7 +29,7 @@ from urbanshrink_gis.errors import ConfigError, RasterError, UrbanShrinkWarning
 from urbanshrink_gis.products import Product
 from urbanshrink_gis.zonal import Coverage, Zones, zonal_stats_many
 
-__all__ = ["METRIC_DESCRIPTIONS", "landcover_metrics", "nightlight_metrics"]
+__all__ = ["METRIC_DESCRIPTIONS", "add_groups", "landcover_metrics", "nightlight_metrics"]
 
 Progress = Callable[[int, int], None]
 
@@ -178,6 +178,34 @@ def nightlight_metrics(
     out = table.rename(columns={"sum": "ntl_sum", "mean": "ntl_mean", "above_km2": "lit_km2"})
     out["ntl_sum"] = out["ntl_sum"].fillna(0.0)
     return _long(out)
+
+
+def add_groups(tables: list[pd.DataFrame], product: Product) -> pd.DataFrame:
+    """Add up one year's land-cover metrics measured on several CRS groups of tiles.
+
+    Areas add (each pixel lies in one group's tiles); the built-up share is taken again from
+    the sums. Night light is not measured across CRSs (no such product exists).
+
+    Raises
+    ------
+    ConfigError
+        The product is not land cover or built-up surface.
+    """
+    if product.kind == "nightlight":
+        raise ConfigError(
+            f"night-light tiles of product {product.name!r} are in several CRSs",
+            where="[[rasters]] path",
+            fix="give the tiles of one CRS (night-light products are published in EPSG:4326)",
+        )
+    total = (
+        pd.concat(tables)
+        .groupby(["city_id", "year"], as_index=False)[["builtup_km2", "mapped_km2"]]
+        .sum(min_count=1)
+    )
+    total["builtup_share"] = (total["builtup_km2"] / total["mapped_km2"]).where(
+        total["mapped_km2"] > 0
+    )
+    return total[["city_id", "year", "builtup_km2", "builtup_share", "mapped_km2"]]
 
 
 def _check_valid_pixels(

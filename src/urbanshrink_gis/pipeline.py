@@ -14,11 +14,11 @@ import functools
 import importlib.metadata
 import logging
 import os
-import re
 import shutil
 import tempfile
 import tomllib
 import typing
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,11 +30,11 @@ import pandas as pd
 import rasterio
 from pyproj import CRS
 
-from urbanshrink_gis import change, cog, export, metrics, qgisxml, vacancy
+from urbanshrink_gis import change, cog, export, metrics, qgisxml, sources, vacancy
 from urbanshrink_gis._checkpoints import CHECKPOINT_DIR, Checkpoints, file_fingerprint
 from urbanshrink_gis.analysis import AnalysisConfig, analyse, summarise
 from urbanshrink_gis.demo import write_demo_data
-from urbanshrink_gis.errors import ConfigError, PopulationError, RasterError
+from urbanshrink_gis.errors import ConfigError, PopulationError, RasterError, UrbanShrinkWarning
 from urbanshrink_gis.io.boundaries import read_boundaries
 from urbanshrink_gis.io.population import PopulationSpec, interpolate_population, read_population
 from urbanshrink_gis.io.rasters import open_raster, reading_env
@@ -107,13 +107,22 @@ class RasterConfig:
     product
         Preset name (see :func:`urbanshrink_gis.products.product_names`) or ``"custom"``.
     path
-        Path pattern containing ``{year}``.
+        Path pattern containing ``{year}`` and glob wildcards (``*``, ``?``, ``**``) in any
+        part (see :mod:`urbanshrink_gis.sources`); the files of a year form its mosaic.
+    paths
+        Instead of ``path``: year to a file or a list of files (``{2015 = [...]}``).
     years
         Years to use; discovered from the files matching the pattern when omitted.
     coverage
         Pixel rule of the zonal engine.
     lit_threshold
         Night light: overrides the preset's lit threshold.
+    allow_outside_product
+        Use files that violate the preset (CRS, pixel size, years, legend, ...) with a warning
+        each, noted in the outputs' metadata, instead of stopping the run.
+    grid_crs
+        CRS of the per-pixel output rasters of a series whose tiles are in several CRSs
+        (default: the CRS of the first group).
     overrides
         Preset fields to override (nodata, scale, builtup_classes, ...); all fields of a
         custom product.
@@ -121,16 +130,33 @@ class RasterConfig:
 
     kind: RasterKind
     product: str
-    path: str
+    path: str | None = None
+    paths: Mapping[str, Any] | None = None
     years: tuple[int, ...] | None = None
     coverage: Coverage = "center"
     lit_threshold: float | None = None
+    allow_outside_product: bool = False
+    grid_crs: str | None = None
     overrides: Mapping[str, Any] = field(default_factory=dict)
+    base: Path = Path(".")
+
+    @property
+    def label(self) -> str:
+        """Short name of the series: kind and product."""
+        return f"{self.kind}-{self.product.lower()}"
+
+    def files(self) -> dict[int, tuple[str, ...]]:
+        """Year to the series' files (from ``paths``, else the files matching ``path``)."""
+        if self.paths is not None:
+            files = sources.year_of_files(self.paths, self.base)
+            return {y: f for y, f in files.items() if not self.years or y in self.years}
+        return sources.find_files(self.path, self.years)  # type: ignore[arg-type]
 
     def preset(self) -> Product:
         """The product preset with the overrides applied."""
         if self.product.lower() == "custom":
-            return custom_product(kind=self.kind, **self.overrides)
+            lit = {} if self.lit_threshold is None else {"lit_threshold": self.lit_threshold}
+            return custom_product(kind=self.kind, **lit, **self.overrides)
         base = get_product(self.product)
         return base.replace(**self.overrides) if self.overrides else base
 
@@ -266,21 +292,30 @@ def config_from_dict(raw: Mapping[str, Any], *, base: Path, source: str = "confi
 def _raster(raw: Any, base: Path, where: str) -> RasterConfig:
     if not isinstance(raw, Mapping):
         raise ConfigError("is not a table", where=where, fix="write it as [[rasters]] key = value")
-    own = {f.name for f in dataclasses.fields(RasterConfig)} - {"overrides"}
+    own = {f.name for f in dataclasses.fields(RasterConfig)} - {"overrides", "base"}
     known = {k: v for k, v in raw.items() if k in own}
     overrides = {k: v for k, v in raw.items() if k not in own}
     if overrides and str(raw.get("product", "")).lower() != "custom":
         product_fields = {f.name for f in dataclasses.fields(Product)}
         _check_keys(overrides, tuple(sorted(own | product_fields)), where)
     cfg = _build(RasterConfig, known, where)
-    if "{year}" not in cfg.path:
+    if (cfg.path is None) == (cfg.paths is None):
+        raise ConfigError(
+            "give either path (a pattern with {year}) or paths (files per year)",
+            where=where,
+            fix='write path = "ntl/VNL_*_{year}_*.average_masked.dat.tif.gz" or '
+            'paths = {2015 = ["a.tif", "b.tif"]}',
+        )
+    if cfg.path is not None and "{year}" not in cfg.path:
         raise ConfigError(
             f"path {cfg.path!r} has no {{year}}",
             where=where,
             fix='write the year as {year}, e.g. path = "ntl/vnl2_{year}.tif"',
         )
-    path = cfg.path if cfg.path.startswith("/vsi") else str(_resolve(base, Path(cfg.path)))
-    cfg = dataclasses.replace(cfg, path=path, overrides=overrides)
+    path = cfg.path
+    if path is not None and not path.startswith("/vsi"):
+        path = str(_resolve(base, Path(path)))
+    cfg = dataclasses.replace(cfg, path=path, overrides=overrides, base=base)
     try:
         cfg.preset()  # an unknown preset or a bad override stops the run before any work
     except ConfigError as err:
@@ -386,26 +421,18 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:  # noqa: C901 - one branc
 
 
 def discover_years(pattern: str) -> tuple[int, ...]:
-    """Years whose file exists for a ``{year}`` path pattern, sorted."""
-    path = Path(pattern)
-    glob = path.name.replace("{year}", "*")
-    regex = re.compile(re.escape(path.name).replace(re.escape("{year}"), r"(\d{4})") + "$")
-    years = []
-    if path.parent.is_dir():
-        for candidate in path.parent.glob(glob):
-            m = regex.match(candidate.name)
-            if m:
-                years.append(int(m.group(1)))
-    return tuple(sorted(years))
+    """Years that have at least one file matching a ``{year}`` path pattern, sorted."""
+    return tuple(sources.find_files(pattern))
 
 
 def raster_series(pattern: str, years: tuple[int, ...] | None = None) -> dict[int, str]:
-    """Year to path for a ``{year}`` pattern: the given years, else those found on disk.
+    """Year to its one file for a ``{year}`` pattern of one file per year.
 
     Raises
     ------
     RasterError
-        The pattern has no ``{year}`` or no file matches it.
+        The pattern has no ``{year}``, no file matches it, or a year has several files (a
+        year of tiles is read through :func:`resolve_sources`).
     """
     if "{year}" not in pattern:
         raise RasterError(
@@ -413,20 +440,104 @@ def raster_series(pattern: str, years: tuple[int, ...] | None = None) -> dict[in
             where=pattern,
             fix='write the year as {year}, e.g. "ntl/vnl2_{year}.tif"',
         )
-    years = years or discover_years(pattern)
-    if not years:
+    found = sources.find_files(pattern, years)
+    if not found:
         raise RasterError(
             "no file matches the {year} pattern",
             where=pattern,
             fix="check the folder and file names, or list the years",
         )
-    return {y: pattern.replace("{year}", str(y)) for y in years}
+    several = [y for y, files in found.items() if len(files) > 1]
+    if several:
+        raise RasterError(
+            f"year {several[0]} has {len(found[several[0]])} files",
+            where=pattern,
+            fix="read a year of tiles through a run configuration (its files form one mosaic)",
+        )
+    return {y: files[0] for y, files in found.items()}
+
+
+def resolve_sources(
+    config: RunConfig,
+    boundaries: gpd.GeoDataFrame,
+    *,
+    folder: str | os.PathLike,
+) -> tuple[sources.Series, ...]:
+    """Find, check and mosaic every raster series of a run before any zonal work.
+
+    Parameters
+    ----------
+    config
+        The run configuration.
+    boundaries
+        The cities (values are sampled where they are).
+    folder
+        Where mosaics (VRTs) and converted tiles are kept.
+
+    Returns
+    -------
+    tuple of Series
+        One per ``[[rasters]]`` table, in order.
+
+    Raises
+    ------
+    RasterError
+        A series has no file, a file is unreadable, or violates its preset (see
+        :func:`urbanshrink_gis.sources.resolve_series`).
+    ConfigError
+        Night-light series of different sensors are compared without a harmonized product.
+    """
+    boxes = _zone_boxes(boundaries)
+    out = []
+    for raster in config.rasters:
+        files = raster.files()
+        if not files:
+            raise RasterError(
+                "no file matches the {year} pattern",
+                where=raster.path or "paths",
+                fix="check the folder and file names (wildcards * ? ** are allowed), or list "
+                "the files per year with paths = {2015 = [...]}",
+            )
+        series = sources.resolve_series(
+            files, raster.preset(), label=raster.label, folder=Path(folder), zones_bounds=boxes,
+            allow_outside_product=raster.allow_outside_product, grid_crs=raster.grid_crs,
+        )  # fmt: skip
+        out.append(series)
+    _check_sensors(config, out)
+    return tuple(out)
+
+
+def _zone_boxes(boundaries: gpd.GeoDataFrame) -> list[tuple[float, float, float, float, Any]]:
+    """Each city's bounding box with the boundaries' CRS (where values are sampled)."""
+    crs = boundaries.crs
+    return [
+        (*geom.bounds, crs)
+        for geom in boundaries.geometry
+        if geom is not None and not geom.is_empty
+    ]
+
+
+def _check_sensors(config: RunConfig, series: Sequence[sources.Series]) -> None:
+    """Refuse night-light series of different sensors unless they are harmonized."""
+    sensors = {
+        s.product.sensor
+        for r, s in zip(config.rasters, series, strict=True)
+        if r.kind == "nightlight" and s.product.sensor is not None
+    }
+    if len(sensors) > 1:
+        raise ConfigError(
+            f"night-light series of different sensors ({', '.join(sorted(sensors))}) would be "
+            "compared across the period",
+            where="[[rasters]]",
+            fix="use one sensor, or the harmonized DMSP-VIIRS series (product dmsp_harmonized)",
+        )
 
 
 def city_year_table(
     config: RunConfig,
     boundaries: gpd.GeoDataFrame | None = None,
     *,
+    series: Sequence[sources.Series] | None = None,
     checkpoints: str | os.PathLike | None = None,
     scheduler: str = "threads",
     workers: int | None = None,
@@ -440,6 +551,9 @@ def city_year_table(
         The run configuration.
     boundaries
         Boundaries already read (read from the configuration otherwise).
+    series
+        The raster series resolved by :func:`resolve_sources` (resolved here otherwise, with
+        mosaics in a temporary folder).
     checkpoints
         Folder of checkpoints: each raster series x year is saved there when done and reused
         while its inputs and settings are unchanged (see :mod:`urbanshrink_gis._checkpoints`).
@@ -457,12 +571,29 @@ def city_year_table(
     b = config.boundaries
     if boundaries is None:
         boundaries = read_boundaries(b.path, id_field=b.id, name_field=b.name, layer=b.layer)
+    with contextlib.ExitStack() as stack:
+        if series is None:
+            folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="urbanshrink-"))
+            series = resolve_sources(config, boundaries, folder=folder)
+        return _city_year(config, boundaries, series, checkpoints, scheduler, workers, progress)
+
+
+def _city_year(
+    config: RunConfig,
+    boundaries: gpd.GeoDataFrame,
+    series: Sequence[sources.Series],
+    checkpoints: str | os.PathLike | None,
+    scheduler: str,
+    workers: int | None,
+    progress: Progress | None,
+) -> pd.DataFrame:
     store = Checkpoints(checkpoints)
     tables = [
-        _series_metrics(config, raster, boundaries, store, scheduler, workers, progress)
-        for raster in config.rasters
+        _series_metrics(config, raster, one, boundaries, store, scheduler, workers, progress)
+        for raster, one in zip(config.rasters, series, strict=True)
     ]
-    pair = _vacancy_pair(config)
+    tables.append(_coverage_table(config, series, boundaries))
+    pair = _vacancy_pair(config, series)
     if pair is not None:
         tables.append(_dark_series(config, *pair, boundaries, store, scheduler, workers, progress))
     if checkpoints is not None:
@@ -507,16 +638,28 @@ def _check_population_years(pop: pd.DataFrame, config: RunConfig) -> None:
         )
 
 
-def _vacancy_pair(config: RunConfig) -> tuple[RasterConfig, RasterConfig] | None:
+_Pair = tuple[RasterConfig, sources.Series]
+
+
+def _first_of(
+    config: RunConfig, series: Sequence[sources.Series], kind: str
+) -> tuple[RasterConfig, sources.Series] | None:
+    return next(
+        ((r, s) for r, s in zip(config.rasters, series, strict=True) if r.kind == kind), None
+    )
+
+
+def _vacancy_pair(
+    config: RunConfig, series: Sequence[sources.Series]
+) -> tuple[_Pair, _Pair] | None:
     """The land-cover and night-light series whose dark built-up is measured, if both exist."""
-    lc = next((r for r in config.rasters if r.kind == "landcover"), None)
-    ntl = next((r for r in config.rasters if r.kind == "nightlight"), None)
-    if lc is None or ntl is None or lc.preset().kind != "landcover":
+    lc, ntl = _first_of(config, series, "landcover"), _first_of(config, series, "nightlight")
+    if lc is None or ntl is None or lc[1].product.kind != "landcover":
         return None
     return lc, ntl
 
 
-def _fingerprint(config: RunConfig, raster: RasterConfig) -> dict[str, Any]:
+def _fingerprint(config: RunConfig, raster: RasterConfig, series: sources.Series) -> dict[str, Any]:
     """What a checkpoint of one raster series depends on, besides its files."""
     b = config.boundaries
     return {
@@ -524,26 +667,33 @@ def _fingerprint(config: RunConfig, raster: RasterConfig) -> dict[str, Any]:
         "boundaries": file_fingerprint(b.path),
         "id": b.id,
         "layer": b.layer,
-        "product": repr(raster.preset()),
+        "product": repr(series.product),
         "coverage": raster.coverage,
         "lit_threshold": raster.lit_threshold,
     }
 
 
+def _year_files(series: sources.Series, *years: int) -> list[dict[str, Any]]:
+    """Fingerprints of the downloaded files of some years of a series."""
+    return [file_fingerprint(f) for y in years for f in series.files[y]]
+
+
 @dataclass
 class _LazyZones:
-    """Zones prepared on the grid of a series' first raster, only when a year needs computing."""
+    """Zones prepared on each grid a series uses, only when a year needs computing."""
 
     boundaries: gpd.GeoDataFrame
     coverage: Coverage
-    zones: Zones | None = None
+    zones: dict[tuple[Any, ...], Zones] = field(default_factory=dict)
 
     def on_grid_of(self, path: str, band: int) -> Zones:
-        """The prepared zones (every year of a series shares its grid)."""
-        if self.zones is None:
-            with open_raster(path, band=band) as ds:
-                self.zones = Zones(self.boundaries, Grid.of(ds, band), coverage=self.coverage)
-        return self.zones
+        """The zones prepared on the grid of a raster (shared by rasters of that grid)."""
+        with open_raster(path, band=band) as ds:
+            grid = Grid.of(ds, band)
+        key = (tuple(grid.transform), grid.width, grid.height, grid.crs.to_wkt())
+        if key not in self.zones:
+            self.zones[key] = Zones(self.boundaries, grid, coverage=self.coverage)
+        return self.zones[key]
 
 
 def _through_checkpoints(
@@ -570,8 +720,8 @@ def _through_checkpoints(
 
 def _dark_series(
     config: RunConfig,
-    lc: RasterConfig,
-    ntl: RasterConfig,
+    lc_pair: _Pair,
+    ntl_pair: _Pair,
     boundaries: gpd.GeoDataFrame,
     store: Checkpoints,
     scheduler: str,
@@ -579,15 +729,18 @@ def _dark_series(
     progress: Progress | None,
 ) -> pd.DataFrame:
     """Dark built-up km² for every year that has both land cover and night light."""
-    lc_series, ntl_series = raster_series(lc.path, lc.years), raster_series(ntl.path, ntl.years)
-    base = {"landcover": _fingerprint(config, lc), "nightlight": _fingerprint(config, ntl)}
-    lc_product, ntl_product = lc.preset(), ntl.preset()
+    (lc, lc_series), (ntl, ntl_series) = lc_pair, ntl_pair
+    base = {
+        "landcover": _fingerprint(config, lc, lc_series),
+        "nightlight": _fingerprint(config, ntl, ntl_series),
+    }
     zones = _LazyZones(boundaries, lc.coverage)
 
     def compute(year: int) -> pd.DataFrame:
+        landcover = lc_series.path(year)
         return vacancy.dark_builtup_metrics(
-            zones.on_grid_of(lc_series[year], lc_product.band),
-            {year: (lc_series[year], ntl_series[year])}, lc_product, ntl_product,
+            zones.on_grid_of(landcover, lc_series.product.band),
+            {year: (landcover, ntl_series.path(year))}, lc_series.product, ntl_series.product,
             threshold=ntl.lit_threshold, coverage=lc.coverage, scheduler=scheduler,
             workers=workers,
         )  # fmt: skip
@@ -595,13 +748,10 @@ def _dark_series(
     units = [
         (
             f"dark-{year}",
-            {
-                **base,
-                "files": [file_fingerprint(lc_series[year]), file_fingerprint(ntl_series[year])],
-            },
+            {**base, "files": _year_files(lc_series, year) + _year_files(ntl_series, year)},
             functools.partial(compute, year),
         )
-        for year in sorted(set(lc_series) & set(ntl_series))
+        for year in sorted(set(lc_series.files) & set(ntl_series.files))
     ]
     tables = _through_checkpoints(store, units, "dark built-up", progress)
     columns = ["city_id", "year", "dark_builtup_km2"]
@@ -611,29 +761,38 @@ def _dark_series(
 def _series_metrics(
     config: RunConfig,
     raster: RasterConfig,
+    series: sources.Series,
     boundaries: gpd.GeoDataFrame,
     store: Checkpoints,
     scheduler: str,
     workers: int | None,
     progress: Progress | None,
 ) -> pd.DataFrame:
-    """Metrics of one raster series, year by year, through the checkpoints."""
-    series = raster_series(raster.path, raster.years)
-    product = raster.preset()
-    base = _fingerprint(config, raster)
+    """Metrics of one raster series, year by year, through the checkpoints.
+
+    A year of tiles in several CRSs is measured on each CRS group's grid (the zones
+    reprojected to each) and the groups' areas and sums are added.
+    """
+    product = series.product
+    base = _fingerprint(config, raster, series)
     zones = _LazyZones(boundaries, raster.coverage)
 
-    def compute(year: int, path: str) -> pd.DataFrame:
-        prepared = zones.on_grid_of(path, product.band)
-        return _year_metrics(raster, product, prepared, {year: path}, scheduler, workers)
+    def compute(year: int) -> pd.DataFrame:
+        tables = []
+        for path in series.groups[year].values():
+            prepared = zones.on_grid_of(path, product.band)
+            tables.append(
+                _year_metrics(raster, product, prepared, {year: path}, scheduler, workers)
+            )
+        return tables[0] if len(tables) == 1 else metrics.add_groups(tables, product)
 
     units = [
         (
             f"{raster.kind}-{product.name}-{year}",
-            {**base, "raster": file_fingerprint(path)},
-            functools.partial(compute, year, path),
+            {**base, "raster": _year_files(series, year)},
+            functools.partial(compute, year),
         )
-        for year, path in sorted(series.items())
+        for year in series.years
     ]
     stage = f"{raster.kind} {product.name}"
     return pd.concat(_through_checkpoints(store, units, stage, progress), ignore_index=True)
@@ -653,6 +812,31 @@ def _year_metrics(
     return metrics.nightlight_metrics(
         zones, series, product, lit_threshold=raster.lit_threshold, **engine
     )
+
+
+def _coverage_table(
+    config: RunConfig, series: Sequence[sources.Series], boundaries: gpd.GeoDataFrame
+) -> pd.DataFrame:
+    """Share of each city inside each year's files, per series kind; warns of partial cover."""
+    frames = []
+    for raster, one in zip(config.rasters, series, strict=True):
+        share = sources.covered_share(one, boundaries)
+        column = f"{raster.kind}_covered_pct"
+        frame = share.rename(column).reset_index()
+        frames.append(frame)
+        partial = frame[frame[column] < 99.9]
+        if len(partial):
+            ids = ", ".join(partial["city_id"].drop_duplicates().astype(str).head(5))
+            warnings.warn(
+                f"{raster.label}: {partial['city_id'].nunique()} cities are not fully inside "
+                f"the files of some years (first: {ids}); see {column} in city_year",
+                UrbanShrinkWarning,
+                stacklevel=3,
+            )
+    table = frames[0]
+    for more in frames[1:]:
+        table = table.merge(more, on=["city_id", "year"], how="outer")
+    return table
 
 
 def _stage(progress: Progress, name: str) -> Callable[[int, int], None]:
@@ -701,17 +885,20 @@ def run(
     killed, or is repeated with some inputs changed, recomputes only what is missing or stale.
     """
     out = Path(out_dir) if out_dir is not None else config.output.dir
-    plans = raster_plans(config)
-    _check_outputs(out, overwrite, [f"{RASTER_DIR}/{p.name}" for p in plans], with_report)
+    names = [f"{RASTER_DIR}/{name}" for name in raster_names(config)]
+    _check_outputs(out, overwrite, [*names, SOURCES_TABLE], with_report)
     b = config.boundaries
     boundaries = read_boundaries(b.path, id_field=b.id, name_field=b.name, layer=b.layer)
+    series = resolve_sources(config, boundaries, folder=out / CHECKPOINT_DIR / "sources")
+    cut = [sources.clip_series(one, boundaries) for one in series]  # per-pixel outputs' extent
+    plans = raster_plans(config, cut)
     city_year = city_year_table(
-        config, boundaries, checkpoints=out / CHECKPOINT_DIR, scheduler=scheduler,
-        workers=workers, progress=progress,
+        config, boundaries, series=series, checkpoints=out / CHECKPOINT_DIR,
+        scheduler=scheduler, workers=workers, progress=progress,
     )  # fmt: skip
     table = analyse(city_year, config.analysis)
     new = new_builtup_table(
-        config, boundaries, checkpoints=out / CHECKPOINT_DIR, scheduler=scheduler,
+        config, boundaries, cut, checkpoints=out / CHECKPOINT_DIR, scheduler=scheduler,
         workers=workers, progress=progress,
     )  # fmt: skip
     if new is not None:
@@ -728,6 +915,7 @@ def run(
         files = export.write_run(
             stage, city_year, cities, summary, rasters=[lay for lay, _ in layers], overwrite=True
         )
+        files = (*files, export.write_table(sources_table(config, series), stage / SOURCES_TABLE))
         pages = (
             _report().write_report(stage / "report", cities, city_year, summary, overwrite=True)
             if with_report
@@ -828,6 +1016,7 @@ class RasterPlan:
 def new_builtup_table(
     config: RunConfig,
     boundaries: gpd.GeoDataFrame,
+    series: Sequence[sources.Series],
     *,
     checkpoints: str | os.PathLike | None = None,
     scheduler: str = "threads",
@@ -840,15 +1029,15 @@ def new_builtup_table(
     :func:`vacancy_source`), through the checkpoints like a raster series x year; None
     without such a pair. Columns as :func:`urbanshrink_gis.vacancy.new_builtup_metrics`.
     """
-    pair, source = _vacancy_pair(config), vacancy_source(config)
+    pair, source = _vacancy_pair(config, series), vacancy_source(config, series)
     if pair is None or source is None:
         return None
-    lc, ntl = pair
-    files = (source.start, source.landcover, source.nightlight)
+    (lc, lc_series), (ntl, ntl_series) = pair
+    first, last = _period_years(config, lc_series)
     fingerprint = {
-        "landcover": _fingerprint(config, lc),
-        "nightlight": _fingerprint(config, ntl),
-        "files": [file_fingerprint(path) for path in files if path is not None],
+        "landcover": _fingerprint(config, lc, lc_series),
+        "nightlight": _fingerprint(config, ntl, ntl_series),
+        "files": _year_files(lc_series, first, last) + _year_files(ntl_series, last),
     }
     stage = "new built-up"
     step = None if progress is None else _stage(progress, stage)
@@ -868,47 +1057,84 @@ def new_builtup_table(
     return table
 
 
-def vacancy_source(config: RunConfig) -> vacancy.BuiltupLight | None:
+def _period_years(config: RunConfig, series: sources.Series) -> tuple[int, int]:
+    """First and last year of a series within ``[analysis] start..end`` (equal when < 2)."""
+    a = config.analysis
+    years = [y for y in series.years if a.start <= y <= a.end] or [0]
+    return years[0], years[-1]
+
+
+def vacancy_source(
+    config: RunConfig, series: Sequence[sources.Series]
+) -> vacancy.BuiltupLight | None:
     """Land cover at the period's first and last years with the night light of the last.
 
     None unless the run has both series and the night light covers the land cover's last
     year within ``[analysis] start..end``.
     """
-    pair = _vacancy_pair(config)
+    pair = _vacancy_pair(config, series)
     if pair is None:
         return None
-    lc, ntl = pair
-    a = config.analysis
-    lc_series, ntl_series = raster_series(lc.path, lc.years), raster_series(ntl.path, ntl.years)
-    years = [y for y in sorted(lc_series) if a.start <= y <= a.end]
-    if len(years) < 2 or years[-1] not in ntl_series:
+    (_, lc), (ntl_config, ntl) = pair
+    first, last = _period_years(config, lc)
+    if first == last or last not in ntl.files:
         log.info("no dark built-up change: land cover and night light share no period end")
         return None
     return vacancy.BuiltupLight(
-        lc_series[years[-1]], ntl_series[years[-1]], lc.preset(), ntl.preset(),
-        threshold=ntl.lit_threshold, start=lc_series[years[0]],
+        lc.path(last), ntl.path(last), lc.product, ntl.product,
+        threshold=ntl_config.lit_threshold, start=lc.path(first),
     )  # fmt: skip
 
 
-def raster_plans(config: RunConfig) -> list[RasterPlan]:
+def raster_names(config: RunConfig) -> list[str]:
+    """File names of the change and trend rasters a run writes (from the years alone)."""
+    a = config.analysis
+    names = []
+    years_of = {}
+    for kind in ("landcover", "nightlight"):
+        raster = next((r for r in config.rasters if r.kind == kind), None)
+        if raster is None:
+            continue
+        years = [y for y in sorted(raster.files()) if a.start <= y <= a.end]
+        years_of[kind] = years
+        if len(years) < 2:
+            continue
+        span = f"{years[0]}_{years[-1]}"
+        if kind == "landcover":
+            names.append(f"builtup_change_{span}.tif")
+        else:
+            names += [f"ntl_change_{span}.tif", f"ntl_trend_{span}.tif"]
+    lc, ntl = years_of.get("landcover", []), years_of.get("nightlight", [])
+    if len(lc) >= 2 and lc[-1] in set(ntl) | set(_all_years(config, "nightlight")):
+        names.append("new_builtup_dark.tif")
+    return names
+
+
+def _all_years(config: RunConfig, kind: str) -> list[int]:
+    raster = next((r for r in config.rasters if r.kind == kind), None)
+    return [] if raster is None else list(raster.files())
+
+
+def raster_plans(config: RunConfig, series: Sequence[sources.Series]) -> list[RasterPlan]:
     """The change and trend rasters of a run over its analysis period.
 
     Built-up change (gain / loss / stable / never) from the first land-cover series; night-light
     change and per-pixel OLS trend from the first night-light series; each between the first
     and last of the series' years that fall within ``[analysis] start..end``; and new built-up
-    lit or dark (see :func:`vacancy_source`).
+    lit or dark (see :func:`vacancy_source`). A series in several CRSs is warped by nearest
+    neighbour onto the grid of its first CRS group.
     """
     a = config.analysis
     plans: list[RasterPlan] = []
     for kind in ("landcover", "nightlight"):
-        raster = next((r for r in config.rasters if r.kind == kind), None)
-        if raster is None:
+        pair = _first_of(config, series, kind)
+        if pair is None:
             continue
-        series = raster_series(raster.path, raster.years)
-        years = [y for y in sorted(series) if a.start <= y <= a.end]
+        _, one = pair
+        years = [y for y in one.years if a.start <= y <= a.end]
         if len(years) < 2:
             continue
-        first, last, product = series[years[0]], series[years[-1]], raster.preset()
+        first, last, product = one.path(years[0]), one.path(years[-1]), one.product
         span = f"{years[0]}_{years[-1]}"
         if kind == "landcover":
             plans.append(RasterPlan(
@@ -923,7 +1149,7 @@ def raster_plans(config: RunConfig) -> list[RasterPlan]:
             functools.partial(change.nightlight_change_blocks, first, last, product), first,
             "float32", float("nan"), units=units, ramp="diverging",
         ))  # fmt: skip
-        within = {y: series[y] for y in years}
+        within = {y: one.path(y) for y in years}
         method = config.output.trend
         plans.append(RasterPlan(
             f"ntl_trend_{span}.tif",
@@ -932,13 +1158,33 @@ def raster_plans(config: RunConfig) -> list[RasterPlan]:
             first,
             "float32", float("nan"), units=f"{units} per year", ramp="diverging", visible=False,
         ))  # fmt: skip
-    source = vacancy_source(config)
+    source = vacancy_source(config, series)
     if source is not None:
         plans.append(RasterPlan(
             "new_builtup_dark.tif", "built-up old and new, lit or dark at the period's end",
             source.blocks, source.landcover, "uint8", 0, categories=vacancy.VACANCY_CLASSES,
         ))  # fmt: skip
     return plans
+
+
+SOURCES_TABLE = "sources.csv"
+
+
+def sources_table(config: RunConfig, series: Sequence[sources.Series]) -> pd.DataFrame:
+    """One row per series and year: the product, its files and what was read from them."""
+    rows = []
+    for raster, one in zip(config.rasters, series, strict=True):
+        p = one.product
+        for year in one.years:
+            rows.append({
+                "series": raster.label, "kind": raster.kind, "product": p.name, "year": year,
+                "files": "; ".join(one.files[year]), "n_files": len(one.files[year]),
+                "crs_groups": len(one.groups[year]), "sensor": p.sensor or "",
+                "nodata": p.nodata, "scale": p.scale, "offset": p.offset, "units": p.units,
+                "allow_outside_product": raster.allow_outside_product,
+                "notes": " | ".join(one.notes),
+            })  # fmt: skip
+    return pd.DataFrame(rows).set_index(["series", "year"])
 
 
 def run_demo(

@@ -142,6 +142,9 @@ class Product:
         years of different sensors.
     years
         First and last year published (the last known release; ongoing products go on).
+    epochs
+        The only years published, for products of a few epochs (GlobeLand30, GHSL); empty
+        when every year in ``years`` exists.
 
     Raises
     ------
@@ -170,6 +173,7 @@ class Product:
     lit_threshold: float | None = None
     sensor: Sensor | None = None
     years: tuple[int, int] | None = None
+    epochs: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         where = f"product {self.name!r}"
@@ -190,6 +194,9 @@ class Product:
                 fix="correct these fields (every field can be overridden in the configuration)",
             )
         object.__setattr__(self, "dtype", np.dtype(self.dtype).name)
+        if self.nodata is not None and np.dtype(self.dtype).kind == "f":
+            # the fill as the file stores it: float32 -999.9 is -999.9000244 in float64
+            object.__setattr__(self, "nodata", float(np.asarray(self.nodata, self.dtype)))
 
     def replace(self, **overrides: Any) -> Product:
         """Return a copy with some fields replaced, validated as a new product.
@@ -249,6 +256,7 @@ _NUMBERS: dict[str, tuple[Callable[[Any], Any], str]] = {
     "valid_range": (lambda v: tuple(float(x) for x in v), "a list of numbers"),
     "builtup_classes": (lambda v: tuple(_whole(x) for x in v), "a list of whole numbers"),
     "years": (lambda v: tuple(_whole(x) for x in v), "a list of whole numbers"),
+    "epochs": (lambda v: tuple(_whole(x) for x in v), "a list of whole numbers"),
 }
 
 
@@ -431,6 +439,11 @@ _CLCD_ALBERS = (  # WGS84 datum; one source says CGCS2000 (check the file)
     "+proj=aea +lat_0=0 +lon_0=105 +lat_1=25 +lat_2=47 +x_0=0 +y_0=0 +datum=WGS84 +units=m +no_defs"
 )
 
+_BLACK_MARBLE_CITATION = (
+    "Román, M.O., Wang, Z., Sun, Q., et al. (2018). NASA's Black Marble nighttime lights product "
+    "suite. Remote Sensing of Environment 210:113-143. NASA LAADS DAAC."
+)
+
 _PRESETS: dict[str, Product] = {
     p.name: p
     for p in (
@@ -454,28 +467,42 @@ _PRESETS: dict[str, Product] = {
             path_pattern="VNL_*_{year}_global_*.average_masked.dat.tif.gz",
             lit_threshold=0.0,  # lit = average_masked > 0
             sensor="viirs",
-            years=(2012, 2023),
+            years=(2012, 2025),  # v2.1 2012-2021, v2.2 from 2022 (2024-2025 files exist)
         ),
         Product(
             name="blackmarble",
             kind="nightlight",
-            title="NASA Black Marble VNP46A4 annual, AllAngle_Composite_Snow_Free",
-            citation=(
-                "Román, M.O., Wang, Z., Sun, Q., et al. (2018). NASA's Black Marble nighttime "
-                "lights product suite. Remote Sensing of Environment 210:113-143. NASA LAADS DAAC."
-            ),
-            dtype="uint16",
-            nodata=65535,
-            scale=0.1,
-            valid_range=(0.0, 6553.4),
+            title="NASA Black Marble VNP46A4 annual, collection 2, AllAngle_Composite_Snow_Free",
+            citation=_BLACK_MARBLE_CITATION,
+            dtype="float32",  # collection 2 switched from scaled uint16 to float radiance
+            nodata=-999.9,
+            valid_range=(0.0, math.inf),
             units=_NW,
             crs="EPSG:4326",
             pixel_size=1 / 240,  # 2400 x 2400 px tiles of 10°, georeferenced from hHHvVV
             subdataset="HDFEOS/GRIDS/VIIRS_Grid_DNB_2d/Data Fields/AllAngle_Composite_Snow_Free",
-            path_pattern="VNP46A4.A{year}001.h??v??.*.h5",
+            path_pattern="VNP46A4.A{year}001.h??v??.002.*.h5",
             lit_threshold=0.5,  # studies use 0.5-1 nW/cm²/sr: override as needed
             sensor="viirs",
-            years=(2012, 2023),  # collections 1 and 2 (check the last year)
+            years=(2012, 2025),  # from 2012 (S-NPP) to present (check the last year)
+        ),
+        Product(
+            name="blackmarble_c1",
+            kind="nightlight",
+            title="NASA Black Marble VNP46A4 annual, collection 1, AllAngle_Composite_Snow_Free",
+            citation=_BLACK_MARBLE_CITATION,
+            dtype="uint16",
+            nodata=65535,
+            scale=0.1,  # apply after masking 65535 (max 6553.4)
+            valid_range=(0.0, 6553.4),
+            units=_NW,
+            crs="EPSG:4326",
+            pixel_size=1 / 240,
+            subdataset="HDFEOS/GRIDS/VIIRS_Grid_DNB_2d/Data Fields/AllAngle_Composite_Snow_Free",
+            path_pattern="VNP46A4.A{year}001.h??v??.001.*.h5",
+            lit_threshold=0.5,
+            sensor="viirs",
+            years=(2012, 2023),  # collection 1 is superseded by collection 2 (check the last year)
         ),
         Product(
             name="dmsp_harmonized",
@@ -494,7 +521,7 @@ _PRESETS: dict[str, Product] = {
             path_pattern="Harmonized_DN_NTL_{year}_*.tif",  # _calDMSP to 2013, _simVIIRS after
             lit_threshold=7.0,  # DN > 7 drops blooming and low-value noise (check)
             sensor="dmsp_viirs_harmonized",
-            years=(1992, 2018),  # the paper's span; later releases extend it (check)
+            years=(1992, 2021),  # 1992-2018 in the paper, 1992-2021 in the GEE community copy
         ),
         Product(
             name="clcd",
@@ -550,7 +577,8 @@ _PRESETS: dict[str, Product] = {
             path_pattern="*_{year}LC030.tif",  # tile names as N50_35_2020LC030.tif (check)
             classes=_GLOBELAND30_CLASSES,
             builtup_classes=(80,),
-            years=(2000, 2020),  # epochs 2000, 2010 and 2020 only
+            years=(2000, 2020),
+            epochs=(2000, 2010, 2020),
         ),
         Product(
             name="mcd12q1",
@@ -588,7 +616,8 @@ _PRESETS: dict[str, Product] = {
             crs="ESRI:54009",
             pixel_size=100.0,
             path_pattern="GHS_BUILT_S_E{year}_GLOBE_R2023A_54009_100_V1_0*.tif",
-            years=(1975, 2030),  # every 5 years; 2025 and 2030 projected
+            years=(1975, 2030),
+            epochs=tuple(range(1975, 2031, 5)),  # 2025 and 2030 projected
         ),
     )
 }
