@@ -1,0 +1,248 @@
+"""Convert MODIS MCD12Q1 v061 HDF4-EOS tiles to georeferenced GeoTIFFs.
+
+Terms
+-----
+tile
+    One HDF4-EOS file of the MODIS sinusoidal grid: 2400 x 2400 pixels of 463.3127165 m
+    (1111950.5197 m a side), named by its column ``hHH`` (00-35, from the grid's west edge) and
+    row ``vVV`` (00-17, from its north edge), as in
+    ``MCD12Q1.A2020001.h27v05.061.2022169161028.hdf``.
+layer
+    A scientific dataset (SDS) of the tile, such as ``LC_Type1`` (IGBP classes, fill 255).
+
+The GDAL inside the rasterio wheel has no HDF4 driver, so a tile is read with pyhdf once and
+written as a GeoTIFF that every reader here opens; it is georeferenced from the tile's name and
+cross-checked against the grid corners in the file's ``StructMetadata.0``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+
+from urbanshrink_gis.errors import RasterError
+
+# MODIS_SINUSOIDAL is served by the module __getattr__ below (no import cycle with products).
+__all__ = ["MODIS_SINUSOIDAL", "hdf4_to_geotiff", "tile_bounds"]  # noqa: F822
+
+log = logging.getLogger(__name__)
+
+_TILE = re.compile(r"\.h(\d{2})v(\d{2})\.")
+_TILE_PIXELS = 2400
+_TILE_METRES = 1111950.5197
+#: 463.3127165 m to 0.1 mm; derived from the tile so that bounds and corners match exactly.
+_PIXEL_METRES = _TILE_METRES / _TILE_PIXELS
+_GRID_WEST, _GRID_NORTH = -20015109.354, 10007554.677
+_COLUMNS, _ROWS = 36, 18
+_CORNER = re.compile(r"(UpperLeftPointMtrs|LowerRightMtrs)\s*=\s*\(([^)]*)\)")
+#: Corners in StructMetadata.0 are written with 6 decimals; allow a millimetre.
+_CORNER_TOLERANCE = 1e-3
+
+
+def __getattr__(name: str) -> Any:
+    """Give ``MODIS_SINUSOIDAL``: the products preset's CRS string, looked up on first use.
+
+    ``products`` imports ``io.rasters``, so importing it while ``io`` loads would be circular.
+    """
+    if name == "MODIS_SINUSOIDAL":
+        return _crs()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _crs() -> str:
+    from urbanshrink_gis.products import _MODIS_SINUSOIDAL
+
+    return _MODIS_SINUSOIDAL
+
+
+def tile_bounds(path: str | os.PathLike) -> tuple[float, float, float, float]:
+    """Return the bounds of a MODIS sinusoidal tile from the ``hHHvVV`` in its file name.
+
+    Parameters
+    ----------
+    path
+        The tile's path or file name.
+
+    Returns
+    -------
+    xmin, ymin, xmax, ymax
+        Metres in the MODIS sinusoidal CRS (:data:`MODIS_SINUSOIDAL`).
+
+    Raises
+    ------
+    RasterError
+        The name holds no valid tile index.
+    """
+    name = Path(os.fspath(path)).name
+    match = _TILE.search(name)
+    h, v = (int(match.group(1)), int(match.group(2))) if match else (-1, -1)
+    if not (0 <= h < _COLUMNS and 0 <= v < _ROWS):
+        raise RasterError(
+            "has no MODIS tile index hHHvVV (h 00-35, v 00-17) in its name",
+            where=name,
+            fix="keep the file name LP DAAC gives, such as MCD12Q1.A2020001.h27v05.061.<date>.hdf",
+        )
+    xmin = _GRID_WEST + h * _TILE_METRES
+    ymax = _GRID_NORTH - v * _TILE_METRES
+    return xmin, ymax - _TILE_METRES, xmin + _TILE_METRES, ymax
+
+
+def hdf4_to_geotiff(
+    path: str | os.PathLike, folder: str | os.PathLike, *, layer: str = "LC_Type1"
+) -> Path:
+    """Write one layer of an MCD12Q1 HDF4-EOS tile as a georeferenced GeoTIFF, once.
+
+    Parameters
+    ----------
+    path
+        The tile, named as LP DAAC names it (``MCD12Q1.A2020001.h27v05.061.<date>.hdf``).
+    folder
+        Where the GeoTIFF goes (created if missing).
+    layer
+        The SDS to convert.
+
+    Returns
+    -------
+    pathlib.Path
+        ``<folder>/<tile name>.<layer>.<fingerprint>.tif``: tiled, deflate-compressed, the
+        SDS's dtype, nodata = its ``_FillValue``, ``scale_factor``/``add_offset`` (when not 1/0)
+        as band scale/offset, ``valid_range`` as band tags, CRS :data:`MODIS_SINUSOIDAL`. The
+        fingerprint is taken from the tile's size and mtime; an existing output is reused.
+
+    Raises
+    ------
+    RasterError
+        The file is missing or not HDF4, its name has no tile index, it lacks the layer (the
+        message lists the layers it has), the layer is not 2400 x 2400, or the grid corners in
+        ``StructMetadata.0`` disagree with the name.
+
+    Notes
+    -----
+    The GDAL inside the rasterio wheel has no HDF4 driver, so each tile is converted once (about
+    6 MB of uint8 for ``LC_Type1``, a few hundred kB compressed) and the GeoTIFF is read from
+    then on. The conversion holds the layer in memory once (5.8 MB for uint8).
+    """
+    src = Path(os.fspath(path))
+    if not src.is_file():
+        raise RasterError("file not found", where=str(src), fix="check the MCD12Q1 tile path")
+    bounds = tile_bounds(src)
+    stat = src.stat()
+    fingerprint = f"{stat.st_size:x}-{stat.st_mtime_ns:x}"[-16:]
+    out_dir = Path(os.fspath(folder))
+    out = out_dir / f"{src.name}.{layer}.{fingerprint}.tif"
+    if out.exists():
+        log.debug("reusing %s", out)
+        return out
+    data, attrs, struct = _read_sds(src, layer)
+    if data.shape != (_TILE_PIXELS, _TILE_PIXELS):
+        raise RasterError(
+            f"layer {layer!r} is {data.shape[-1]} x {data.shape[0]} pixels, not a "
+            f"{_TILE_PIXELS} x {_TILE_PIXELS} MODIS tile",
+            where=str(src),
+            fix="give an unmodified MCD12Q1 v061 tile",
+        )
+    if struct is not None:
+        _check_corners(src, struct, bounds)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _write(out, data, attrs, bounds)
+    log.info("converted %s layer %s to %s", src.name, layer, out.name)
+    return out
+
+
+def _read_sds(src: Path, layer: str) -> tuple[np.ndarray, dict[str, Any], str | None]:
+    """Read one SDS, its attributes and the file's StructMetadata.0 with pyhdf."""
+    from pyhdf.error import HDF4Error
+    from pyhdf.SD import SD, SDC
+
+    try:
+        sd = SD(str(src), SDC.READ)
+    except HDF4Error as err:
+        raise RasterError(
+            f"is not an HDF4 file ({err})",
+            where=str(src),
+            fix="give the .hdf tile as downloaded from LP DAAC (re-download if truncated)",
+        ) from err
+    try:
+        layers = sorted(sd.datasets())
+        if layer not in layers:
+            raise RasterError(
+                f"has no layer {layer!r}",
+                where=str(src),
+                fix=f"choose a layer among {', '.join(layers) or 'none found'}",
+            )
+        sds = sd.select(layer)
+        try:
+            data = np.asarray(sds.get())
+            attrs = sds.attributes()
+        finally:
+            sds.endaccess()
+        struct = sd.attributes().get("StructMetadata.0")
+    finally:
+        sd.end()
+    return data, attrs, struct if isinstance(struct, str) else None
+
+
+def _check_corners(src: Path, struct: str, bounds: tuple[float, float, float, float]) -> None:
+    """Compare the grid corners in StructMetadata.0 with the bounds from the name."""
+    corners = {
+        key: tuple(float(x) for x in values.split(",")) for key, values in _CORNER.findall(struct)
+    }
+    xmin, ymin, xmax, ymax = bounds
+    expected = {"UpperLeftPointMtrs": (xmin, ymax), "LowerRightMtrs": (xmax, ymin)}
+    for key, want in expected.items():
+        got = corners.get(key)
+        if got is None:
+            continue
+        if len(got) != 2 or any(
+            abs(g - w) > _CORNER_TOLERANCE for g, w in zip(got, want, strict=True)
+        ):
+            raise RasterError(
+                f"StructMetadata.0 {key}={got} disagrees with the tile index in the name "
+                f"(expected ({want[0]:.6f},{want[1]:.6f}))",
+                where=str(src),
+                fix="restore the file name LP DAAC gives this tile",
+            )
+
+
+def _write(
+    out: Path, data: np.ndarray, attrs: dict[str, Any], bounds: tuple[float, float, float, float]
+) -> None:
+    """Write the GeoTIFF under a temporary name beside ``out``, then move it into place."""
+    fill = attrs.get("_FillValue")
+    scale = float(attrs.get("scale_factor", 1.0))
+    offset = float(attrs.get("add_offset", 0.0))
+    xmin, _, _, ymax = bounds
+    profile = dict(
+        driver="GTiff",
+        height=data.shape[0],
+        width=data.shape[1],
+        count=1,
+        dtype=data.dtype,
+        crs=_crs(),
+        transform=rasterio.transform.from_origin(xmin, ymax, _PIXEL_METRES, _PIXEL_METRES),
+        nodata=None if fill is None else float(np.asarray(fill).item()),
+        tiled=True,
+        blockxsize=512,
+        blockysize=512,
+        compress="deflate",
+    )
+    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with rasterio.open(tmp, "w", **profile) as dst:
+            dst.write(data, 1)
+            if scale != 1.0 or offset != 0.0:
+                dst.scales = (scale,)
+                dst.offsets = (offset,)
+            if "valid_range" in attrs:
+                lo, hi = np.asarray(attrs["valid_range"]).ravel()[:2].tolist()
+                dst.update_tags(1, valid_range=f"{lo},{hi}")
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
