@@ -13,7 +13,7 @@ from typing import Any, get_args
 
 import click
 
-from urbanshrink_gis import demo, export, metrics, pipeline
+from urbanshrink_gis import demo, export, metrics, pipeline, prepare
 from urbanshrink_gis.analysis import AnalysisConfig, ShrinkRule, analyse, summarise
 from urbanshrink_gis.errors import UrbanShrinkError, UrbanShrinkWarning
 from urbanshrink_gis.parallel import check_scheduler
@@ -162,6 +162,21 @@ def run(
             result = pipeline.run(cfg, out_dir=out_dir, progress=progress, **engine)
     click.echo(_paradox_text(result.cities, result.summary))
     click.echo(f"outputs: {', '.join(str(p) for p in result.files)}")
+
+
+@cli.command("prepare")
+@click.argument("config")
+@click.option("--out", "out_dir", required=True, help="Folder for the COGs and the new config.")
+@click.pass_context
+def prepare_inputs(ctx: click.Context, config: str, out_dir: str) -> None:
+    """Clip every raster of CONFIG to its cities once, into COGs, and write a new config.
+
+    Nothing is resampled; a run on the new configuration gives the same tables. An
+    interrupted prepare resumes (finished files are kept).
+    """
+    with _progress(ctx) as progress:
+        path = prepare.prepare(config, out_dir, progress=progress)
+    click.echo(f"wrote {path}; run it with: urbanshrink run {path}")
 
 
 def _series_options(default_product: str) -> Callable[[Callable], Callable]:

@@ -751,8 +751,8 @@ def check_raster(
             where=ds.name,
             fix="set the product's band",
         )
-    messages = [_dtype_message(ds, product)]
     values = _valid_sample(ds, product, sample)
+    messages = [_dtype_message(ds, product, values)]
     if product.classes:
         _check_legend(values, product, ds.name)
     if product.valid_range is not None:
@@ -761,15 +761,18 @@ def check_raster(
         warnings.warn(f"{ds.name}: {message}", UrbanShrinkWarning, stacklevel=2)
 
 
-def _dtype_message(ds: rasterio.DatasetReader, product: Product) -> str | None:
+def _dtype_message(ds: rasterio.DatasetReader, product: Product, values: np.ndarray) -> str | None:
     """Why the band's dtype is suspicious, or None; raises when it cannot hold the product."""
     dtype = ds.dtypes[product.band - 1]
     if dtype == product.dtype:
         return None
     is_float = np.dtype(dtype).kind == "f"
     if product.kind == "landcover" and is_float:
+        odd = np.unique(values[values != np.round(values)])[:_SHOWN_CODES]
+        shown = f" (values such as {', '.join(f'{v:g}' for v in odd)})" if odd.size else ""
         raise RasterError(
-            f"is {dtype}, but product {product.name!r} stores class codes as {product.dtype}",
+            f"is {dtype}{shown}, but product {product.name!r} stores class codes as "
+            f"{product.dtype}",
             where=ds.name,
             fix="use the original file: class rasters resampled to floats have lost their "
             "codes (warp them with nearest or mode resampling)",

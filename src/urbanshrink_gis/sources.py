@@ -513,18 +513,19 @@ def _agreed(tiles: dict[int, list[Tile]], attr: str, label: str) -> tuple[bool, 
         for t in ts:
             value = getattr(t, attr)
             if value is not None:
-                seen.setdefault(value, t.file)
+                seen.setdefault("nan" if math.isnan(value) else value, t.file)
     if len(seen) > 1:
         (a, fa), (b, fb) = list(seen.items())[:2]
         raise RasterError(
-            f"files of one series declare different {attr} values ({a:g} in {fa}, {b:g} in {fb})",
+            f"files of one series declare different {attr} values ({a} in {fa}, {b} in {fb})",
             where=label,
             fix="give one product's files per series (collections and releases are separate "
             "presets)",
         )
     if not seen:
         return False, None
-    return True, next(iter(seen))
+    value = next(iter(seen))
+    return True, (math.nan if value == "nan" else value)
 
 
 def _same(a: float | None, b: float | None) -> bool:
@@ -583,7 +584,8 @@ def check_against(tiles: Sequence[Tile], product: Product, *, year: int) -> list
         where = Path(t.file).name
         if len(tiles) > 1 or t.name != t.file:
             where = f"{where}" if t.name == t.file else f"{where} ({Path(t.name).name})"
-        if t.dtype != product.dtype:
+        float_classes = product.kind == "landcover" and np.dtype(t.dtype).kind == "f"
+        if t.dtype != product.dtype and not float_classes:  # classes as floats: values named
             out.append(f"{where} is {t.dtype}, not {product.dtype} as product {product.name!r}")
         if product.crs is not None and not _crs_equal(t.crs, product.crs):
             out.append(
@@ -815,7 +817,7 @@ def _write_vrt(
     """
     transform, width, height, crs = grid
     dtype = tiles[0].dtype
-    fill = _fill_of(product, dtype)
+    fill = product.nodata if window is not None else _fill_of(product, dtype)
     root = ET.Element("VRTDataset", rasterXSize=str(width), rasterYSize=str(height))
     ET.SubElement(root, "SRS").text = crs.to_wkt()
     ET.SubElement(root, "GeoTransform").text = ", ".join(
@@ -830,6 +832,9 @@ def _write_vrt(
         )
     if fill is not None:
         ET.SubElement(band, "NoDataValue").text = "nan" if math.isnan(fill) else repr(fill)
+    if (product.scale, product.offset) != (1.0, 0.0):  # declared, as the files declared it
+        ET.SubElement(band, "Offset").text = repr(product.offset)
+        ET.SubElement(band, "Scale").text = repr(product.scale)
     for t in tiles:
         source = ET.SubElement(band, "ComplexSource" if fill is not None else "SimpleSource")
         ET.SubElement(source, "SourceFilename", relativeToVRT="0").text = t.name
@@ -888,9 +893,9 @@ def _compare_overlap(a: Tile, b: Tile, product: Product, *, warp: bool = False) 
     if box is None:
         return
     win = from_bounds(*box, a.transform).round_offsets().round_lengths()
-    win = win.intersection(Window(0, 0, a.width, a.height))
     if win.width < 1 or win.height < 1:
-        return
+        return  # tiles that only abut
+    win = win.intersection(Window(0, 0, a.width, a.height))
     step = max(1, int(max(win.width, win.height) // 512))
     shape = (max(1, int(win.height // step)), max(1, int(win.width // step)))
     fill_b = _fill_of(product, b.dtype)

@@ -18,7 +18,6 @@ and the tile's bounds. It holds no state, so it can be handed to other processes
 from __future__ import annotations
 
 import os
-import re
 import warnings
 from pathlib import Path
 
@@ -26,14 +25,13 @@ import rasterio
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
 from urbanshrink_gis.errors import RasterError
+from urbanshrink_gis.io.rasters import tile_index
 
 __all__ = ["GRID_GROUP", "open_blackmarble", "tile_bounds"]
 
 GRID_GROUP = "HDFEOS/GRIDS/VIIRS_Grid_DNB_2d/Data Fields"
-_TILE = re.compile(r"\.h(\d{2})v(\d{2})\.")
 _TILE_DEGREES = 10
 _TILE_PIXELS = 2400
-_COLUMNS, _ROWS = 36, 18
 
 
 def tile_bounds(path: str | os.PathLike) -> tuple[float, float, float, float]:
@@ -54,15 +52,7 @@ def tile_bounds(path: str | os.PathLike) -> tuple[float, float, float, float]:
     RasterError
         The name holds no valid tile index.
     """
-    name = Path(os.fspath(path)).name
-    match = _TILE.search(name)
-    h, v = (int(match.group(1)), int(match.group(2))) if match else (-1, -1)
-    if not (0 <= h < _COLUMNS and 0 <= v < _ROWS):
-        raise RasterError(
-            "has no Black Marble tile index hHHvVV (h 00-35, v 00-17) in its name",
-            where=name,
-            fix="keep the file name LAADS gives, such as VNP46A4.A2020001.h29v05.001.<date>.h5",
-        )
+    h, v = tile_index(path, product="Black Marble", example="VNP46A4.A2020001.h29v05.001.<date>.h5")
     west, north = -180 + _TILE_DEGREES * h, 90 - _TILE_DEGREES * v
     return west, north - _TILE_DEGREES, west + _TILE_DEGREES, north
 

@@ -28,19 +28,18 @@ import numpy as np
 import rasterio
 
 from urbanshrink_gis.errors import RasterError
+from urbanshrink_gis.io.rasters import tile_index
 
 # MODIS_SINUSOIDAL is served by the module __getattr__ below (no import cycle with products).
 __all__ = ["MODIS_SINUSOIDAL", "hdf4_to_geotiff", "tile_bounds"]  # noqa: F822
 
 log = logging.getLogger(__name__)
 
-_TILE = re.compile(r"\.h(\d{2})v(\d{2})\.")
 _TILE_PIXELS = 2400
 _TILE_METRES = 1111950.5197
 #: 463.3127165 m to 0.1 mm; derived from the tile so that bounds and corners match exactly.
 _PIXEL_METRES = _TILE_METRES / _TILE_PIXELS
 _GRID_WEST, _GRID_NORTH = -20015109.354, 10007554.677
-_COLUMNS, _ROWS = 36, 18
 _CORNER = re.compile(r"(UpperLeftPointMtrs|LowerRightMtrs)\s*=\s*\(([^)]*)\)")
 #: Corners in StructMetadata.0 are written with 6 decimals; allow a millimetre.
 _CORNER_TOLERANCE = 1e-3
@@ -80,15 +79,7 @@ def tile_bounds(path: str | os.PathLike) -> tuple[float, float, float, float]:
     RasterError
         The name holds no valid tile index.
     """
-    name = Path(os.fspath(path)).name
-    match = _TILE.search(name)
-    h, v = (int(match.group(1)), int(match.group(2))) if match else (-1, -1)
-    if not (0 <= h < _COLUMNS and 0 <= v < _ROWS):
-        raise RasterError(
-            "has no MODIS tile index hHHvVV (h 00-35, v 00-17) in its name",
-            where=name,
-            fix="keep the file name LP DAAC gives, such as MCD12Q1.A2020001.h27v05.061.<date>.hdf",
-        )
+    h, v = tile_index(path, product="MODIS", example="MCD12Q1.A2020001.h27v05.061.<date>.hdf")
     xmin = _GRID_WEST + h * _TILE_METRES
     ymax = _GRID_NORTH - v * _TILE_METRES
     return xmin, ymax - _TILE_METRES, xmin + _TILE_METRES, ymax

@@ -22,7 +22,10 @@ from rasterio.windows import Window
 
 from urbanshrink_gis.errors import RasterError
 
-__all__ = ["band_nodata", "open_raster", "read_block", "reading_env"]
+__all__ = ["band_nodata", "open_raster", "read_block", "reading_env", "tile_index"]
+
+_TILE = re.compile(r"\.h(\d{2})v(\d{2})\.")
+_TILE_COLUMNS, _TILE_ROWS = 36, 18
 
 #: Names GDAL opens that are not files: /vsi paths, vrt:// strings, DRIVER:"…" subdatasets.
 _GDAL_NAME = re.compile(r"^(/vsi|vrt://|[A-Za-z0-9_]+:)")
@@ -65,6 +68,38 @@ def open_raster(path: str | os.PathLike, *, band: int = 1) -> rasterio.DatasetRe
         what, fix = problem
         raise RasterError(what, where=name, fix=fix)
     return ds
+
+
+def tile_index(path: str | os.PathLike, *, product: str, example: str) -> tuple[int, int]:
+    """The ``hHHvVV`` tile index of a NASA grid tile (Black Marble, MODIS) from its file name.
+
+    Parameters
+    ----------
+    path
+        The tile's path or file name.
+    product, example
+        Product family and an example of its file names, for the message.
+
+    Returns
+    -------
+    h, v
+        Column (00-35, from 180° W) and row (00-17, from the north).
+
+    Raises
+    ------
+    RasterError
+        The name holds no valid tile index.
+    """
+    name = Path(os.fspath(path)).name
+    match = _TILE.search(name)
+    h, v = (int(match.group(1)), int(match.group(2))) if match else (-1, -1)
+    if not (0 <= h < _TILE_COLUMNS and 0 <= v < _TILE_ROWS):
+        raise RasterError(
+            f"has no {product} tile index hHHvVV (h 00-35, v 00-17) in its name",
+            where=name,
+            fix=f"keep the file name the archive gives, such as {example}",
+        )
+    return h, v
 
 
 def _problem(ds: rasterio.DatasetReader, band: int) -> tuple[str, str] | None:
