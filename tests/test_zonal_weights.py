@@ -33,7 +33,7 @@ from test_zonal_reference import (
     write_raster,
     zones_frame,
 )
-from urbanshrink_gis import ConfigError, zonal_stats, zonal_stats_many
+from urbanshrink_gis import ConfigError, RasterError, zonal_stats, zonal_stats_many
 from urbanshrink_gis.cli import cli
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -281,6 +281,15 @@ def test_weighted_statistics_need_weights(tmp_path):
         zonal_stats(zone, raster, ("weighted_mean",), zone_id="id")
     with pytest.raises(ConfigError, match="not to categorical"):
         zonal_stats(zone, raster, zone_id="id", categorical=True, weights=raster)
+
+
+def test_weights_without_a_crs_are_refused_in_one_line(tmp_path):
+    raster = write_raster(tmp_path / "v.tif", np.ones((3, 3)), crs=EQUAL_AREA)
+    bare = write_raster(tmp_path / "w.tif", np.ones((3, 3)), crs=None)
+    zone = zones_frame([to_world(box(0, 0, 2, 2))], crs=EQUAL_AREA)
+    with pytest.raises(RasterError, match="has no coordinate reference system") as err:
+        zonal_stats(zone, raster, ("weighted_mean",), zone_id="id", weights=bare)
+    assert "w.tif" in str(err.value) and "\n" not in str(err.value)
 
 
 def test_cli_zonal_with_weights(tmp_path):
