@@ -321,3 +321,32 @@ def test_area_sum_of_a_constant_is_the_area(tmp_path):
     assert out.loc["z0", "area_sum"] == pytest.approx(out.loc["z0", "area_km2"], rel=1e-12)
     with rasterio.open(raster) as ds:
         assert ds.crs.to_epsg() == 6933
+
+
+def test_schedulers_agree_on_warped_weights(tmp_path):
+    rng = np.random.default_rng(0)
+    raster = write_raster(tmp_path / "v.tif", rng.random((300, 400)), crs=EQUAL_AREA)
+    coarse = grid_transform(res=90.0, origin=(499_000.0, 4_001_000.0))
+    wraster = write_raster(
+        tmp_path / "w.tif", rng.random((110, 140)), transform=coarse, crs=EQUAL_AREA, nodata=-1.0
+    )
+    zones = zones_frame(
+        [to_world(box(10.3, 20.2, 250.7, 140.4)), to_world(box(100.1, 130.6, 390.2, 290.3))],
+        crs=EQUAL_AREA,
+    )
+    runs = {
+        s: zonal_stats(
+            zones,
+            raster,
+            WEIGHTED,
+            zone_id="id",
+            coverage="exact",
+            weights=wraster,
+            scheduler=s,
+            workers=2,
+        )
+        for s in ("synchronous", "threads", "processes")
+    }
+    assert runs["synchronous"]["weighted_mean"].notna().all()
+    for frame in runs.values():
+        pd.testing.assert_frame_equal(frame, runs["synchronous"])
