@@ -82,6 +82,35 @@ def test_value_kernels_equal_the_jit_for_every_type(seed, dtype, masked):
 
 
 @settings(max_examples=30, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    dtype=st.sampled_from(_kernels.VALUE_TYPES),
+    masked=st.booleans(),
+    weighted=st.booleans(),
+)
+def test_weighted_kernel_equals_the_jit_for_every_type(seed, dtype, masked, weighted):
+    rng = np.random.default_rng(seed)
+    values = rng.integers(0, 100, (6, 9)).astype(dtype)
+    mask = (rng.random((6, 9)) > 0.2).astype(np.uint8) if masked else np.ones((1, 1), np.uint8)
+    weights = rng.uniform(0, 50, (6, 9)) if weighted else np.zeros((1, 1))
+    if weighted:
+        weights[rng.random((6, 9)) < 0.2] = np.nan
+    runs = _runs(rng, 6, 9, 12)
+    out = []
+    for kernel in (_kernels.accumulate_weighted, _kernel_code.accumulate_weighted):
+        acc = [np.zeros(3) for _ in range(4)]
+        kernel(
+            values, mask, masked, 7.0, True, 0.5, 1.0, weights, weighted, *runs,
+            np.linspace(1.0, 2.0, 6), *acc,
+        )  # fmt: skip
+        out.append(acc)
+    for a, b in zip(*out, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert out[0][0].any()  # the area sums saw pixels
+    assert out[0][3].any() == (weighted and bool(out[0][1].any()))
+
+
+@settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), dtype=st.sampled_from(_kernels.CLASS_TYPES))
 def test_class_kernels_equal_the_jit_for_every_type(seed, dtype):
     rng = np.random.default_rng(seed)
@@ -141,8 +170,8 @@ def test_without_the_built_module_numba_compiles_the_same_code(make_raster, make
         "from urbanshrink_gis import _kernels, zonal_stats\n"
         "assert not _kernels.COMPILED_AHEAD\n"
         f"for cov in ('center', 'exact'):\n"
-        f"    print(zonal_stats({str(zones)!r}, {str(raster)!r}, ['count', 'sum', 'std'],"
-        " zone_id='id', coverage=cov).to_json())\n"
+        f"    print(zonal_stats({str(zones)!r}, {str(raster)!r},"
+        " ['count', 'sum', 'std', 'area_sum'], zone_id='id', coverage=cov).to_json())\n"
         f"print(zonal_stats({str(zones)!r}, {str(raster)!r}, zone_id='id',"
         " categorical=True).to_json())\n"
     )
@@ -150,7 +179,7 @@ def test_without_the_built_module_numba_compiles_the_same_code(make_raster, make
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     ).stdout.splitlines()
     ahead = [
-        zonal_stats(zones, raster, ["count", "sum", "std"], zone_id="id", coverage=cov)
+        zonal_stats(zones, raster, ["count", "sum", "std", "area_sum"], zone_id="id", coverage=cov)
         for cov in ("center", "exact")
     ] + [zonal_stats(zones, raster, zone_id="id", categorical=True)]
     assert len(jit) == 3

@@ -22,11 +22,16 @@ PRESETS = (
     "blackmarble_c1",
     "clcd",
     "dmsp_harmonized",
+    "ghs_pop",
+    "ghs_pop_1km",
     "ghsl_built_s",
     "globeland30",
+    "landscan",
     "mcd12q1",
     "vnl2",
     "worldcover",
+    "worldpop",
+    "worldpop_constrained",
 )
 # Where each preset's test raster sits, in its native CRS (GlobeLand30 tiles use their UTM zone).
 ORIGINS = {
@@ -34,6 +39,8 @@ ORIGINS = {
     "clcd": (900_000.0, 4_500_000.0),
     "mcd12q1": (9_800_000.0, 4_400_000.0),
     "ghsl_built_s": (9_000_000.0, 4_800_000.0),
+    "ghs_pop": (9_000_000.0, 4_800_000.0),
+    "ghs_pop_1km": (9_000_000.0, 4_800_000.0),
     "globeland30": (400_000.0, 4_400_000.0),
 }
 

@@ -12,7 +12,7 @@ from urbanshrink_gis.errors import (
     UrbanShrinkWarning,
 )
 from urbanshrink_gis.io import PopulationSpec, open_raster, read_boundaries, read_population
-from urbanshrink_gis.metrics import landcover_metrics, nightlight_metrics
+from urbanshrink_gis.metrics import landcover_metrics, nightlight_metrics, population_metrics
 from urbanshrink_gis.products import Product, get_product, product_names
 from urbanshrink_gis.zonal import Grid, Zones, zonal_stats, zonal_stats_many
 
@@ -53,6 +53,7 @@ __all__ = [
     "load_config",
     "nightlight_metrics",
     "open_raster",
+    "population_metrics",
     "product_names",
     "read_boundaries",
     "read_population",

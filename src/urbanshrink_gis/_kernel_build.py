@@ -48,6 +48,11 @@ def signatures() -> dict[str, tuple[str, str]]:
             f"void({t}[:, ::1], {mask}, float64, boolean, float64, float64, {_RUNS}, {_F},"
             f" float64, {', '.join([_F] * 5)}, {_F}, boolean[:], {', '.join([_F] * 4)})",
         )
+        out[f"accumulate_weighted_{t}"] = (
+            "accumulate_weighted",
+            f"void({t}[:, ::1], {mask}, float64, boolean, float64, float64, float64[:, ::1],"
+            f" boolean, {_RUNS}, {_F}, {', '.join([_F] * 4)})",
+        )
         out[f"collect_values_{t}"] = (
             "collect_values",
             f"Tuple((int64[::1], float64[::1], float64[::1]))({t}[:, ::1], {mask}, float64,"

@@ -15,6 +15,7 @@ from numba import njit
 __all__ = [
     "accumulate_classes",
     "accumulate_moments",
+    "accumulate_weighted",
     "bucket_edges",
     "collect_values",
     "exact_pieces",
@@ -93,6 +94,55 @@ def accumulate_moments(
                 acc_min[z] = x
             if x > acc_max[z]:
                 acc_max[z] = x
+
+
+@njit(cache=True, nogil=True)
+def accumulate_weighted(
+    values,
+    mask,
+    has_mask,
+    nodata,
+    has_nodata,
+    scale,
+    offset,
+    weights,
+    has_weights,
+    zone,
+    row,
+    col0,
+    col1,
+    weight,
+    row_area,
+    acc_area_sum,
+    acc_wn,
+    acc_w,
+    acc_wv,
+):
+    """Add area-weighted sums, and sums weighted by a second raster, of each run's pixels.
+
+    For every valid pixel of value ``x`` and run weight ``w`` (coverage), ``w * area * x`` goes
+    into ``acc_area_sum``. With ``has_weights``, ``weights`` (float64, NaN where the weights
+    raster has no valid value) is on the same window: pixels valid in both add ``w`` to
+    ``acc_wn``, ``w * p`` to ``acc_w`` and ``w * p * x`` to ``acc_wv``.
+    """
+    for i in range(zone.shape[0]):
+        z = zone[i]
+        r = row[i]
+        w = weight[i]
+        area = row_area[r]
+        for c in range(col0[i], col1[i]):
+            raw = values[r, c]
+            if not _is_valid(raw, nodata, has_nodata, mask, has_mask, r, c):
+                continue
+            x = raw * scale + offset
+            acc_area_sum[z] += w * area * x
+            if has_weights:
+                p = weights[r, c]
+                if p != p:
+                    continue
+                acc_wn[z] += w
+                acc_w[z] += w * p
+                acc_wv[z] += w * p * x
 
 
 @njit(cache=True, nogil=True)

@@ -30,6 +30,7 @@ __all__ = [
     "VALUE_TYPES",
     "accumulate_classes",
     "accumulate_moments",
+    "accumulate_weighted",
     "as_window",
     "bucket_edges",
     "collect_values",
@@ -100,6 +101,7 @@ if _AHEAD is None:
     from urbanshrink_gis._kernel_code import (
         accumulate_classes,
         accumulate_moments,
+        accumulate_weighted,
         bucket_edges,
         collect_values,
         exact_pieces,
@@ -112,5 +114,6 @@ else:
     )  # fmt: skip
     accumulate_moments = _by_value_type(_AHEAD, "accumulate_moments")
     accumulate_classes = _by_value_type(_AHEAD, "accumulate_classes")
+    accumulate_weighted = _by_value_type(_AHEAD, "accumulate_weighted")
     collect_values = _by_value_type(_AHEAD, "collect_values")
     mark_values = _by_value_type(_AHEAD, "mark_values")

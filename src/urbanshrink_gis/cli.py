@@ -99,13 +99,19 @@ def cli(ctx: click.Context, verbose: int, quiet: int) -> None:
     "--stats",
     default=" ".join(DEFAULT_STATS),
     show_default=True,
-    help="Space-separated statistics (count sum mean min max std median percentile_90 ...).",
+    help="Space-separated statistics (count sum mean min max std area_sum median percentile_90"
+    " ...; weighted_sum weighted_mean with --weights).",
 )
 @click.option("--coverage", type=click.Choice(get_args(Coverage)), default="center")
 @click.option("--categorical", is_flag=True, help="Pixel counts per class value.")
 @click.option("--areas", is_flag=True, help="With --categorical, true areas per class (km²).")
 @click.option("--band", default=1, show_default=True, help="Band number.")
 @click.option("--nodata", type=float, help="Override the raster's nodata value.")
+@click.option(
+    "--weights",
+    help="Weights raster (e.g. population) for weighted_sum / weighted_mean; another grid is"
+    " warped onto RASTER's, nearest.",
+)
 @click.option("-o", "--output", required=True, help="Output table (.csv, .parquet or .gpkg).")
 @overwrite_opt
 @engine_opts
@@ -120,6 +126,7 @@ def zonal(
     areas: bool,
     band: int,
     nodata: float | None,
+    weights: str | None,
     output: str,
     overwrite: bool,
     scheduler: str,
@@ -128,8 +135,8 @@ def zonal(
     """Zonal statistics of RASTER for every zone in ZONES."""
     table = zonal_stats(
         zones, raster, stats.split(), zone_id=zone_id, layer=layer, coverage=coverage,
-        categorical=categorical, areas=areas, band=band, nodata=nodata, scheduler=scheduler,
-        workers=workers,
+        categorical=categorical, areas=areas, band=band, nodata=nodata, weights=weights,
+        scheduler=scheduler, workers=workers,
     )  # fmt: skip
     export.write_table(table, output, overwrite=overwrite)
     click.echo(f"wrote {len(table)} zones to {output}")

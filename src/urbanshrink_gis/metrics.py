@@ -9,8 +9,20 @@ mapped area
     Area of valid (not nodata) land-cover pixels in the city, km²; ``builtup_share`` is
     built-up / mapped area.
 night-light sum
-    Radiance summed over the city's valid pixels (nW/cm²/sr x pixels, or DN x pixels for
-    DMSP): a pixel-count-weighted total, not an area integral.
+    ``ntl_sum``: radiance summed over the city's valid pixels (nW/cm²/sr x pixels, or DN x
+    pixels for DMSP): a pixel-count-weighted total, not an area integral. A 15″ pixel at 54°N
+    covers 0.62 of its area at 18°N, so pixel sums of northern cities are inflated against
+    southern ones; compare cities with the area sum.
+night-light area sum
+    ``ntl_area_sum``: radiance x true pixel area summed over the valid pixels (nW/cm²/sr x km²,
+    or DN x km²), exact coverage weights applying as for the sum: the quantity to compare
+    across cities (light per built-up km², light per capita).
+population-weighted light
+    ``ntl_pop_weighted_mean``: mean radiance of the city's pixels weighted by a population
+    raster (the light the average resident lives under), over pixels valid in both.
+gridded population
+    ``pop_grid``: people summed over the city's pixels of a population raster (WorldPop,
+    GHS-POP, LandScan), per year.
 lit
     A valid pixel whose radiance exceeds the product's lit threshold; ``lit_km2`` is their
     true area.
@@ -29,7 +41,13 @@ from urbanshrink_gis.errors import ConfigError, RasterError, UrbanShrinkWarning
 from urbanshrink_gis.products import Product
 from urbanshrink_gis.zonal import Coverage, Zones, zonal_stats_many
 
-__all__ = ["METRIC_DESCRIPTIONS", "add_groups", "landcover_metrics", "nightlight_metrics"]
+__all__ = [
+    "METRIC_DESCRIPTIONS",
+    "add_groups",
+    "landcover_metrics",
+    "nightlight_metrics",
+    "population_metrics",
+]
 
 Progress = Callable[[int, int], None]
 
@@ -38,6 +56,15 @@ METRIC_DESCRIPTIONS = {
     "builtup_share": "built-up / mapped land area (0-1)",
     "mapped_km2": "valid (not nodata) land-cover area, true km²",
     "ntl_sum": "night-light radiance summed over valid pixels (product units x pixels)",
+    "ntl_area_sum": (
+        "night-light radiance x true pixel area summed over valid pixels (product units x km²,"
+        " e.g. nW/cm²/sr x km²); compare cities with this, not ntl_sum"
+    ),
+    "ntl_pop_weighted_mean": (
+        "mean night-light radiance weighted by the population raster (product units), over"
+        " pixels valid in both"
+    ),
+    "pop_grid": "people summed over the city's pixels of a gridded population raster",
     "ntl_mean": "mean night-light radiance of valid pixels (product units)",
     "lit_km2": "true area of pixels above the lit threshold, km²",
 }
@@ -129,11 +156,12 @@ def nightlight_metrics(
     zone_id: str | None = None,
     coverage: Coverage = "center",
     lit_threshold: float | None = None,
+    weights: Mapping[int, str | os.PathLike] | None = None,
     scheduler: str = "threads",
     workers: int | None = None,
     progress: Progress | None = None,
 ) -> pd.DataFrame:
-    """Night-light sum, mean and lit km² per city and year.
+    """Night-light sum, area sum, mean and lit km² per city and year.
 
     Parameters
     ----------
@@ -143,11 +171,16 @@ def nightlight_metrics(
         A night-light preset; its nodata, scale and offset are applied before summing.
     lit_threshold
         Overrides the product's lit threshold (in scaled units).
+    weights
+        Year to population raster (its own nodata left out); adds ``ntl_pop_weighted_mean``.
+        On another grid it is warped onto the light's, nearest (see
+        :func:`urbanshrink_gis.zonal.zonal_stats`).
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``city_id, year, ntl_sum, ntl_mean, lit_km2``.
+        Columns ``city_id, year, ntl_sum, ntl_area_sum, ntl_mean, lit_km2`` (and
+        ``ntl_pop_weighted_mean`` with weights).
 
     Raises
     ------
@@ -170,14 +203,92 @@ def nightlight_metrics(
         zone_id=zone_id, coverage=coverage, band=product.band, progress=progress,
         scheduler=scheduler, workers=workers,
     )  # fmt: skip
+    stats = ("sum", "area_sum", "mean", "above_km2", "count")
     table = zonal_stats_many(
-        zones, rasters, ("sum", "mean", "above_km2", "count"), nodata=product.nodata,
-        scale=product.scale, offset=product.offset, threshold=threshold, **common,
+        zones, rasters, stats + (("weighted_mean",) if weights is not None else ()),
+        nodata=product.nodata, scale=product.scale, offset=product.offset, threshold=threshold,
+        weights=weights, **common,
     )  # fmt: skip
     _check_valid_pixels(table.pop("count"), zones, rasters, product, common)
-    out = table.rename(columns={"sum": "ntl_sum", "mean": "ntl_mean", "above_km2": "lit_km2"})
+    out = table.rename(columns=_NTL_COLUMNS)
     out["ntl_sum"] = out["ntl_sum"].fillna(0.0)
+    out["ntl_area_sum"] = out["ntl_area_sum"].fillna(0.0)
     return _long(out)
+
+
+_NTL_COLUMNS = {
+    "sum": "ntl_sum",
+    "area_sum": "ntl_area_sum",
+    "mean": "ntl_mean",
+    "above_km2": "lit_km2",
+    "weighted_mean": "ntl_pop_weighted_mean",
+}
+
+
+def population_metrics(
+    zones: Zones | gpd.GeoDataFrame | str | os.PathLike,
+    rasters: Mapping[int, str | os.PathLike],
+    product: Product,
+    *,
+    zone_id: str | None = None,
+    coverage: Coverage = "center",
+    default_value: float | None = None,
+    column: str = "pop_grid",
+    scheduler: str = "threads",
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> pd.DataFrame:
+    """People per city and year from a gridded population raster (counts per pixel).
+
+    Parameters
+    ----------
+    zones, rasters, coverage, scheduler, workers, progress
+        As :func:`landcover_metrics`.
+    product
+        A population preset (WorldPop, GHS-POP, LandScan): people per pixel after its nodata,
+        scale and offset; with ``coverage="exact"`` a boundary pixel adds its covered share.
+    default_value
+        People counted for each nodata pixel of a city (as exactextract's ``default_value``):
+        ``0`` counts nodata (water, outside the product's land mask) as nobody, so a city
+        wholly on nodata has 0 people instead of a missing value. None (default): nodata
+        pixels are left out, and a city without any valid pixel has no population (missing,
+        never a guess).
+    column
+        Name of the output column: ``"pop_grid"`` (default), or ``"pop_resident"`` to use the
+        raster as the resident population of the analysis.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``city_id, year`` and ``column``.
+
+    Raises
+    ------
+    ConfigError
+        The product is not a population product.
+    RasterError
+        No zone overlaps the rasters.
+    """
+    if product.kind != "population":
+        raise ConfigError(
+            f"product {product.name!r} is {product.kind}, not population",
+            where="[[rasters]] kind",
+            fix="use a population preset (worldpop, ghs_pop, landscan)",
+        )
+    common = dict(
+        zone_id=zone_id, coverage=coverage, band=product.band, progress=progress,
+        scheduler=scheduler, workers=workers,
+    )  # fmt: skip
+    table = zonal_stats_many(
+        zones, rasters, ("sum", "count", "nodata_count"), nodata=product.nodata,
+        scale=product.scale, offset=product.offset, **common,
+    )  # fmt: skip
+    _check_valid_pixels(table["count"], zones, rasters, product, common)
+    people = table["sum"]
+    if default_value is not None:
+        people = people.fillna(0.0) + float(default_value) * table["nodata_count"]
+        people = people.where(table["count"] + table["nodata_count"] > 0)
+    return _long(pd.DataFrame({column: people}))
 
 
 def add_groups(tables: list[pd.DataFrame], product: Product) -> pd.DataFrame:

@@ -66,7 +66,8 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]
 RASTER_DIR = "rasters"
 _TREND_NAMES = {"ols": "OLS", "theil_sen": "Theil-Sen"}
-RasterKind = Literal["landcover", "nightlight"]
+RasterKind = Literal["landcover", "nightlight", "population"]
+PopulationColumn = Literal["pop_grid", "pop_resident"]
 Interpolation = Literal["linear", "loglinear"]
 
 
@@ -103,7 +104,8 @@ class RasterConfig:
     Parameters
     ----------
     kind
-        ``"landcover"`` or ``"nightlight"``.
+        ``"landcover"``, ``"nightlight"`` or ``"population"`` (people per pixel, summed per
+        city and year).
     product
         Preset name (see :func:`urbanshrink_gis.products.product_names`) or ``"custom"``.
     path
@@ -123,6 +125,16 @@ class RasterConfig:
     grid_crs
         CRS of the per-pixel output rasters of a series whose tiles are in several CRSs
         (default: the CRS of the first group).
+    weights
+        Night light: a population raster (a ``{year}`` pattern, or one file for every year)
+        giving ``ntl_pop_weighted_mean``; on another grid it is warped onto the light's,
+        nearest neighbour.
+    default_value
+        Population: people counted for each nodata pixel (``0``: nodata is nobody, so a city
+        wholly on nodata has 0, not a missing value); default: nodata left out.
+    population_column
+        Population: ``"pop_grid"`` (default, beside a census table) or ``"pop_resident"`` (the
+        raster is the resident population of the analysis; no [population] resident then).
     overrides
         Preset fields to override (nodata, scale, builtup_classes, ...); all fields of a
         custom product.
@@ -137,6 +149,9 @@ class RasterConfig:
     lit_threshold: float | None = None
     allow_outside_product: bool = False
     grid_crs: str | None = None
+    weights: str | None = None
+    default_value: float | None = None
+    population_column: PopulationColumn = "pop_grid"
     overrides: Mapping[str, Any] = field(default_factory=dict)
     base: Path = Path(".")
 
@@ -282,6 +297,7 @@ def config_from_dict(raw: Mapping[str, Any], *, base: Path, source: str = "confi
         population = _build(
             PopulationConfig, {"spec": spec, "interpolate": interpolate}, f"{source} [population]"
         )
+    _check_population_source(rasters, population, source)
     output = OutputConfig()
     if "output" in raw:
         o = _build(OutputConfig, raw["output"], f"{source} [output]")
@@ -316,11 +332,47 @@ def _raster(raw: Any, base: Path, where: str) -> RasterConfig:
     if path is not None and not path.startswith("/vsi"):
         path = str(_resolve(base, Path(path)))
     cfg = dataclasses.replace(cfg, path=path, overrides=overrides, base=base)
+    _check_kind_keys(cfg, raw, where)
+    if cfg.weights is not None and not cfg.weights.startswith("/vsi"):
+        cfg = dataclasses.replace(cfg, weights=str(_resolve(base, Path(cfg.weights))))
     try:
         cfg.preset()  # an unknown preset or a bad override stops the run before any work
     except ConfigError as err:
         raise _located(err, where) from err
     return cfg
+
+
+def _check_kind_keys(cfg: RasterConfig, raw: Mapping[str, Any], where: str) -> None:
+    """Refuse keys that the series' kind does not use (weights only for night light, ...)."""
+    allowed = {"weights": "nightlight", "default_value": "population"}
+    allowed["population_column"] = "population"
+    for key, kind in allowed.items():
+        if key in raw and cfg.kind != kind:
+            raise ConfigError(
+                f"{key} applies to kind = {kind!r} series, not {cfg.kind!r}",
+                where=where,
+                fix=f"remove {key}, or move it to the {kind} series",
+            )
+
+
+def _check_population_source(
+    rasters: tuple[RasterConfig, ...], population: PopulationConfig | None, source: str
+) -> None:
+    """One source of ``pop_resident``: a population raster series or the table, not both."""
+    columns = [r.population_column for r in rasters if r.kind == "population"]
+    if len(columns) != len(set(columns)):
+        raise ConfigError(
+            "two population raster series give the same column",
+            where=f"{source} [[rasters]]",
+            fix='set population_column = "pop_grid" on one and "pop_resident" on the other',
+        )
+    if "pop_resident" in columns and population is not None:
+        raise ConfigError(
+            'a population raster gives pop_resident (population_column = "pop_resident") and '
+            "so does the [population] table",
+            where=f"{source} [[rasters]]",
+            fix='keep population_column = "pop_grid" beside a census table, or drop [population]',
+        )
 
 
 def _located(err: ConfigError, where: str) -> ConfigError:
@@ -670,6 +722,10 @@ def _fingerprint(config: RunConfig, raster: RasterConfig, series: sources.Series
         "product": repr(series.product),
         "coverage": raster.coverage,
         "lit_threshold": raster.lit_threshold,
+        "weights": raster.weights,
+        "default_value": raster.default_value,
+        "population_column": raster.population_column,
+        "columns": 2,  # ntl_area_sum was added to the night-light tables
     }
 
 
@@ -774,6 +830,7 @@ def _series_metrics(
     reprojected to each) and the groups' areas and sums are added.
     """
     product = series.product
+    weights = _weights_series(raster, series.years)
     base = _fingerprint(config, raster, series)
     zones = _LazyZones(boundaries, raster.coverage)
 
@@ -781,21 +838,35 @@ def _series_metrics(
         tables = []
         for path in series.groups[year].values():
             prepared = zones.on_grid_of(path, product.band)
-            tables.append(
-                _year_metrics(raster, product, prepared, {year: path}, scheduler, workers)
-            )
+            tables.append(_year_metrics(
+                raster, product, prepared, {year: path}, scheduler, workers,
+                weights=None if weights is None else {year: weights[year]},
+            ))  # fmt: skip
         return tables[0] if len(tables) == 1 else metrics.add_groups(tables, product)
 
     units = [
         (
             f"{raster.kind}-{product.name}-{year}",
-            {**base, "raster": _year_files(series, year)},
+            {
+                **base,
+                "raster": _year_files(series, year),
+                **({} if weights is None else {"weights_file": file_fingerprint(weights[year])}),
+            },
             functools.partial(compute, year),
         )
         for year in series.years
     ]
     stage = f"{raster.kind} {product.name}"
     return pd.concat(_through_checkpoints(store, units, stage, progress), ignore_index=True)
+
+
+def _weights_series(raster: RasterConfig, years: tuple[int, ...]) -> dict[int, str] | None:
+    """Year to weights raster of a series: its ``{year}`` pattern, or one file for all years."""
+    if raster.weights is None:
+        return None
+    if "{year}" in raster.weights:
+        return raster_series(raster.weights, years)
+    return dict.fromkeys(years, raster.weights)
 
 
 def _year_metrics(
@@ -805,12 +876,19 @@ def _year_metrics(
     series: dict[int, str],
     scheduler: str,
     workers: int | None,
+    *,
+    weights: dict[int, str] | None = None,
 ) -> pd.DataFrame:
     engine = dict(coverage=raster.coverage, scheduler=scheduler, workers=workers)
     if raster.kind == "landcover":
         return metrics.landcover_metrics(zones, series, product, **engine)
+    if raster.kind == "population":
+        return metrics.population_metrics(
+            zones, series, product, default_value=raster.default_value,
+            column=raster.population_column, **engine,
+        )  # fmt: skip
     return metrics.nightlight_metrics(
-        zones, series, product, lit_threshold=raster.lit_threshold, **engine
+        zones, series, product, lit_threshold=raster.lit_threshold, weights=weights, **engine
     )
 
 

@@ -54,7 +54,7 @@ __all__ = [
     "product_names",
 ]
 
-Kind = Literal["nightlight", "landcover", "builtup_fraction"]
+Kind = Literal["nightlight", "landcover", "builtup_fraction", "population"]
 Sensor = Literal["viirs", "dmsp", "dmsp_viirs_harmonized"]
 
 _COLOUR = re.compile(r"#[0-9a-f]{6}")
@@ -107,8 +107,9 @@ class Product:
     name
         Registry key (``"clcd"``), or ``"custom"``.
     kind
-        ``"nightlight"`` (radiance or DN), ``"landcover"`` (class codes) or
-        ``"builtup_fraction"`` (built-up m² per pixel).
+        ``"nightlight"`` (radiance or DN), ``"landcover"`` (class codes),
+        ``"builtup_fraction"`` (built-up m² per pixel) or ``"population"`` (people per pixel,
+        summed per city).
     title, citation
         Product title and the reference to cite.
     dtype
@@ -619,6 +620,101 @@ _PRESETS: dict[str, Product] = {
             years=(1975, 2030),
             epochs=tuple(range(1975, 2031, 5)),  # 2025 and 2030 projected
         ),
+        # Gridded population: people per pixel, summed per city (kind "population"). Confirmed
+        # from the producers' dataset pages: WorldPop 3″ (~100 m) geographic WGS84, people per
+        # pixel, constrained nodata = unsettled areas; GHS-POP 1 km Mollweide, 5-year epochs
+        # 1975-2030; LandScan 30″ geographic, people per cell (ambient, 24-hour average).
+        Product(
+            name="worldpop",
+            kind="population",
+            title="WorldPop Global 2000-2020 unconstrained population counts, 100 m (ppp)",
+            citation=(
+                "WorldPop (www.worldpop.org) and CIESIN, Columbia University (2018). Global High "
+                "Resolution Population Denominators Project (OPP1134076). University of "
+                "Southampton (check the DOI of the release used)."
+            ),
+            dtype="float32",  # (check)
+            nodata=-99999.0,  # (check): some files use NaN or -3.4e38; check_raster shows it
+            valid_range=(0.0, math.inf),
+            units="people per pixel",
+            crs="EPSG:4326",
+            pixel_size=1 / 1200,  # 3 arc-seconds, ~100 m at the equator
+            path_pattern="*_ppp_{year}.tif",  # chn_ppp_2020.tif (check)
+            years=(2000, 2020),
+        ),
+        Product(
+            name="worldpop_constrained",
+            kind="population",
+            title="WorldPop Global 2020 constrained population counts, 100 m (ppp, BSGM)",
+            citation=(
+                "Bondarenko, M., Kerr, D., Sorichetta, A., Tatem, A.J. (2020). Census/projection-"
+                "disaggregated gridded population datasets, adjusted to match the corresponding "
+                "UNPD 2020 estimates, for 183 countries in 2020 using Built-Settlement Growth "
+                "Model (BSGM) outputs. WorldPop, University of Southampton. "
+                "doi:10.5258/SOTON/WP00685 (check)."
+            ),
+            dtype="float32",  # (check)
+            nodata=-99999.0,  # (check); nodata marks areas mapped as unsettled
+            valid_range=(0.0, math.inf),
+            units="people per pixel",
+            crs="EPSG:4326",
+            pixel_size=1 / 1200,
+            path_pattern="*_ppp_{year}_constrained.tif",  # chn_ppp_2020_constrained.tif
+            years=(2020, 2020),  # later releases (R2025A) cover 2015-2030 (check)
+        ),
+        Product(
+            name="ghs_pop",
+            kind="population",
+            title="GHS-POP R2023A residential population grid, 100 m Mollweide",
+            citation=(
+                "Schiavina, M., Freire, S., Carioli, A., MacManus, K. (2023). GHS-POP R2023A - "
+                "GHS population grid multitemporal (1975-2030). European Commission, JRC. "
+                "doi:10.2905/2FF68A52-5B5B-4A22-8F40-C41DA8332CFE (check)."
+            ),
+            dtype="float32",  # (check)
+            nodata=-200.0,  # (check)
+            valid_range=(0.0, math.inf),
+            units="people per cell",
+            crs="ESRI:54009",
+            pixel_size=100.0,
+            path_pattern="GHS_POP_E{year}_GLOBE_R2023A_54009_100_V1_0*.tif",
+            years=(1975, 2030),  # every 5 years; 2025 and 2030 projected
+        ),
+        Product(
+            name="ghs_pop_1km",
+            kind="population",
+            title="GHS-POP R2023A residential population grid, 1 km Mollweide",
+            citation=(
+                "Schiavina, M., Freire, S., Carioli, A., MacManus, K. (2023). GHS-POP R2023A - "
+                "GHS population grid multitemporal (1975-2030). European Commission, JRC. "
+                "doi:10.2905/2FF68A52-5B5B-4A22-8F40-C41DA8332CFE (check)."
+            ),
+            dtype="float32",  # (check)
+            nodata=-200.0,  # (check)
+            valid_range=(0.0, math.inf),
+            units="people per cell",
+            crs="ESRI:54009",
+            pixel_size=1000.0,
+            path_pattern="GHS_POP_E{year}_GLOBE_R2023A_54009_1000_V1_0*.tif",
+            years=(1975, 2030),
+        ),
+        Product(
+            name="landscan",
+            kind="population",
+            title="LandScan Global ambient population, 30 arc-seconds",
+            citation=(
+                "LandScan Global (release year). Oak Ridge National Laboratory, "
+                "https://landscan.ornl.gov (cite the release used; authors vary by release)."
+            ),
+            dtype="int32",  # (check)
+            nodata=-2147483647.0,  # (check)
+            valid_range=(0.0, math.inf),
+            units="people per cell (ambient: a 24-hour average, not residents)",
+            crs="EPSG:4326",
+            pixel_size=1 / 120,  # 30 arc-seconds, ~1 km at the equator
+            path_pattern="landscan-global-{year}.tif",
+            years=(2000, 2023),  # yearly releases (check the last)
+        ),
     )
 }
 
@@ -663,7 +759,7 @@ def get_product(name: str) -> Product:
 
 
 _NEEDED = {
-    "kind": 'kind = "nightlight", "landcover" or "builtup_fraction"',
+    "kind": 'kind = "nightlight", "landcover", "builtup_fraction" or "population"',
     "dtype": 'dtype = "uint8" (the band type gdalinfo shows)',
     "builtup_classes": "builtup_classes = [8] (the codes that mean built-up)",
     "lit_threshold": "lit_threshold = 0.5 (the value above which a pixel is lit, after scale)",

@@ -11,6 +11,15 @@ pixel area
     True area in km²: on a geographic grid the ellipsoidal area of each row's pixel (rows differ
     by latitude), on a projected grid the transform's cell size.
 
+area sum
+    ``area_sum``: value x true pixel area (km²) summed over the zone's valid pixels, an area
+    integral (radiance x km²), where ``sum`` adds pixels whatever their size.
+weights raster
+    A second raster (population counts) for ``weighted_sum`` (sum of weight x value) and
+    ``weighted_mean`` (that over the sum of weights), over pixels valid in both. On the value
+    raster's grid it is read as it is; on any other grid GDAL warps it onto the value grid
+    window by window, nearest neighbour (each value pixel takes the weight under its centre).
+
 A pixel covered by several overlapping zones counts in each of them, as in rasterstats.
 """
 
@@ -32,6 +41,8 @@ import pandas as pd
 import rasterio
 from affine import Affine
 from pyproj import CRS
+from rasterio.enums import Resampling
+from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
 from urbanshrink_gis import _kernels
@@ -57,6 +68,8 @@ DEFAULT_STATS = ("count", "sum", "mean", "min", "max")
 _MOMENT_STATS = {"count", "nodata_count", "sum", "mean", "min", "max", "std", "range", "area_km2"}
 _THRESHOLD_STATS = {"above_count", "above_km2"}
 _VALUE_STATS = {"median", "majority", "minority", "unique"}
+_AREA_STATS = {"area_sum"}
+_WEIGHTED_STATS = {"weighted_sum", "weighted_mean"}
 _PERCENTILE = re.compile(r"percentile_(\d+(\.\d+)?)$")
 _WINDOW_PIXELS = 1 << 22  # ~4 M pixels per window bounds the memory of one read
 _EQUAL_AREA_WORDS = ("equal area", "equal-area", "mollweide", "sinusoidal", "equal earth")
@@ -258,10 +271,14 @@ class _Moments:
     m2: np.ndarray = field(init=False)
     vmin: np.ndarray = field(init=False)
     vmax: np.ndarray = field(init=False)
+    area_sum: np.ndarray = field(init=False)
+    wn: np.ndarray = field(init=False)
+    w: np.ndarray = field(init=False)
+    wv: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
         z = self.n_zones
-        for name in ("n", "total", "area", "above_n", "above_area", "shift", "s", "q", "sum", "m2"):
+        for name in (*_ADDITIVE, "shift", "s", "q", "m2"):
             setattr(self, name, np.zeros(z))
         self.has_shift = np.zeros(z, bool)
         self.vmin = np.full(z, np.inf)
@@ -278,6 +295,19 @@ class _Moments:
             runs.zone, runs.row, runs.col0, runs.col1, runs.weight, row_area, reading.threshold,
             self.n, self.total, self.area, self.above_n, self.above_area, self.shift,
             self.has_shift, self.s, self.q, self.vmin, self.vmax,
+        )  # fmt: skip
+
+    def add_weighted(
+        self, block: np.ndarray, mask: np.ndarray | None, reading: _Reading, runs: Runs,
+        row_area: np.ndarray, weights: np.ndarray | None,
+    ) -> None:  # fmt: skip
+        """Add the area sums and, with ``weights`` (float64, NaN = no weight), weighted sums."""
+        _kernels.accumulate_weighted(
+            block, _mask_or_dummy(mask), mask is not None, *reading.nodata_args,
+            reading.scale, reading.offset,
+            np.zeros((1, 1)) if weights is None else weights, weights is not None,
+            runs.zone, runs.row, runs.col0, runs.col1, runs.weight, row_area,
+            self.area_sum, self.wn, self.w, self.wv,
         )  # fmt: skip
 
     def close(self) -> _Moments:
@@ -297,7 +327,7 @@ class _Moments:
             )
             cross = np.where(n > 0, delta**2 * self.n * other.n / n, 0.0)
         self.m2 = self.m2 + other.m2 + cross
-        for name in ("n", "total", "area", "above_n", "above_area", "sum"):
+        for name in _ADDITIVE:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.vmin = np.minimum(self.vmin, other.vmin)
         self.vmax = np.maximum(self.vmax, other.vmax)
@@ -319,8 +349,14 @@ class _Moments:
                 "area_km2": self.area,
                 "above_count": self.above_n,
                 "above_km2": self.above_area,
+                "area_sum": np.where(some, self.area_sum, np.nan),
+                "weighted_sum": np.where(self.wn > 0, self.wv, np.nan),
+                "weighted_mean": np.where((self.wn > 0) & (self.w != 0), self.wv / self.w, np.nan),
             }
         return {s: out[s] for s in stats if s in out}
+
+
+_ADDITIVE = ("n", "total", "area", "above_n", "above_area", "sum", "area_sum", "wn", "w", "wv")
 
 
 @dataclass
@@ -411,14 +447,22 @@ def _mask_or_dummy(mask: np.ndarray | None) -> np.ndarray:
     return mask if mask is not None else np.ones((1, 1), np.uint8)
 
 
-def _check_stats(stats: Iterable[str], threshold: float | None) -> tuple[str, ...]:
+def _check_stats(
+    stats: Iterable[str], threshold: float | None, *, weighted: bool = False
+) -> tuple[str, ...]:
     stats = tuple(stats)
-    known = _MOMENT_STATS | _VALUE_STATS | _THRESHOLD_STATS
+    known = _MOMENT_STATS | _VALUE_STATS | _THRESHOLD_STATS | _AREA_STATS | _WEIGHTED_STATS
     valid = [*sorted(known), "percentile_N"]
     for s in stats:
         if s in _THRESHOLD_STATS and threshold is None:
             raise ConfigError(
                 f"statistic {s!r} needs a threshold", where="stats", fix="pass threshold=VALUE"
+            )
+        if s in _WEIGHTED_STATS and not weighted:
+            raise ConfigError(
+                f"statistic {s!r} needs a weights raster",
+                where="stats",
+                fix="pass weights=RASTER (--weights RASTER)",
             )
         m = _PERCENTILE.match(s)
         if s in known or (m and 0 <= float(m.group(1)) <= 100):
@@ -480,6 +524,8 @@ def zonal_stats(
     scale: float | None = None,
     offset: float | None = None,
     threshold: float | None = None,
+    weights: str | os.PathLike | None = None,
+    weights_nodata: float | None = None,
     layer: str | None = None,
     scheduler: str = "threads",
     workers: int | None = None,
@@ -496,8 +542,10 @@ def zonal_stats(
         Any GDAL-readable path (``/vsigzip/…`` too).
     stats
         Any of count, nodata_count, sum, mean, min, max, std, range, area_km2, above_count,
-        above_km2, median, majority, minority, unique and percentile_N (N from 0 to 100).
-        Ignored when ``categorical``.
+        above_km2, area_sum, weighted_sum, weighted_mean, median, majority, minority, unique
+        and percentile_N (N from 0 to 100). ``area_sum`` is the sum of value x true pixel area
+        (km²); ``weighted_sum`` (sum of weight x value) and ``weighted_mean`` (that divided by
+        the sum of weights) need ``weights``. Ignored when ``categorical``.
     zone_id
         Field of ``zones`` that identifies each zone (not needed for prepared zones).
     coverage
@@ -517,6 +565,15 @@ def zonal_stats(
     threshold
         For ``above_count`` and ``above_km2``: valid pixels whose scaled value exceeds it (such
         as lit night-light pixels).
+    weights
+        Weights raster (such as population counts) for ``weighted_sum`` and ``weighted_mean``:
+        pixels count where both rasters are valid (the weights' nodata, NaN and mask are left
+        out). On the value raster's grid it is read as it is; on another grid GDAL warps it
+        onto the value grid window by window, nearest neighbour, so each value pixel takes the
+        weight under its centre (aggregate a much finer weights raster to the value grid
+        first, e.g. ``gdalwarp -r sum``, to keep every weight).
+    weights_nodata
+        Overrides the weights band's nodata value.
     layer
         Layer of a vector ``zones`` path.
     scheduler
@@ -552,6 +609,8 @@ def zonal_stats(
         scale=scale,
         offset=offset,
         threshold=threshold,
+        weights=None if weights is None else {None: weights},
+        weights_nodata=weights_nodata,
         layer=layer,
         scheduler=scheduler,
         workers=workers,
@@ -574,6 +633,8 @@ def zonal_stats_many(
     scale: float | None = None,
     offset: float | None = None,
     threshold: float | None = None,
+    weights: str | os.PathLike | Mapping[Any, str | os.PathLike] | None = None,
+    weights_nodata: float | None = None,
     layer: str | None = None,
     scheduler: str = "threads",
     workers: int | None = None,
@@ -586,6 +647,9 @@ def zonal_stats_many(
     rasters
         Key (such as the year) to raster path, or to a :class:`WindowSource` computing the
         values; every raster must share the first one's grid.
+    weights
+        One weights raster for every key, or a mapping from every key to its own (see
+        :func:`zonal_stats`).
     **others
         As :func:`zonal_stats`.
 
@@ -598,8 +662,10 @@ def zonal_stats_many(
     ------
     RasterError
         A raster cannot be read or is on another grid than the first.
+    ConfigError
+        A statistic is unknown, a weighted one has no weights, or a key has no weights raster.
     """
-    stats = _check_stats(stats, threshold)
+    stats = _check_stats(stats, threshold, weighted=weights is not None)
     limit = np.inf if threshold is None else float(threshold)
     keys = list(rasters)
     if not keys:
@@ -633,10 +699,14 @@ def zonal_stats_many(
         zones, grid, zone_id=zone_id, coverage=coverage, layer=layer,
         where=f"{readings[0].path} (key {keys[0]})",
     )  # fmt: skip
-    wants_area = areas or "area_km2" in stats or "above_km2" in stats
+    wants_area = areas or any(s in stats for s in ("area_km2", "above_km2", "area_sum"))
     row_area = grid.row_areas_km2() if wants_area else np.ones(grid.height)
     threads = decode_threads(check_scheduler(scheduler), workers)
-    job = _Job(prepared, tuple(readings), stats, categorical, gather, row_area, threads)
+    weighing = _weighings(keys, weights, weights_nodata, grid, categorical)
+    extra = not categorical and any(s in _AREA_STATS | _WEIGHTED_STATS for s in stats)
+    job = _Job(
+        prepared, tuple(readings), stats, categorical, gather, row_area, threads, weighing, extra
+    )
     tables = _run(job, areas=areas, scheduler=scheduler, workers=workers, progress=progress)
     frames = []
     for key, table in zip(keys, tables, strict=True):
@@ -697,6 +767,8 @@ class _Job:
     gather: bool
     row_area: np.ndarray
     threads: int | str = "ALL_CPUS"
+    weights: tuple[_Weights | None, ...] = ()
+    extra: bool = False
 
 
 @dataclass
@@ -723,14 +795,18 @@ def _band_task(job: _Job, band: tuple[int, int]) -> list[_Partial]:
     """Aggregates of every raster over one band of rows (one unit of parallel work)."""
     zones = job.zones
     parts = [_Partial.empty(len(zones)) for _ in job.readings]
+    weights = job.weights or (None,) * len(job.readings)
     with reading_env(job.threads), contextlib.ExitStack() as stack:
         datasets = [
             None if r.source else stack.enter_context(open_raster(r.path, band=r.band))
             for r in job.readings
         ]
+        weight_sets = [None if w is None else w.open(stack, zones.grid) for w in weights]
         for window, runs in zones.band_windows(*band):
             areas = job.row_area[window.row_off : window.row_off + window.height]
-            for ds, reading, part in zip(datasets, job.readings, parts, strict=True):
+            for ds, reading, part, wds, w in zip(
+                datasets, job.readings, parts, weight_sets, weights, strict=True
+            ):
                 if ds is None:
                     block, mask = reading.source.read(window), None
                 else:
@@ -740,11 +816,87 @@ def _band_task(job: _Job, band: tuple[int, int]) -> list[_Partial]:
                     part.classes.add(_class_lut(reading, block, runs), runs, mask, areas)
                     continue
                 part.moments.add(block, mask, reading, runs, areas)
+                if job.extra:
+                    wblock = None if w is None else w.read(wds, window)
+                    part.moments.add_weighted(block, mask, reading, runs, areas, wblock)
                 if job.gather:
                     part.values.append(_collect(block, mask, reading, runs))
     for part in parts:
         part.moments.close()
     return parts
+
+
+@dataclass(frozen=True, slots=True)
+class _Weights:
+    """How to read a weights raster on the value grid: as it is, or warped (nearest)."""
+
+    path: str
+    band: int
+    nodata: float | None
+    warp: bool
+
+    def open(self, stack: contextlib.ExitStack, grid: Grid) -> rasterio.DatasetReader | WarpedVRT:
+        """The dataset to read windows of the value grid from."""
+        ds = stack.enter_context(open_raster(self.path, band=self.band))
+        if not self.warp:
+            return ds
+        return stack.enter_context(
+            WarpedVRT(
+                ds, crs=grid.crs.to_wkt(), transform=grid.transform, width=grid.width,
+                height=grid.height, src_nodata=self.nodata, nodata=np.nan, dtype="float64",
+                resampling=Resampling.nearest,
+            )
+        )  # fmt: skip
+
+    def read(self, ds: rasterio.DatasetReader | WarpedVRT, window: Window) -> np.ndarray:
+        """Weights of one window as C-contiguous float64, NaN where there is no valid weight."""
+        if self.warp:
+            return np.ascontiguousarray(ds.read(self.band, window=window), np.float64)
+        raw, mask = read_block(ds, window, band=self.band)
+        out = raw.astype(np.float64)
+        if self.nodata is not None:
+            out[raw == self.nodata] = np.nan
+        if mask is not None:
+            out[mask == 0] = np.nan
+        return np.ascontiguousarray(out)
+
+
+def _weighings(
+    keys: list[Any],
+    weights: str | os.PathLike | Mapping[Any, str | os.PathLike] | None,
+    nodata: float | None,
+    grid: Grid,
+    categorical: bool,
+) -> tuple[_Weights | None, ...]:
+    """One :class:`_Weights` per key, checked once: readable, and one for every key."""
+    if weights is None:
+        return ()
+    if categorical:
+        raise ConfigError(
+            "weights apply to statistics, not to categorical class counts",
+            where="weights",
+            fix="drop the weights, or ask weighted_sum / weighted_mean without categorical",
+        )
+    if isinstance(weights, Mapping):
+        missing = [k for k in keys if k not in weights]
+        if missing:
+            raise ConfigError(
+                f"no weights raster for key {', '.join(map(str, missing))}",
+                where="weights",
+                fix="give a weights raster for every raster of the series",
+            )
+        paths = [weights[k] for k in keys]
+    else:
+        paths = [weights] * len(keys)
+    out = []
+    for path in paths:
+        with open_raster(path) as ds:
+            fill = band_nodata(ds, 1, nodata)
+            warp = not Grid.of(ds).same_as(grid)
+            if warp:
+                log.debug("weights %s are warped onto the value grid (nearest)", ds.name)
+            out.append(_Weights(ds.name, 1, fill, warp))
+    return tuple(out)
 
 
 def _run(
