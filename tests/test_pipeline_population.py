@@ -1,7 +1,7 @@
 """A population raster series and population weights for night light, through `urbanshrink run`.
 
 The demo's real boundaries and seeded rasters, plus seeded population rasters on a 1′ grid:
-the light is on VIIRS' 15″ grid, so the weights are warped onto it (nearest).
+the light is on the harmonized DMSP 30″ grid, so the weights are warped onto it (nearest).
 Columns of the run are checked against direct calls of the zonal engine, whose statistics are
 checked against brute force and exactextract in ``test_zonal_weights``.
 """
@@ -27,12 +27,12 @@ YEARS = (2010, 2015, 2020)
 
 
 def write_population(path, seed: int) -> None:
-    """People per 1′ cell over the demo's extent (112-135°E, 31-54°N), with a nodata strip."""
+    """People per 1′ cell over the demo's extent (112-136°E, 29-54°N), with a nodata strip."""
     rng = np.random.default_rng(seed)
-    people = rng.gamma(1.0, 50.0, (1380, 1380)).astype("float32")
+    people = rng.gamma(1.0, 50.0, (1500, 1440)).astype("float32")
     people[:, 500:505] = NODATA
     profile = dict(
-        driver="GTiff", height=1380, width=1380, count=1, dtype="float32", nodata=NODATA,
+        driver="GTiff", height=1500, width=1440, count=1, dtype="float32", nodata=NODATA,
         crs="EPSG:4326", transform=from_origin(112.0, 54.0, 1 / 60, 1 / 60), tiled=True,
         compress="deflate",
     )  # fmt: skip
@@ -48,13 +48,15 @@ def demo_with_population(tmp_path_factory):
     for year in YEARS:
         write_population(demo.root / "pop" / f"worldpop_{year}.tif", seed=year)
     text = demo.config.read_text(encoding="utf-8").replace(
-        'path = "rasters/ntl/vnl2_{year}.tif"',
-        'path = "rasters/ntl/vnl2_{year}.tif"\nweights = "pop/worldpop_{year}.tif"',
+        'path = "rasters/ntl/Harmonized_DN_NTL_{year}_*.tif"',
+        'path = "rasters/ntl/Harmonized_DN_NTL_{year}_*.tif"\nweights = "pop/worldpop_{year}.tif"',
     )
     text = text.replace(
         "[population]",
         '[[rasters]]\nkind = "population"\nproduct = "worldpop"\n'
-        'path = "pop/worldpop_{year}.tif"\n\n[population]',
+        'path = "pop/worldpop_{year}.tif"\n'
+        "pixel_size = 0.016666666666666666  # a 1' test copy of WorldPop's 3\" grid\n\n"
+        "[population]",
     )
     config = demo.root / "population.toml"
     config.write_text(text, encoding="utf-8")
@@ -74,16 +76,16 @@ def test_run_with_a_population_series_and_weights(demo_with_population, tmp_path
     pop = demo.root / "pop" / "worldpop_2020.tif"
     direct = zonal_stats(cities, pop, ("sum",), zone_id="city_id", nodata=NODATA)
     assert year["pop_grid"].to_numpy() == pytest.approx(direct.loc[year.index, "sum"], rel=1e-9)
-    ntl = demo.root / "rasters" / "ntl" / "vnl2_2020.tif"
+    ntl = demo.root / "rasters" / "ntl" / "Harmonized_DN_NTL_2020_simVIIRS.tif"
     light = zonal_stats(
         cities, ntl, ("sum", "area_sum", "weighted_mean"), zone_id="city_id", weights=pop
     )
     got = year[["ntl_pop_weighted_mean", "ntl_area_sum"]].to_numpy()
     assert got == pytest.approx(light.loc[year.index, ["weighted_mean", "area_sum"]], rel=1e-9)
-    # a 15″ pixel covers 0.184 km² at 31°N and 0.126 km² at 54°N: the area sum is the pixel
+    # a 30″ pixel covers 0.74 km² at 31°N and 0.50 km² at 54°N: the area sum is the pixel
     # sum times that, so the ratio tells each city's latitude
     ratio = year["ntl_area_sum"] / year["ntl_sum"]
-    assert ratio.between(0.125, 0.185).all()
+    assert ratio.between(0.48, 0.75).all()
     north, south = ratio.idxmin(), ratio.idxmax()
     assert cities.set_index("city_id").loc[[north, south], "lat"].is_monotonic_decreasing
     cities_out = pd.read_csv(out / "cities.csv", dtype={"city_id": str})
