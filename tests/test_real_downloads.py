@@ -306,3 +306,59 @@ def test_prepare_clips_once_and_the_run_on_it_gives_the_same_tables(tmp_path):
     table, lines = _run(tmp_path / "prep" / "urbanshrink.toml", tmp_path / "out2")
     assert not any("gzipped" in line for line in lines)
     pd.testing.assert_frame_equal(table, direct)
+
+
+def test_overlapping_tiles_with_different_values_stop_naming_both(tmp_path):
+    res = 1 / 12000
+    a = np.full((40, 40), 50, np.uint8)
+    b = np.full((40, 40), 10, np.uint8)
+    for year in (2020, 2021):
+        _write_geotiff(tmp_path / "wc" / f"ESA_WorldCover_10m_{year}_v100_N30E114_Map.tif", a,
+                       crs="EPSG:4326", res=res, west=114.0, north=30.0, nodata=0)  # fmt: skip
+        _write_geotiff(
+            tmp_path / "wc" / f"ESA_WorldCover_10m_{year}_v100_N30E115_Map.tif",
+            b,
+            crs="EPSG:4326",
+            res=res,
+            west=114.0 + 20 * res,
+            north=30.0,
+            nodata=0,
+        )
+    zones = gpd.GeoDataFrame({"adcode": ["100001"], "name": ["z"]}, crs="EPSG:4326",
+                             geometry=[__import__("shapely").geometry.box(
+                                 114.0, 30.0 - 40 * res, 114.0 + 60 * res, 30.0)])  # fmt: skip
+    zones.to_file(tmp_path / "zones.gpkg", layer="zones", driver="GPKG")
+    fixture = type(
+        "F",
+        (),
+        {
+            "zones": zones,
+            "zones_path": tmp_path / "zones.gpkg",
+            "path_pattern": "wc/ESA_WorldCover_10m_{year}_*_Map.tif",
+        },
+    )
+    config = _config(tmp_path, fixture, kind="landcover", product="worldcover", start=2020,
+                     end=2021)  # fmt: skip
+    result = CliRunner().invoke(cli, ["export", str(config), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    (line,) = [x for x in result.stderr.splitlines() if x.startswith("Error:")]
+    assert "N30E114_Map.tif" in line and "N30E115_Map.tif" in line and "different values" in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_night_light_of_two_sensors_is_refused(tmp_path):
+    fixture = downloads.dmsp_harmonized(tmp_path / "dmsp", years=(2014, 2018))
+    vnl = downloads.vnl_v2(tmp_path / "vnl", years=(2014, 2018))
+    config = _config(tmp_path, fixture, kind="nightlight", product="dmsp_harmonized",
+                     start=2014, end=2018,
+                     extra=f'[[rasters]]\nkind = "nightlight"\nproduct = "vnl2"\n'
+                     f'path = "{tmp_path / "vnl" / vnl.path_pattern}"')  # fmt: skip
+    text = config.read_text().replace(
+        f'path = "{tmp_path / fixture.path_pattern}"',
+        f'path = "{tmp_path / "dmsp" / fixture.path_pattern}"',
+    )
+    config.write_text(text)
+    result = CliRunner().invoke(cli, ["export", str(config), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    (line,) = [x for x in result.stderr.splitlines() if x.startswith("Error:")]
+    assert "different sensors (dmsp_viirs_harmonized, viirs)" in line

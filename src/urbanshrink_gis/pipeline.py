@@ -1182,15 +1182,13 @@ def raster_names(config: RunConfig) -> list[str]:
             names.append(f"builtup_change_{span}.tif")
         else:
             names += [f"ntl_change_{span}.tif", f"ntl_trend_{span}.tif"]
-    lc, ntl = years_of.get("landcover", []), years_of.get("nightlight", [])
-    if len(lc) >= 2 and lc[-1] in set(ntl) | set(_all_years(config, "nightlight")):
+    lc = years_of.get("landcover", [])
+    ntl = next((r for r in config.rasters if r.kind == "nightlight"), None)
+    land = next((r for r in config.rasters if r.kind == "landcover"), None)
+    classes = land is not None and land.preset().kind == "landcover"
+    if classes and ntl is not None and len(lc) >= 2 and lc[-1] in ntl.files():
         names.append("new_builtup_dark.tif")
     return names
-
-
-def _all_years(config: RunConfig, kind: str) -> list[int]:
-    raster = next((r for r in config.rasters if r.kind == kind), None)
-    return [] if raster is None else list(raster.files())
 
 
 def raster_plans(config: RunConfig, series: Sequence[sources.Series]) -> list[RasterPlan]:
