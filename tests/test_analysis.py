@@ -1,21 +1,30 @@
+import dataclasses
+import itertools
 import math
 import re
+import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
+from conftest import CHINA_CENSUS, CHINA_CITIES, requires_shared
 from urbanshrink_gis.analysis import (
+    BUILTUP_THRESHOLDS,
     CLASSES,
     COLUMNS,
+    POP_THRESHOLDS,
+    SENSITIVITY_COLUMNS,
     AnalysisConfig,
     analyse,
+    match_population,
     national_gdp_growth_pct,
+    sensitivity,
     summarise,
 )
-from urbanshrink_gis.errors import ConfigError, InputError
+from urbanshrink_gis.errors import ConfigError, InputError, UrbanShrinkWarning
 
 # --- a 3-city example worked out by hand --------------------------------------------------------
 #
@@ -39,7 +48,7 @@ HAND = pd.DataFrame(
         "ntl_sum",
         "lit_km2",
         "pop_urban",
-        "age60_share",
+        "age60_share_pct",
         "pop_registered",
         "gdp",
     ],
@@ -62,13 +71,17 @@ def test_hand_example_indicators():
     assert b["pop_change_pct"] == pytest.approx(10.0)
     assert b["builtup_change_pct"] == pytest.approx(21.0)
     assert c["pop_change_pct"] == 0.0 and c["builtup_change_pct"] == pytest.approx(-10.0)
-    # LCRPGR = [ln(U1/U0)/10] / [ln(P1/P0)/10]:
-    #   230400: ln(1.25) / ln(0.8) = -1 exactly (1.25 = 1/0.8)
+    # LCR, PGR = ln(end / start) / 10 years, in percent per year; LCRPGR = LCR / PGR where
+    # PGR is positive:
+    #   230400: PGR = 10 ln(0.8) < 0 -> no ratio (it would read -1), a note says why;
+    #           LCR - PGR = 10 (ln 1.25 - ln 0.8) = 20 ln 1.25 > 0: land per person rose
     #   410100: ln(1.21) / ln(1.1) = 2 ln(1.1) / ln(1.1) = 2
     #   440300: population unchanged, PGR = 0 -> NaN
-    assert a["lcrpgr"] == pytest.approx(-1.0)
-    assert b["lcrpgr"] == pytest.approx(2.0)
-    assert math.isnan(c["lcrpgr"])
+    assert a["pgr_pct_yr"] == pytest.approx(10 * math.log(0.8))
+    assert a["lcr_minus_pgr_pct_yr"] == pytest.approx(20 * math.log(1.25))
+    assert math.isnan(a["lcrpgr"]) and "PGR < 0" in a["lcrpgr_note"]
+    assert b["lcrpgr"] == pytest.approx(2.0) and pd.isna(b["lcrpgr_note"])
+    assert math.isnan(c["lcrpgr"]) and "PGR = 0" in c["lcrpgr_note"]
     # built-up per capita in m²: km² * 1e6 / people
     #   230400: 100e6 / 1e6 = 100 -> 125e6 / 8e5 = 156.25
     #   410100: 200e6 / 2e6 = 100 -> 242e6 / 2.2e6 = 110
@@ -84,21 +97,26 @@ def test_hand_example_indicators():
     assert a["density_change_pct"] == pytest.approx(-36.0)
     assert b["density_change_pct"] == pytest.approx((1 / 1.1 - 1) * 100)
     assert c["density_change_pct"] == pytest.approx((1 / 0.9 - 1) * 100)
-    # outflow = registered - resident at end; ratio in percent of registered
-    #   230400: 1.2e6 - 8e5 = 4e5, 33.3 % > 10 % -> outflow city
-    #   410100: 2.0e6 - 2.2e6 = -2e5, -10 % -> not
+    # hukou gap = registered - resident, at start and end; ratio in percent of registered
+    #   230400: start no registered -> NaN; end 1.2e6 - 8e5 = 4e5, 33.3 % > 10 % -> sending
+    #   410100: start 2.1e6 - 2.0e6 = 1e5 (4.76 %), end 2.0e6 - 2.2e6 = -2e5 (-10 %): not;
+    #           change -3e5 persons, -14.76 points
     #   440300: no registered population -> NaN / NA
-    assert a["outflow"] == 400_000 and a["outflow_ratio_pct"] == pytest.approx(100 / 3)
-    assert b["outflow"] == -200_000 and b["outflow_ratio_pct"] == pytest.approx(-10.0)
+    assert a["hukou_gap_end"] == 400_000 and a["hukou_gap_ratio_pct_end"] == pytest.approx(100 / 3)
+    assert math.isnan(a["hukou_gap_start"]) and math.isnan(a["hukou_gap_change"])
+    assert b["hukou_gap_start"] == 100_000 and b["hukou_gap_end"] == -200_000
+    assert b["hukou_gap_change"] == -300_000
+    assert b["hukou_gap_ratio_pct_start"] == pytest.approx(100 / 21)
+    assert b["hukou_gap_ratio_change_pp"] == pytest.approx(-10 - 100 / 21)
     assert (b["pop_registered_start"], b["pop_registered_end"]) == (2_100_000, 2_000_000)
-    assert out["outflow_city"].tolist()[:2] == [True, False]
-    assert out["outflow_city"].isna().tolist() == [False, False, True]
+    assert out["sending_city"].tolist()[:2] == [True, False]
+    assert out["sending_city"].isna().tolist() == [False, False, True]
     # age 60+: 230400 15 -> 25 (+10 points, > 20 -> ageing); 410100 12 -> 14 (not); 440300 NA
-    assert a["age60_share_change"] == 10.0 and b["age60_share_change"] == 2.0
+    assert a["age60_share_change_pp"] == 10.0 and b["age60_share_change_pp"] == 2.0
     assert out["ageing"].tolist()[:2] == [True, False] and out["ageing"].isna().iloc[2]
     # urban share: 600k / 1M = 60 %, 560k / 800k = 70 %
-    assert (a["urban_share_start"], a["urban_share_end"]) == (60.0, 70.0)
-    assert math.isnan(b["urban_share_start"])
+    assert (a["urban_share_pct_start"], a["urban_share_pct_end"]) == (60.0, 70.0)
+    assert math.isnan(b["urban_share_pct_start"])
     # GDP change: 100 -> 150 = +50 %, 300 -> 330 = +10 %
     assert a["gdp_change_pct"] == pytest.approx(50.0) and b["gdp_change_pct"] == pytest.approx(10)
 
@@ -148,7 +166,12 @@ def test_missing_population_or_builtup_is_no_data_never_a_guess():
             "builtup_km2": [10.0, 20.0, 10.0, np.nan],
         }
     )
-    out = analyse(pd.concat([HAND, extra], ignore_index=True), PERIOD)
+    with pytest.warns(UrbanShrinkWarning) as caught:
+        out = analyse(pd.concat([HAND, extra], ignore_index=True), PERIOD)
+    (message,) = [str(w.message) for w in caught]
+    assert message.startswith("2 of 5 units left no_data: ")
+    assert "1 without population in 2010 or 2020 ('500100')" in message
+    assert "1 without built-up land in 2010 or 2020 ('610100')" in message
     for city in ("500100", "610100"):
         assert out.loc[city, "class"] == "no_data"
         assert not out.loc[city, ["shrinking", "expanding", "paradox"]].any()
@@ -158,7 +181,8 @@ def test_missing_population_or_builtup_is_no_data_never_a_guess():
 
 def test_urban_population_drives_the_rules_when_asked():
     # 230400 urban 600k -> 560k (-6.67 %): shrinking either way; 410100 has no urban -> no_data
-    out = analyse(HAND, AnalysisConfig(2010, 2020, population="urban"))
+    with pytest.warns(UrbanShrinkWarning, match="2 of 3 units left no_data"):
+        out = analyse(HAND, AnalysisConfig(2010, 2020, population="urban"))
     assert out.loc["230400", "pop_change_pct"] == pytest.approx(-40 / 6)
     assert out.loc["230400", "builtup_m2_per_capita_start"] == pytest.approx(100e6 / 600_000)
     assert out["class"].tolist() == ["shrinking_expanding", "no_data", "no_data"]
@@ -191,7 +215,8 @@ def test_consecutive_rule_needs_n_unbroken_read_declines():
         interpolated={("d_interp", 2019)},
     )
     consecutive = AnalysisConfig(2014, 2020, shrink_rule="consecutive", consecutive_years=3)
-    out = analyse(table, consecutive)
+    with pytest.warns(UrbanShrinkWarning, match=r"1 undecidable .*\('d_interp'\)"):
+        out = analyse(table, consecutive)
     assert out["shrinking"].tolist() == [True, False, False, False]
     assert out.loc["a_falls", "class"] == "shrinking_expanding"
     assert out.loc["b_broken", "class"] == "stable_expanding"  # fell over the period, not by rule
@@ -203,10 +228,13 @@ def test_consecutive_rule_needs_n_unbroken_read_declines():
     out = analyse(table, AnalysisConfig(2014, 2020))
     assert out["shrinking"].tolist() == [False, True, False, True]
     # "both": period and consecutive
-    out = analyse(table, AnalysisConfig(2014, 2020, shrink_rule="both"))
+    with pytest.warns(UrbanShrinkWarning, match="d_interp"):
+        out = analyse(table, AnalysisConfig(2014, 2020, shrink_rule="both"))
     assert out["shrinking"].tolist() == [False, False, False, False]
     # two years suffice for c_two
-    out = analyse(table, AnalysisConfig(2014, 2020, shrink_rule="consecutive", consecutive_years=2))
+    two = AnalysisConfig(2014, 2020, shrink_rule="consecutive", consecutive_years=2)
+    with pytest.warns(UrbanShrinkWarning, match="d_interp"):
+        out = analyse(table, two)
     assert out["shrinking"].tolist() == [True, False, True, False]
 
 
@@ -215,11 +243,13 @@ def test_interpolated_series_between_censuses_is_not_a_decline():
     values = np.linspace(1_000_000, 900_000, 11).tolist()
     interpolated = {("census", y) for y in range(2011, 2020)}
     table = _annual({"census": values, "annual": values}, first=2010, interpolated=interpolated)
-    out = analyse(table, AnalysisConfig(2010, 2020, shrink_rule="consecutive"))
+    with pytest.warns(UrbanShrinkWarning, match="census"):
+        out = analyse(table, AnalysisConfig(2010, 2020, shrink_rule="consecutive"))
     assert out.loc["annual", "shrinking"] and not out.loc["census", "shrinking"]
     assert out.loc["census", "class"] == "no_data"
     # an interpolated end year is not evidence under the period rule either
-    out = analyse(table, AnalysisConfig(2010, 2015))
+    with pytest.warns(UrbanShrinkWarning, match="with population interpolated in 2010 or 2015"):
+        out = analyse(table, AnalysisConfig(2010, 2015))
     assert out.loc["annual", "class"] == "shrinking_expanding"
     assert out.loc["census", "class"] == "no_data" and not out.loc["census", "shrinking"]
 
@@ -238,8 +268,11 @@ def test_census_only_table_is_refused_with_the_years_it_lacks():
     filled = _annual({"x": values}, first=2010, interpolated=everywhere)
     with pytest.raises(ConfigError, match="absent: 2017, 2018, 2019"):
         analyse(filled, AnalysisConfig(2010, 2020, shrink_rule="both"))
-    with pytest.raises(ConfigError, match='criterion "pop_decline" needs annual'):
-        analyse(census, AnalysisConfig(2010, 2020, shrink_rule="multi"))
+    multi = AnalysisConfig(2010, 2020, shrink_rule="multi", national_gdp_growth_pct=50.0)
+    with pytest.raises(ConfigError, match='criterion "pop_decline" of shrink_rule "multi"') as e:
+        analyse(census, multi)
+    # the fix never suggests dropping the criterion that defines a shrinking city
+    assert 'use shrink_rule = "period"' in str(e.value) and "drop" not in str(e.value)
 
 
 # --- the multi-criteria rule --------------------------------------------------------------------
@@ -256,7 +289,7 @@ def _generate(truths: dict[str, tuple[bool, bool, bool]]) -> pd.DataFrame:
     - econ_lag: GDP 100 -> 120 (+20 %); otherwise 100 -> 250 (+150 %). With equal starting
       GDP the national aggregate lies strictly between, as long as both kinds exist.
     - mismatch: built-up grows 2 % a year while population falls; otherwise built-up falls
-      0.5 % a year, slower than population (LCRPGR about 0.5, below 1).
+      2 % a year, faster than population (built-up per person falls).
     """
     rows = []
     for city, (decline, lag, mismatch) in truths.items():
@@ -264,7 +297,7 @@ def _generate(truths: dict[str, tuple[bool, bool, bool]]) -> pd.DataFrame:
         for i, year in enumerate(YEARS):
             if i:
                 pop *= 1.005 if (year == 2019 and not decline) else 0.99
-            builtup = 100.0 * (1.02 if mismatch else 0.995) ** i
+            builtup = 100.0 * (1.02 if mismatch else 0.98) ** i
             gdp = 100.0 + (gdp_end - 100.0) * i / (len(YEARS) - 1)
             rows.append((city, year, pop, builtup, gdp))
     return pd.DataFrame(rows, columns=["city_id", "year", "pop_resident", "builtup_km2", "gdp"])
@@ -277,7 +310,7 @@ TRUTHS = {
     "c4": (True, True, False),
     "c5": (False, False, False),
 }
-MULTI = AnalysisConfig(2010, 2020, shrink_rule="multi")
+MULTI = AnalysisConfig(2010, 2020, shrink_rule="multi", national_gdp_growth_pct=80.0)
 
 
 def test_multi_criteria_match_the_generator():
@@ -317,7 +350,8 @@ def test_unavailable_criterion_is_na_and_leaves_the_city_undecided():
     table = _generate(TRUTHS)
     table.loc[(table["city_id"] == "c1") & (table["year"] == 2020), "gdp"] = np.nan
     table.loc[(table["city_id"] == "c4") & (table["year"] == 2010), "gdp"] = np.nan
-    out = analyse(table, MULTI)
+    with pytest.warns(UrbanShrinkWarning, match=r"1 of 5 units left no_data: 1 with a crit"):
+        out = analyse(table, MULTI)
     assert out["crit_econ_lag"].isna().tolist() == [True, False, False, True, False]
     # c1 holds the other two criteria: undecided, so no_data; c4 fails mismatch: decided False
     assert out.loc["c1", "class"] == "no_data" and not out.loc["c1", "shrinking"]
@@ -339,34 +373,315 @@ def test_national_gdp_growth_is_an_aggregate():
         national_gdp_growth_pct(table, 2010, 2015)
 
 
-def test_configured_national_growth_overrides_the_aggregate():
-    # HAND: 230400 GDP +50 %, 410100 +10 %; aggregate (100 + 300 -> 150 + 330) = +20 %
-    config = AnalysisConfig(2010, 2020, shrink_rule="multi", criteria=("econ_lag",))
-    out = analyse(HAND, config)
-    assert out["crit_econ_lag"].tolist()[:2] == [False, True]
-    assert out["crit_econ_lag"].isna().tolist() == [False, False, True]  # 440300: no GDP
+def test_econ_lag_needs_a_given_national_benchmark():
+    # never silently the table's own sum: without a national figure the config is refused
+    with pytest.raises(ConfigError, match='"econ_lag" needs national_gdp_growth_pct') as caught:
+        AnalysisConfig(2010, 2020, shrink_rule="multi", criteria=("econ_lag",))
+    assert str(caught.value).startswith("[analysis] national_gdp_growth_pct:")
+    AnalysisConfig(2010, 2020, shrink_rule="multi", criteria=("pop_decline", "mismatch"))
+    AnalysisConfig(2010, 2020)  # other rules do not need it
+
+
+def test_given_national_growth_decides_econ_lag():
+    # HAND: 230400 GDP +50 %, 410100 +10 %; the table's own aggregate is +20 % and is used
+    # only when passed on purpose
+    own = national_gdp_growth_pct(HAND, 2010, 2020)
+    assert own == pytest.approx(20.0)
+    for national, expected in ((own, [False, True]), (60.0, [True, True]), (5.0, [False, False])):
+        config = AnalysisConfig(
+            2010,
+            2020,
+            shrink_rule="multi",
+            criteria=("econ_lag",),
+            national_gdp_growth_pct=national,
+        )
+        with pytest.warns(UrbanShrinkWarning):  # 440300 has no GDP; maybe growing "shrinking"
+            out = analyse(HAND, config)
+        assert out["crit_econ_lag"].tolist()[:2] == expected
+        assert out["crit_econ_lag"].isna().tolist() == [False, False, True]  # 440300: no GDP
+
+
+def test_multi_without_pop_decline_warns_when_growing_cities_shrink():
+    # 410100 grew 10 % and its GDP lagged a 60 % national growth: "shrinking" by the criteria
     config = AnalysisConfig(
         2010, 2020, shrink_rule="multi", criteria=("econ_lag",), national_gdp_growth_pct=60.0
     )
-    out = analyse(HAND, config)
-    assert out["crit_econ_lag"].tolist()[:2] == [True, True]
-
-
-def test_mismatch_by_lcrpgr_alone():
-    # 410100 grew (no "grew while fell"), LCRPGR 2: above 1.5 holds, above 2.5 does not
-    for ratio, expected in ((1.5, True), (2.5, False)):
-        config = AnalysisConfig(
-            2010, 2020, shrink_rule="multi", criteria=("mismatch",), lcrpgr_ratio=ratio
-        )
+    with pytest.warns(UrbanShrinkWarning) as caught:
         out = analyse(HAND, config)
-        assert out.loc["410100", "crit_mismatch"] == expected
-        assert out.loc["230400", "crit_mismatch"]  # grew while population fell
-    assert pd.isna(out.loc["440300", "crit_mismatch"])  # LCRPGR undefined, population unchanged
+    messages = [str(w.message) for w in caught]
+    grew = [m for m in messages if 'without "pop_decline"' in m]
+    assert (
+        len(grew) == 1 and "1 cities shrinking whose population did not fall: '410100'" in grew[0]
+    )
+    assert out.loc["410100", "shrinking"]
+
+
+# --- sign-safe mismatch and LCRPGR: truth tables -----------------------------------------------
+
+
+def _two_years(cities: dict[str, tuple[float, float, float, float]], **extra) -> pd.DataFrame:
+    """city -> (pop start, pop end, built-up start, built-up end) at 2010 and 2020."""
+    rows = []
+    for city, (p0, p1, b0, b1) in cities.items():
+        rows += [(city, 2010, p0, b0), (city, 2020, p1, b1)]
+    table = pd.DataFrame(rows, columns=["city_id", "year", "pop_resident", "builtup_km2"])
+    return table.assign(**extra)
+
+
+positive = st.floats(1.0, 1e7, allow_nan=False)
+MISMATCH_ONLY = dict(shrink_rule="multi", criteria=("mismatch",))
+
+
+@pytest.mark.parametrize(
+    ("pop_pct", "builtup_pct", "mismatch"),
+    [
+        (-10, -20, False),  # both fall, land faster: land per person falls
+        (-10, -5, True),  # both fall, population faster: land per person rises
+        (-10, +5, True),  # the paradox
+        (-10, -10, False),  # per capita unchanged: not above a margin of 0
+        (+10, +21, True),  # growth, land faster (LCRPGR 2)
+        (+10, +5, False),  # growth, population faster
+        (+10, -5, False),
+        (0, +1, True),  # PGR 0: the ratio explodes, the difference does not
+        (0, -1, False),
+    ],
+)
+def test_mismatch_is_sign_safe(pop_pct, builtup_pct, mismatch):
+    table = _two_years(
+        {"x": (1000.0, 1000.0 * (1 + pop_pct / 100), 10.0, 10 * (1 + builtup_pct / 100))}
+    )
+    config = AnalysisConfig(2010, 2020, **MISMATCH_ONLY)
+    with warnings.catch_warnings():  # a growing city judged "shrinking" by mismatch alone
+        warnings.simplefilter("ignore", UrbanShrinkWarning)
+        row = analyse(table, config).loc["x"]
+    assert bool(row["crit_mismatch"]) is mismatch
+    per_capita_rose = row["builtup_m2_per_capita_end"] > row["builtup_m2_per_capita_start"]
+    assert bool(per_capita_rose) is mismatch
+
+
+def test_mismatch_margin_edges():
+    # LCR - PGR = 10 ln(1.1) = 0.953 %/yr for population -10 %, built-up -1 %
+    table = _two_years({"x": (1000.0, 900.0, 10.0, 9.9)})
+    gap = 100 * math.log(9.9 / 10 / 0.9) / 10
+    for margin, expected in ((0.0, True), (gap - 1e-9, True), (gap + 1e-9, False), (5.0, False)):
+        config = AnalysisConfig(2010, 2020, mismatch_margin_pct=margin, **MISMATCH_ONLY)
+        row = analyse(table, config).loc["x"]
+        assert row["lcr_minus_pgr_pct_yr"] == pytest.approx(gap)
+        assert bool(row["crit_mismatch"]) is expected, margin
+
+
+def test_mismatch_needs_positive_values():
+    table = _two_years({"x": (1000.0, 900.0, 0.0, 5.0), "y": (1000.0, np.nan, 1.0, 2.0)})
+    with pytest.warns(UrbanShrinkWarning, match="units left no_data"):
+        out = analyse(table, AnalysisConfig(2010, 2020, **MISMATCH_ONLY))
+    assert out["crit_mismatch"].isna().all()
+    assert (out["lcrpgr_note"] == "population or built-up missing or not positive").all()
+
+
+@pytest.mark.parametrize(
+    ("pop_end", "tolerance", "reported", "note"),
+    [
+        (900.0, 0.1, False, "PGR < 0"),  # falling population: never a ratio
+        (999.9, 0.0, False, "PGR < 0"),  # even a tiny fall, with no tolerance
+        (1000.0, 0.0, False, "PGR = 0"),
+        (1002.0, 0.1, False, "below the tolerance of 0.1 %/yr"),  # PGR 0.02 %/yr
+        (1002.0, 0.0, True, None),  # no tolerance: the ratio is given, however large
+        (1002.0, 0.01, True, None),
+        (1200.0, 0.1, True, None),
+    ],
+)
+def test_lcrpgr_is_reported_only_where_meaningful(pop_end, tolerance, reported, note):
+    table = _two_years({"x": (1000.0, pop_end, 10.0, 12.0)})
+    row = analyse(table, AnalysisConfig(2010, 2020, pgr_tolerance_pct=tolerance)).loc["x"]
+    if reported:
+        assert row["lcrpgr"] == pytest.approx(math.log(1.2) / math.log(pop_end / 1000))
+        assert pd.isna(row["lcrpgr_note"])
+    else:
+        assert math.isnan(row["lcrpgr"]) and note in row["lcrpgr_note"]
+    assert row["pgr_pct_yr"] == pytest.approx(10 * math.log(pop_end / 1000))
+
+
+@settings(max_examples=200)
+@given(positive, positive, positive, positive)
+@example(1000.0, 900.0, 10.0, 8.0)  # the audit's case: population -10 %, built-up -20 %
+@example(1000.0, 900.0, 10.0, 9.5)  # population -10 %, built-up -5 %
+def test_mismatch_iff_builtup_per_capita_rises(p0, p1, b0, b1):
+    ratio = (b1 / p1) / (b0 / p0)
+    assume(abs(ratio - 1) > 1e-9)  # a floating-point tie is no part of the rule
+    table = _two_years({"x": (p0, p1, b0, b1)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UrbanShrinkWarning)
+        row = analyse(table, AnalysisConfig(2010, 2020, **MISMATCH_ONLY)).loc["x"]
+    assert bool(row["crit_mismatch"]) is (ratio > 1)
+    assert bool(row["lcr_minus_pgr_pct_yr"] > 0) is (ratio > 1)
+    # LCRPGR, where given, exceeds 1 exactly for a mismatch (PGR > 0 there)
+    if not math.isnan(row["lcrpgr"]):
+        assert row["pgr_pct_yr"] >= 0.1 and bool(row["lcrpgr"] > 1) is (ratio > 1)
+
+
+# --- hollowing thresholds ----------------------------------------------------------------------
+
+
+def _hollow_table(dark_start: float, dark_end: float, builtup_end: float) -> pd.DataFrame:
+    """A paradox city (population -20 %) with built-up 100 -> builtup_end km²."""
+    table = _two_years({"x": (1000.0, 800.0, 100.0, builtup_end)})
+    return table.assign(dark_builtup_km2=[dark_start, dark_end])
+
+
+@pytest.mark.parametrize(
+    ("dark_end", "builtup_end", "new", "min_rise", "min_new", "hollow"),
+    [
+        # dark share 10 % -> dark_end / builtup_end
+        (22.0, 110.0, 30.0, 1.0, 1.0, True),  # 10 -> 20 %: +10 points, 30 km² new
+        (11.0, 110.0, 30.0, 1.0, 1.0, False),  # 10 -> 10 %: no rise
+        (11.55, 110.0, 30.0, 0.5, 1.0, True),  # 10 -> 10.5 %: +0.5 points, just enough
+        (11.55, 110.0, 30.0, 0.6, 1.0, False),  # ... not enough
+        (11.0 + 1e-6, 110.0, 30.0, 0.0, 0.0, True),  # with no minimum, any rise
+        (22.0, 110.0, 0.9, 1.0, 1.0, False),  # too little new built-up land
+        (22.0, 110.0, 1.0, 1.0, 1.0, True),  # exactly the minimum new land
+        (22.0, 110.0, None, 1.0, 10.0, True),  # without new_builtup: net gain 10 km² counts
+        (22.0, 110.0, None, 1.0, 10.5, False),
+    ],
+)
+def test_hollowing_thresholds(dark_end, builtup_end, new, min_rise, min_new, hollow):
+    table = _hollow_table(10.0, dark_end, builtup_end)
+    config = AnalysisConfig(
+        2010, 2020, hollowing_min_rise_pp=min_rise, hollowing_min_new_km2=min_new
+    )
+    gained = None if new is None else pd.Series({"x": new})
+    row = analyse(table, config, new_builtup=gained).loc["x"]
+    assert row["paradox"]
+    assert row["dark_builtup_share_pct_start"] == pytest.approx(10.0)
+    assert row["dark_builtup_share_change_pp"] == pytest.approx(dark_end / builtup_end * 100 - 10)
+    assert bool(row["hollowing"]) is hollow
+
+
+def test_hollowing_needs_the_paradox_and_dark_data():
+    growing = _two_years({"x": (1000.0, 1200.0, 100.0, 150.0)}).assign(
+        dark_builtup_km2=[10.0, 60.0]
+    )
+    assert not analyse(growing, PERIOD).loc["x", "hollowing"]  # decided: not in the paradox
+    no_dark = _two_years({"x": (1000.0, 800.0, 100.0, 150.0)})
+    assert pd.isna(analyse(no_dark, PERIOD).loc["x", "hollowing"])
+    missing = _hollow_table(10.0, 30.0, 150.0)
+    row = analyse(missing, PERIOD, new_builtup=pd.Series({"other": 50.0})).loc["x"]
+    assert pd.isna(row["hollowing"])  # no new built-up figure for this city
+
+
+# --- consecutive decline: where the run lies ----------------------------------------------------
+
+
+def test_consecutive_run_at_end_or_anywhere():
+    table = _annual(
+        {
+            "early": [100, 99, 98, 97, 98, 99, 100],  # falls 2015-2017, then recovers
+            "late": [100, 101, 102, 103, 102, 101, 100],  # falls 2018-2020
+            "never": [100, 99, 100, 99, 100, 99, 98],  # never three in a row
+            "gap": [100, 99, 98, 97, np.nan, 95, 94],  # 2018 missing
+        }
+    )
+    at_end = AnalysisConfig(2014, 2020, shrink_rule="consecutive")
+    anywhere = dataclasses.replace(at_end, consecutive_run="any")
+    # at the end, gap's step into 2018 is undecided: so is its run (no_data, warned)
+    with pytest.warns(UrbanShrinkWarning, match=r"1 undecidable .*\('gap'\)"):
+        out = analyse(table, at_end)
+    assert out["shrinking"].to_dict() == {
+        "early": False,
+        "gap": False,
+        "late": True,
+        "never": False,
+    }
+    assert out.loc["gap", "class"] == "no_data"
+    # anywhere: gap's read run 2015-2017 decides it, whatever the undecided steps later
+    out = analyse(table, anywhere)
+    assert out["shrinking"].to_dict() == {"early": True, "gap": True, "late": True, "never": False}
+    # a table without 4 read years in a row cannot hold a run of 3 declines
+    holed = table[table["year"] != 2017]
+    with pytest.raises(ConfigError, match=r"4 years in a row within 2014\.\.2020") as caught:
+        analyse(holed, anywhere)
+    assert "present: 2014, 2015, 2016, 2018, 2019, 2020" in str(caught.value)
+
+
+def test_consecutive_any_run_on_census_data_is_refused_with_the_years_present():
+    with pytest.raises(ConfigError) as caught:
+        analyse(HAND, AnalysisConfig(2010, 2020, shrink_rule="consecutive", consecutive_run="any"))
+    text = str(caught.value)
+    assert "needs annual pop_resident for 4 years in a row within 2010..2020" in text
+    assert "present: 2010, 2020" in text and 'use shrink_rule = "period"' in text
+
+
+@settings(max_examples=60)
+@given(st.lists(st.integers(-2, 2), min_size=3, max_size=10), st.integers(1, 4))
+def test_consecutive_any_matches_brute_force(moves, n):
+    values = np.cumsum([1000, *moves]).astype(float).tolist()
+    first, last = 2000, 2000 + len(moves)
+    table = _annual({"x": values}, first=first)
+    assume(len(moves) >= n)
+    config = AnalysisConfig(first, last, shrink_rule="consecutive", consecutive_years=n)
+    falls = [b < a for a, b in itertools.pairwise(values)]
+    expected_any = any(all(falls[i : i + n]) for i in range(len(falls) - n + 1))
+    expected_end = all(falls[-n:])
+    anywhere = dataclasses.replace(config, consecutive_run="any")
+    assert bool(analyse(table, anywhere).loc["x", "shrinking"]) is expected_any
+    assert bool(analyse(table, config).loc["x", "shrinking"]) is expected_end
+
+
+# --- sensitivity -------------------------------------------------------------------------------
+
+
+def test_sensitivity_cells_are_the_analysis_with_those_thresholds():
+    table = _generate(TRUTHS)
+    config = AnalysisConfig(2010, 2020, expand_threshold_pct=5.0)
+    grid = sensitivity(table, config)
+    assert grid.index.names == ["pop_threshold_pct", "builtup_threshold_pct"]
+    assert list(grid.index) == [(p, b) for p in POP_THRESHOLDS for b in BUILTUP_THRESHOLDS]
+    assert list(grid.columns) == list(SENSITIVITY_COLUMNS)
+    for (p, b), row in grid.iterrows():
+        cell = dataclasses.replace(config, shrink_threshold_pct=-p, expand_threshold_pct=b)
+        out = analyse(table, cell)
+        assert row["shrinking"] == out["shrinking"].sum() and row["paradox"] == out["paradox"].sum()
+        assert row["expanding"] == out["expanding"].sum()
+        share = (
+            out["paradox"].sum() / out["shrinking"].sum() * 100
+            if out["shrinking"].any()
+            else np.nan
+        )
+        assert row["share_shrinking_expanding_pct"] == pytest.approx(share, nan_ok=True)
+        assert bool(row["configured"]) is (p == 0.0 and b == 5.0)
+    assert grid["hollowing"].isna().all()  # no dark built-up data
+    # stricter thresholds never add cities
+    shrinking = grid["shrinking"].unstack().loc[list(POP_THRESHOLDS), list(BUILTUP_THRESHOLDS)]
+    assert (shrinking.diff().dropna() <= 0).all().all()
+    expanding = shrinking = grid["expanding"].unstack().loc[:, list(BUILTUP_THRESHOLDS)]
+    assert (expanding.T.diff().dropna() <= 0).all().all()
+
+
+def test_sensitivity_refuses_thresholds_of_the_wrong_sign():
+    with pytest.raises(ConfigError, match=r"out of range \(population 5, built-up -1\)"):
+        sensitivity(HAND, PERIOD, pop_thresholds=(5,), builtup_thresholds=(-1,))
+
+
+# --- what was left out ---------------------------------------------------------------------------
+
+
+def test_match_population_warns_about_both_sides():
+    pop = pd.DataFrame(
+        {"city_id": ["a", "a", "b", "z", "z", "y"], "year": [2010, 2020] * 3, "pop_resident": 1.0}
+    )
+    with pytest.warns(UrbanShrinkWarning) as caught:
+        kept = match_population(pop, ["a", "b", "c", "d"])
+    assert kept["city_id"].tolist() == ["a", "a", "b"]
+    messages = sorted(str(w.message) for w in caught)
+    assert messages == [
+        "2 of 4 boundary units have no population rows: 'c', 'd'",
+        "3 population rows of 2 ids match no boundary and are left out: 'y', 'z'",
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(match_population(pop, ["a", "b", "y", "z"])) == len(pop)
 
 
 # --- properties ---------------------------------------------------------------------------------
-
-positive = st.floats(1.0, 1e7, allow_nan=False)
 
 
 @given(positive, positive, positive, positive, st.floats(0, 50), st.floats(0, 50))
@@ -469,7 +784,13 @@ def test_summarise_of_analyse_output():
         ({"consecutive_years": 0}, "consecutive_years = 0 is below 1"),
         ({"shrink_threshold_pct": -1.0}, "shrink_threshold_pct = -1.0 is not a number at least 0"),
         ({"expand_threshold_pct": float("nan")}, "expand_threshold_pct = nan"),
-        ({"lcrpgr_ratio": float("inf")}, "lcrpgr_ratio = inf is not finite"),
+        ({"mismatch_margin_pct": float("inf")}, "mismatch_margin_pct = inf is not finite"),
+        ({"mismatch_margin_pct": -0.5}, "mismatch_margin_pct = -0.5 is not a number at least 0"),
+        ({"pgr_tolerance_pct": -1}, "pgr_tolerance_pct = -1 is not a number at least 0"),
+        ({"hollowing_min_rise_pp": "1"}, "hollowing_min_rise_pp = '1' is not a number"),
+        ({"hollowing_min_new_km2": -1.0}, "hollowing_min_new_km2 = -1.0 is not a number"),
+        ({"hukou_gap_ratio_pct": 101}, "hukou_gap_ratio_pct = 101"),
+        ({"consecutive_run": "middle"}, "unknown consecutive_run 'middle'; use one of at_end, any"),
         ({"ageing_share_pct": 120}, "between 0 and 100"),
         ({"national_gdp_growth_pct": "5"}, "national_gdp_growth_pct = '5'"),
         ({"criteria": ("pop_decline", "jobs")}, "unknown: 'jobs'"),
@@ -519,3 +840,60 @@ def test_classes_are_documented():
     land = ("expanding", "stable", "contracting")
     assert set(CLASSES) == {f"{p}_{q}" for p in people for q in land} | {"no_data"}
     assert all(isinstance(text, str) and text for text in CLASSES.values())
+
+
+# --- the real census (../shared) ----------------------------------------------------------------
+
+
+@requires_shared
+@pytest.mark.shared
+def test_real_census_rules_and_what_is_left_out():
+    import pyogrio
+
+    from urbanshrink_gis.io.population import PopulationSpec, read_population
+
+    spec = PopulationSpec(
+        str(CHINA_CENSUS), id="city_code", resident="popu_{year}", urban="popu_urban_{year}"
+    )
+    pop = read_population(spec)
+    layer = pyogrio.read_dataframe(CHINA_CITIES, layer="cn_city", read_geometry=False)
+    ids = layer["city_adcode"].astype(str).rename("city_id")
+    stray, without = set(pop["city_id"]) - set(ids), set(ids) - set(pop["city_id"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UrbanShrinkWarning)
+        matched = match_population(pop, ids)
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == bool(stray) + bool(without)
+    if stray:
+        assert any(f"of {len(stray)} ids match no boundary" in m for m in messages)
+    if without:
+        assert any(m.startswith(f"{len(without)} of {ids.nunique()} boundary") for m in messages)
+    assert set(matched["city_id"]) == set(pop["city_id"]) & set(ids)
+    # built-up land in proportion to the urban population (100 m² per urban resident): built-up
+    # per person then rises exactly where the urban share rose, whatever the population did
+    city_year = matched.assign(builtup_km2=matched["pop_urban"] * 1e-4)
+    config = AnalysisConfig(2010, 2020, shrink_rule="multi", criteria=("mismatch",))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UrbanShrinkWarning)
+        out = analyse(city_year, config)
+    no_data = out.index[out["class"] == "no_data"]
+    left = [str(w.message) for w in caught if "left no_data" in str(w.message)]
+    assert len(left) == (len(no_data) > 0)
+    if len(no_data):
+        assert left[0].startswith(f"{len(no_data)} of {len(out)} units left no_data: ")
+        assert repr(no_data[0]) in left[0]
+    known = out.dropna(subset=["urban_share_pct_start", "urban_share_pct_end", "pop_change_pct"])
+    assume_ties = (known["urban_share_pct_end"] - known["urban_share_pct_start"]).abs() > 1e-9
+    known = known[assume_ties]
+    rose = known["urban_share_pct_end"] > known["urban_share_pct_start"]
+    assert (known["crit_mismatch"].astype(bool) == rose).all()
+    # falling populations never get an LCRPGR; growing ones above the tolerance always do
+    fell = known["pop_change_pct"] < 0
+    assert fell.any() and known.loc[fell, "lcrpgr"].isna().all()
+    assert known.loc[fell, "lcrpgr_note"].str.contains("PGR < 0").all()
+    strong = known["pgr_pct_yr"] >= config.pgr_tolerance_pct
+    assert (
+        known.loc[strong, "lcrpgr"].notna().all() and known.loc[strong, "lcrpgr_note"].isna().all()
+    )
+    # the sign-safe rule in one line: mismatch <=> LCRPGR > 1 where the ratio is reported
+    assert ((known.loc[strong, "lcrpgr"] > 1) == known.loc[strong, "crit_mismatch"]).all()

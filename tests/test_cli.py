@@ -13,7 +13,17 @@ def runner():
 
 @pytest.mark.parametrize(
     "command",
-    ["zonal", "run", "export", "report", "demo-data", "builtup", "nightlight", "classify"],
+    [
+        "zonal",
+        "run",
+        "export",
+        "report",
+        "demo-data",
+        "builtup",
+        "nightlight",
+        "classify",
+        "sensitivity",
+    ],
 )
 def test_every_command_has_help(runner, command):
     result = runner.invoke(cli, [command, "--help"])
@@ -85,3 +95,28 @@ def test_commands_that_write_no_report_do_not_load_matplotlib():
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"  # --help, zonal, builtup, nightlight start faster
+
+
+def test_sensitivity_command_writes_the_grid(runner, tmp_path):
+    import pandas as pd
+
+    from urbanshrink_gis.analysis import AnalysisConfig, sensitivity
+
+    rows = [("a", 2010, 100.0, 10.0), ("a", 2020, 97.0, 10.8), ("b", 2010, 100.0, 10.0),
+            ("b", 2020, 80.0, 10.2), ("c", 2010, 100, 10.0), ("c", 2020, 120, 13.0)]  # fmt: skip
+    table = pd.DataFrame(rows, columns=["city_id", "year", "pop_resident", "builtup_km2"])
+    source, out = tmp_path / "city_year.csv", tmp_path / "sens.csv"
+    table.to_csv(source, index=False)
+    args = ["sensitivity", str(source), "--start", "2010", "--end", "2020", "-o", str(out)]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "wrote 12 threshold pairs" in result.output
+    written = pd.read_csv(out, index_col=[0, 1])
+    expected = sensitivity(table, AnalysisConfig(2010, 2020))
+    assert list(written.index) == list(expected.index)
+    for column in ("shrinking", "expanding", "paradox"):
+        assert written[column].tolist() == expected[column].tolist()
+    again = runner.invoke(cli, args)
+    assert again.exit_code == 2 and "--overwrite" in again.output
+    multi = runner.invoke(cli, [*args[:-2], "--rule", "multi", "-o", str(tmp_path / "m.csv")])
+    assert multi.exit_code == 2 and "needs national_gdp_growth_pct" in multi.output

@@ -113,7 +113,7 @@ def test_heilongjiang_tally_is_13_of_13(national):
 def test_qitaihe_ageing_comes_from_the_census(national):
     config, _, city_year = national
     cities = analyse(city_year, config.analysis)
-    assert cities.loc["230900", "age60_share_end"] == pytest.approx(22.5, abs=0.05)
+    assert cities.loc["230900", "age60_share_pct_end"] == pytest.approx(22.5, abs=0.05)
     assert bool(cities.loc["230900", "ageing"])
 
 

@@ -30,6 +30,7 @@ def test_demo_writes_every_output_and_refuses_to_overwrite(demo_run):
 
     names = {p.name for p in result.files}
     assert {"urbanshrink.gpkg", "cities.csv", "city_year.csv", "summary.csv"} <= names
+    assert "sensitivity.csv" in names
     pages = {p.name for p in result.files if p.parent.name == "report"}
     assert "report.html" in pages and pages <= set(REPORT_FILES)
     with pytest.raises(OutputExistsError, match="--overwrite"):
@@ -112,7 +113,10 @@ def test_demo_finds_the_dark_new_district(demo_run):
     assert abs(cities.loc[dark, "new_dark_builtup_km2"] - expected) <= 0.01 * expected
     assert cities.loc[lit, "new_dark_builtup_km2"] <= 0.01 * truth.loc[lit, "new_district_km2"]
     assert cities.loc[lit, "new_builtup_km2"] >= truth.loc[lit, "new_district_km2"]
-    assert cities.loc[dark, "dark_builtup_share_end"] > cities.loc[dark, "dark_builtup_share_start"]
+    assert (
+        cities.loc[dark, "dark_builtup_share_pct_end"]
+        > cities.loc[dark, "dark_builtup_share_pct_start"]
+    )
     assert cities["hollowing"].fillna(False).astype(bool).sum() == 1
     assert bool(cities.loc[dark, "hollowing"]) and not bool(cities.loc[lit, "hollowing"])
     assert result.summary.loc["all", "hollowing"] == 1
@@ -146,3 +150,24 @@ def test_demo_report_lists_every_city(demo_run):
     assert 'src="chart' not in page  # every image is embedded
     for city_id, name in zip(result.cities["city_id"], result.cities["name"], strict=True):
         assert city_id in page and name in page
+
+
+def test_demo_writes_the_sensitivity_table(demo_run):
+    import pyogrio
+
+    from urbanshrink_gis.analysis import BUILTUP_THRESHOLDS, POP_THRESHOLDS, sensitivity
+
+    result, out = demo_run
+    grid = pd.read_csv(out / "sensitivity.csv", index_col=[0, 1])
+    assert len(grid) == len(POP_THRESHOLDS) * len(BUILTUP_THRESHOLDS)
+    assert grid["configured"].sum() == 1
+    # the configured cell is the run's own headline
+    mine = grid[grid["configured"] == 1].iloc[0]
+    assert mine["paradox"] == result.summary.loc["all", "paradox"]
+    assert mine["hollowing"] == result.summary.loc["all", "hollowing"]
+    config = pipeline.load_config(out / "data" / "urbanshrink.toml")
+    again = sensitivity(result.city_year, config.analysis)  # no new built-up: a lower bound
+    assert (again["shrinking"].to_numpy() == grid["shrinking"].to_numpy()).all()
+    assert "sensitivity" in [name for name, _ in pyogrio.list_layers(out / "urbanshrink.gpkg")]
+    page = (out / "report" / "report.html").read_text(encoding="utf-8")
+    assert "<h2>Sensitivity</h2>" in page

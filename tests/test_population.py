@@ -90,7 +90,7 @@ def test_wide_pattern_with_all_measures_and_year_none(write):
         "pop_registered",
         "gdp",
         "pop_urban",
-        "age60_share",
+        "age60_share_pct",
     ]
     assert df["year"].tolist() == [2010, 2020]
     assert df.iloc[1, 2:].tolist() == [20, 9, 2.5, 15, 19.6]
@@ -150,7 +150,7 @@ def test_excel_sheets_text_ids_and_numbers(tmp_path):
         assert df["city_id"].tolist() == ["012345", "230400"]
         assert df["year"].tolist() == [2010, 2010]
         assert df["pop_resident"].tolist() == [1058665, 1058665]
-        assert df["age60_share"].iloc[0] == 12.5 and math.isnan(df["age60_share"].iloc[1])
+        assert df["age60_share_pct"].iloc[0] == 12.5 and math.isnan(df["age60_share_pct"].iloc[1])
     assert read_population(PopulationSpec(str(path)))["city_id"].tolist() == ["999999"]
     message = error(PopulationSpec(str(path), sheet="2020"))
     assert "pop.xlsx" in message and "no sheet '2020'" in message

@@ -121,13 +121,13 @@ def test_existing_chart_alone_blocks_before_writing(tables, tmp_path):
 def test_optional_columns(tables, tmp_path):
     cities, city_year, summary = tables
     cities = cities.drop(columns=["name", "ntl_change_pct"]).assign(
-        hollowing=[True, False, pd.NA, False, False], dark_builtup_share_end=0.25
+        hollowing=[True, False, pd.NA, False, False], dark_builtup_share_pct_end=25.0
     )
     city_year = city_year.drop(columns="ntl_sum")
     files = report.write_report(tmp_path, cities, city_year, summary)
     assert "chart_ntl_builtup.png" not in [f.name for f in files]
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
-    assert "<th>hollowing</th>" in page and "dark builtup share end" in page
+    assert "<th>hollowing</th>" in page and "dark builtup share pct end" in page
     assert "鹤岗市" not in page and "<td>230400</td>" in page
 
 
@@ -179,3 +179,23 @@ def test_class_colours_cover_every_class():
     assert set(CLASS_COLOURS) == set(CLASSES)
     assert all(re.fullmatch(r"#[0-9a-f]{6}", c) for c in CLASS_COLOURS.values())
     assert CLASS_COLOURS["shrinking_expanding"] == "#d7191c"
+
+
+def test_sensitivity_section(tables, tmp_path):
+    from urbanshrink_gis.analysis import SENSITIVITY_COLUMNS
+
+    index = pd.MultiIndex.from_tuples(
+        [(0.0, 0.0), (-5.0, 0.0)], names=["pop_threshold_pct", "builtup_threshold_pct"]
+    )
+    grid = pd.DataFrame(
+        [[5, 3, 4, 2, pd.NA, 200 / 3, True], [5, 1, 4, 1, pd.NA, 100.0, False]],
+        index=index,
+        columns=list(SENSITIVITY_COLUMNS),
+    )
+    report.write_report(tmp_path, *tables, sensitivity=grid)
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    section = page.split("<h2>Sensitivity</h2>", 1)[1].split("<h2>", 1)[0]
+    assert "ranges from 66.7 % to 100.0 %" in section
+    assert section.count('<tr class="configured">') == 1
+    report.write_report(tmp_path / "none", *tables)
+    assert "<h2>Sensitivity</h2>" not in (tmp_path / "none" / "report.html").read_text("utf-8")

@@ -1,6 +1,6 @@
 """urbanshrink_gis: measure the 'expanding while shrinking' paradox of cities from rasters."""
 
-from urbanshrink_gis.analysis import AnalysisConfig, analyse, summarise
+from urbanshrink_gis.analysis import AnalysisConfig, analyse, sensitivity, summarise
 from urbanshrink_gis.errors import (
     BoundaryError,
     ConfigError,
@@ -59,6 +59,7 @@ __all__ = [
     "read_population",
     "run",
     "run_demo",
+    "sensitivity",
     "summarise",
     "zonal_stats",
     "zonal_stats_many",

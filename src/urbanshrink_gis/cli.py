@@ -14,7 +14,7 @@ from typing import Any, get_args
 import click
 
 from urbanshrink_gis import demo, export, metrics, pipeline, prepare
-from urbanshrink_gis.analysis import AnalysisConfig, ShrinkRule, analyse, summarise
+from urbanshrink_gis.analysis import AnalysisConfig, ShrinkRule, analyse, sensitivity, summarise
 from urbanshrink_gis.errors import UrbanShrinkError, UrbanShrinkWarning
 from urbanshrink_gis.parallel import check_scheduler
 from urbanshrink_gis.products import get_product
@@ -236,20 +236,46 @@ def nightlight(zones, pattern, zone_id, product, years, coverage, output, overwr
     click.echo(f"wrote {len(table)} rows to {output}")
 
 
+def analysis_opts(f: Callable) -> Callable:
+    """CITY_YEAR and the options of the analysis, shared by classify and sensitivity."""
+    for option in reversed([
+        click.argument("city_year"),
+        click.option("--start", type=int, required=True, help="First year compared."),
+        click.option("--end", type=int, required=True, help="Last year compared."),
+        click.option("--rule", type=click.Choice(get_args(ShrinkRule)), default="period"),
+        click.option("--consecutive-years", default=3, show_default=True),
+        click.option("--national-gdp-growth-pct", type=float,
+                     help="The nation's GDP growth over the period, % (rule multi)."),
+        click.option("-o", "--output", required=True, help="Output table (.csv, .gpkg)."),
+        overwrite_opt,
+    ]):  # fmt: skip
+        f = option(f)
+    return f
+
+
+def _analysis_config(start, end, rule, consecutive_years, national_gdp_growth_pct):
+    return AnalysisConfig(
+        start, end, shrink_rule=rule, consecutive_years=consecutive_years,
+        national_gdp_growth_pct=national_gdp_growth_pct,
+    )  # fmt: skip
+
+
 @cli.command()
-@click.argument("city_year")
-@click.option("--start", type=int, required=True, help="First year compared.")
-@click.option("--end", type=int, required=True, help="Last year compared.")
-@click.option("--rule", type=click.Choice(get_args(ShrinkRule)), default="period")
-@click.option("--consecutive-years", default=3, show_default=True)
-@click.option("-o", "--output", required=True, help="Output table (.csv, .gpkg).")
-@overwrite_opt
-def classify(city_year, start, end, rule, consecutive_years, output, overwrite) -> None:
+@analysis_opts
+def classify(city_year, output, overwrite, **options) -> None:
     """Flag shrinking, expanding and paradox cities from a CITY_YEAR table (CSV)."""
-    config = AnalysisConfig(start, end, shrink_rule=rule, consecutive_years=consecutive_years)
-    table = analyse(pipeline.read_city_year(city_year), config)
+    table = analyse(pipeline.read_city_year(city_year), _analysis_config(**options))
     export.write_table(table, output, overwrite=overwrite)
     click.echo(_paradox_text(table.reset_index(), summarise(table)))
+
+
+@cli.command("sensitivity")
+@analysis_opts
+def sensitivity_command(city_year, output, overwrite, **options) -> None:
+    """Shrinking, expanding, paradox and hollowing counts over a grid of thresholds."""
+    table = sensitivity(pipeline.read_city_year(city_year), _analysis_config(**options))
+    export.write_table(table, output, overwrite=overwrite)
+    click.echo(f"wrote {len(table)} threshold pairs to {output}")
 
 
 @cli.command("export")

@@ -33,7 +33,13 @@ _TABLE_SUFFIXES = (".csv", ".parquet", ".gpkg")
 #: Name of the QGIS project stored in the GeoPackage.
 PROJECT_NAME = "urbanshrink"
 #: Files a run writes in its output folder.
-RUN_OUTPUTS = ("urbanshrink.gpkg", "cities.csv", "city_year.csv", "summary.csv")
+RUN_OUTPUTS = (
+    "urbanshrink.gpkg",
+    "cities.csv",
+    "city_year.csv",
+    "summary.csv",
+    "sensitivity.csv",
+)
 #: GeoPackage 1.2: the QGIS of Debian 12 (3.22) warns on every open of GDAL's default 1.4.
 _GPKG_OPTIONS = {"VERSION": "1.2"}
 
@@ -178,14 +184,17 @@ def write_run(
     summary: pd.DataFrame,
     *,
     rasters: Sequence[qgisxml.ProjectLayer] | None = None,
+    sensitivity: pd.DataFrame | None = None,
     overwrite: bool = False,
 ) -> tuple[Path, ...]:
     """Write a run's GeoPackage and CSV copies of its tables.
 
-    The GeoPackage holds layers ``cities`` (polygons), ``city_year`` and ``summary``
-    (attribute tables), the default style of ``cities`` in ``layer_styles`` and a QGIS
-    project named ``urbanshrink`` in ``qgis_projects`` showing the cities above ``rasters``.
-    Each file is written under a temporary name and renamed when complete.
+    The GeoPackage holds layers ``cities`` (polygons), ``city_year``, ``summary`` and, when
+    given, ``sensitivity`` (attribute tables; the last is
+    :func:`urbanshrink_gis.analysis.sensitivity`, its index as columns), the default style of
+    ``cities`` in ``layer_styles`` and a QGIS project named ``urbanshrink`` in
+    ``qgis_projects`` showing the cities above ``rasters``. Each file is written under a
+    temporary name and renamed when complete.
 
     Returns
     -------
@@ -199,6 +208,8 @@ def write_run(
         _write_layer(cities, tmp, "cities")
         _write_layer(city_year, tmp, "city_year")
         _write_layer(summary.reset_index(), tmp, "summary")
+        if sensitivity is not None:
+            _write_layer(sensitivity.reset_index(), tmp, "sensitivity")
         style = cities_style(cities)
         layers = [_cities_layer(gpkg.name, cities, style), *(rasters or ())]
         project = qgisxml.project_xml(
@@ -208,8 +219,11 @@ def write_run(
             tmp, styles={"cities": style}, project=project, project_name=PROJECT_NAME
         )
     written = [gpkg]
-    for name, table in [("cities", cities.drop(columns="geometry")), ("city_year", city_year),
-                        ("summary", summary.reset_index())]:  # fmt: skip
+    tables = [("cities", cities.drop(columns="geometry")), ("city_year", city_year),
+              ("summary", summary.reset_index())]  # fmt: skip
+    if sensitivity is not None:
+        tables.append(("sensitivity", sensitivity.reset_index()))
+    for name, table in tables:
         path = out / f"{name}.csv"
         with atomic_path(path, overwrite=True) as tmp:
             _plain(table).to_csv(tmp, index=False)

@@ -6,8 +6,8 @@ built-up
     Land of a product's built-up classes (CLCD 8, WorldCover 50, ...), in true km²; for
     built-up surface products (GHSL) the sum of the cells' built-up m² / 1e6.
 mapped area
-    Area of valid (not nodata) land-cover pixels in the city, km²; ``builtup_share`` is
-    built-up / mapped area.
+    Area of valid (not nodata) land-cover pixels in the city, km²; ``builtup_share_pct`` is
+    built-up in percent of the mapped area.
 night-light sum
     ``ntl_sum``: radiance summed over the city's valid pixels (nW/cm²/sr x pixels, or DN x
     pixels for DMSP): a pixel-count-weighted total, not an area integral. A 15″ pixel at 54°N
@@ -53,7 +53,7 @@ Progress = Callable[[int, int], None]
 
 METRIC_DESCRIPTIONS = {
     "builtup_km2": "built-up land, true km²",
-    "builtup_share": "built-up / mapped land area (0-1)",
+    "builtup_share_pct": "built-up in percent of the mapped land area",
     "mapped_km2": "valid (not nodata) land-cover area, true km²",
     "ntl_sum": "night-light radiance summed over valid pixels (product units x pixels)",
     "ntl_area_sum": (
@@ -101,7 +101,7 @@ def landcover_metrics(
     Returns
     -------
     pandas.DataFrame
-        Columns ``city_id, year, builtup_km2, builtup_share, mapped_km2``.
+        Columns ``city_id, year, builtup_km2, builtup_share_pct, mapped_km2``.
 
     Raises
     ------
@@ -144,8 +144,9 @@ def landcover_metrics(
             fix="use a land-cover preset (clcd, worldcover, ...) for kind = 'landcover'",
         )
     out = pd.DataFrame({"builtup_km2": builtup, "mapped_km2": mapped})
-    out["builtup_share"] = (out["builtup_km2"] / out["mapped_km2"]).where(out["mapped_km2"] > 0)
-    return _long(out[["builtup_km2", "builtup_share", "mapped_km2"]])
+    share = out["builtup_km2"] / out["mapped_km2"] * 100
+    out["builtup_share_pct"] = share.where(out["mapped_km2"] > 0)
+    return _long(out[["builtup_km2", "builtup_share_pct", "mapped_km2"]])
 
 
 def nightlight_metrics(
@@ -313,10 +314,9 @@ def add_groups(tables: list[pd.DataFrame], product: Product) -> pd.DataFrame:
         .groupby(["city_id", "year"], as_index=False)[["builtup_km2", "mapped_km2"]]
         .sum(min_count=1)
     )
-    total["builtup_share"] = (total["builtup_km2"] / total["mapped_km2"]).where(
-        total["mapped_km2"] > 0
-    )
-    return total[["city_id", "year", "builtup_km2", "builtup_share", "mapped_km2"]]
+    share = 100 * total["builtup_km2"] / total["mapped_km2"]
+    total["builtup_share_pct"] = share.where(total["mapped_km2"] > 0)
+    return total[["city_id", "year", "builtup_km2", "builtup_share_pct", "mapped_km2"]]
 
 
 def _check_valid_pixels(

@@ -32,7 +32,13 @@ from pyproj import CRS
 
 from urbanshrink_gis import change, cog, export, metrics, qgisxml, sources, vacancy
 from urbanshrink_gis._checkpoints import CHECKPOINT_DIR, Checkpoints, file_fingerprint
-from urbanshrink_gis.analysis import AnalysisConfig, analyse, summarise
+from urbanshrink_gis.analysis import (
+    AnalysisConfig,
+    analyse,
+    match_population,
+    sensitivity,
+    summarise,
+)
 from urbanshrink_gis.demo import write_demo_data
 from urbanshrink_gis.errors import ConfigError, PopulationError, RasterError, UrbanShrinkWarning
 from urbanshrink_gis.io.boundaries import read_boundaries
@@ -214,12 +220,13 @@ class RunConfig:
 
 @dataclass(frozen=True, slots=True)
 class RunResult:
-    """Tables of a run and the files written."""
+    """Tables of a run and the files written (``sensitivity``: the threshold grid)."""
 
     city_year: pd.DataFrame
     cities: gpd.GeoDataFrame
     summary: pd.DataFrame
     files: tuple[Path, ...]
+    sensitivity: pd.DataFrame | None = None
 
 
 _SECTIONS = ("boundaries", "rasters", "population", "analysis", "output")
@@ -661,16 +668,15 @@ def _city_year(
             )
         table = table.merge(more, on=["city_id", "year"], how="outer")
     if "dark_builtup_km2" in table:
-        table["dark_builtup_share"] = (table["dark_builtup_km2"] / table["builtup_km2"]).where(
-            table["builtup_km2"] > 0
-        )
+        share = table["dark_builtup_km2"] / table["builtup_km2"] * 100  # percent
+        table["dark_builtup_share_pct"] = share.where(table["builtup_km2"] > 0)
     if config.population is not None:
         pop = read_population(config.population.spec)
         if config.population.interpolate is not None:
             years = sorted(set(table["year"]) | set(pop["year"]))
             pop = interpolate_population(pop, years, method=config.population.interpolate)
         _check_population_years(pop, config)
-        pop = pop[pop["city_id"].isin(set(boundaries["city_id"]))]
+        pop = match_population(pop, boundaries["city_id"])  # warns what matched nothing
         table = table.merge(pop, on=["city_id", "year"], how="outer")
     return table.sort_values(["city_id", "year"], ignore_index=True)
 
@@ -955,7 +961,8 @@ def run(
     Returns
     -------
     RunResult
-        The ``city_year``, ``cities`` and ``summary`` tables and the files written.
+        The ``city_year``, ``cities``, ``summary`` and ``sensitivity`` tables (see
+        :func:`urbanshrink_gis.analysis.sensitivity`) and the files written.
 
     Notes
     -----
@@ -974,11 +981,13 @@ def run(
         config, boundaries, series=series, checkpoints=out / CHECKPOINT_DIR,
         scheduler=scheduler, workers=workers, progress=progress,
     )  # fmt: skip
-    table = analyse(city_year, config.analysis)
     new = new_builtup_table(
         config, boundaries, cut, checkpoints=out / CHECKPOINT_DIR, scheduler=scheduler,
         workers=workers, progress=progress,
     )  # fmt: skip
+    gained = None if new is None else new["new_builtup_km2"]  # for the hollowing rule
+    table = analyse(city_year, config.analysis, new_builtup=gained)
+    sens = sensitivity(city_year, config.analysis, new_builtup=gained)
     if new is not None:
         table = table.join(new)
     keep = ["city_id", *(["name"] if b.name else []), "geometry"]
@@ -991,16 +1000,20 @@ def run(
             step = None if progress is None else _stage(progress, f"raster {plan.name}")
             layers.append(plan.write(stage / RASTER_DIR, overwrite=True, progress=step))
         files = export.write_run(
-            stage, city_year, cities, summary, rasters=[lay for lay, _ in layers], overwrite=True
-        )
+            stage, city_year, cities, summary, rasters=[lay for lay, _ in layers],
+            sensitivity=sens, overwrite=True,
+        )  # fmt: skip
         files = (*files, export.write_table(sources_table(config, series), stage / SOURCES_TABLE))
         pages = (
-            _report().write_report(stage / "report", cities, city_year, summary, overwrite=True)
+            _report().write_report(
+                stage / "report", cities, city_year, summary, sensitivity=sens, overwrite=True
+            )
             if with_report
             else ()
         )
         written = (*files, *(p for _, p in layers), *pages)
-    return RunResult(city_year, cities, summary, tuple(out / p.relative_to(stage) for p in written))
+    paths = tuple(out / p.relative_to(stage) for p in written)
+    return RunResult(city_year, cities, summary, paths, sens)
 
 
 @contextlib.contextmanager
@@ -1053,7 +1066,11 @@ def report_from_outputs(out_dir: str | os.PathLike, *, overwrite: bool = False) 
     cities = gpd.read_file(gpkg, layer="cities", engine="pyogrio")
     city_year = read_city_year(out / "city_year.csv")
     summary = pd.read_csv(out / "summary.csv", index_col=0)
-    return _report().write_report(out / "report", cities, city_year, summary, overwrite=overwrite)
+    sens = out / "sensitivity.csv"  # absent in runs of earlier versions
+    sens = pd.read_csv(sens, index_col=[0, 1]) if sens.exists() else None
+    return _report().write_report(
+        out / "report", cities, city_year, summary, sensitivity=sens, overwrite=overwrite
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -618,7 +618,7 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}
 .sortable th{cursor:pointer;user-select:none;background:#f4f4f4;position:sticky;top:0}
 .sortable th[data-order=asc]::after{content:" \\25B2"}
 .sortable th[data-order=desc]::after{content:" \\25BC"}
-tr.paradox{background:#fdecec}tfoot td{font-weight:bold}
+tr.paradox,tr.configured{background:#fdecec}tfoot td{font-weight:bold}
 .sw{display:inline-block;width:.9em;height:.9em;border:1px solid #999;vertical-align:middle;
 margin-right:.4em}
 figure{margin:1.5em 0}img{max-width:100%}figcaption{color:#555;font-size:.9em}
@@ -718,6 +718,7 @@ def _html(
     city_year: pd.DataFrame,
     summary: pd.DataFrame,
     charts: list[tuple[str, str, bytes]],
+    sensitivity: pd.DataFrame | None = None,
 ) -> str:
     """The whole page; charts are (file name, caption, PNG bytes)."""
     figures = {name: _figure_html(name, caption, png) for name, caption, png in charts}
@@ -738,6 +739,7 @@ def _html(
         "land.</p>",
         "<h2>Classes</h2>",
         _classes_html(table),
+        *_sensitivity_html(sensitivity),
         "<h2>Provinces</h2>",
         _provinces_html(summary),
         province_figure,
@@ -804,6 +806,36 @@ def _provinces_html(summary: pd.DataFrame) -> str:
     return _table(columns, provinces[~is_all], foot=provinces[is_all].iloc[0])
 
 
+_SENSITIVITY_COLUMNS = [
+    ("pop_threshold_pct", "population change below %", "num"),
+    ("builtup_threshold_pct", "built-up change above %", "num"),
+    ("shrinking", "shrinking", "count"),
+    ("expanding", "expanding", "count"),
+    ("paradox", "paradox", "count"),
+    ("hollowing", "hollowing", "count"),
+    ("share_shrinking_expanding_pct", "paradox (% of shrinking)", "num"),
+]
+
+
+def _sensitivity_html(sensitivity: pd.DataFrame | None) -> list[str]:
+    """Section with the counts over the threshold grid (empty without it)."""
+    if sensitivity is None or sensitivity.empty:
+        return []
+    rows = sensitivity.reset_index()
+    rows["configured"] = rows["configured"].astype("boolean").fillna(False).astype(bool)
+    shares = rows["share_shrinking_expanding_pct"].dropna()
+    span = f"from {shares.min():.1f} % to {shares.max():.1f} %" if len(shares) else "not defined"
+    columns = [c for c in _SENSITIVITY_COLUMNS if c[0] in rows.columns]
+    return [
+        "<h2>Sensitivity</h2>",
+        "<p>The same rules with other thresholds: a city shrinks when its population changed "
+        "by less than the first threshold (rules period and both), and expands when its "
+        f"built-up land grew by more than the second. The headline share ranges {span}; "
+        "the run's own thresholds are shaded.</p>",
+        _table(columns, rows, shade="configured"),
+    ]
+
+
 def _dark_html(table: pd.DataFrame, figure: str) -> list[str]:
     """Section on new built-up land in the dark (empty when the run has no such data)."""
     top = _dark_top(table)
@@ -817,8 +849,8 @@ def _dark_html(table: pd.DataFrame, figure: str) -> list[str]:
             ("class", "class", "class"),
             ("new_builtup_km2", "new built-up km²", "num"),
             ("new_dark_builtup_km2", "of it dark km²", "num"),
-            ("dark_builtup_share_start", "dark share start", "share"),
-            ("dark_builtup_share_end", "dark share end", "share"),
+            ("dark_builtup_share_pct_start", "dark share % start", "num"),
+            ("dark_builtup_share_pct_end", "dark share % end", "num"),
             ("hollowing", "hollowing", "flag"),
         )
         if spec[0] in top.columns
@@ -827,7 +859,8 @@ def _dark_html(table: pd.DataFrame, figure: str) -> list[str]:
         "<h2>New built-up land in the dark</h2>",
         "<p>Built-up land gained over the period whose night light is at or below the lit "
         "threshold at its end: a vacancy signal. <i>Hollowing</i> cities shrink, expand, and "
-        "have a rising share of built-up land in the dark.</p>",
+        "have a share of built-up land in the dark that rose by the configured minimum, with "
+        "enough new built-up land.</p>",
         figure,
         _table(columns, top.drop(columns="_dark")),
     ]
@@ -835,8 +868,8 @@ def _dark_html(table: pd.DataFrame, figure: str) -> list[str]:
 
 def _cities_html(table: pd.DataFrame) -> str:
     columns = [spec for spec in _CITY_COLUMNS if spec[0] in table.columns]
-    shares = sorted(c for c in table.columns if c.startswith("dark_builtup_share_"))
-    columns += [(c, c.replace("_", " "), "share") for c in shares]
+    shares = sorted(c for c in table.columns if c.startswith("dark_builtup_share_pct_"))
+    columns += [(c, c.replace("_", " "), "num") for c in shares]
     return _table(columns, table, shade="paradox")
 
 
@@ -849,6 +882,7 @@ def write_report(
     city_year: pd.DataFrame,
     summary: pd.DataFrame,
     *,
+    sensitivity: pd.DataFrame | None = None,
     overwrite: bool = False,
     title: str = "urbanshrink_gis report",
 ) -> tuple[Path, ...]:
@@ -862,13 +896,17 @@ def write_report(
         One row per city with ``city_id``, ``class``, ``pop_change_pct`` and
         ``builtup_change_pct`` (percent), the flags ``shrinking``, ``expanding`` and ``paradox``
         and the city polygons; optional ``name`` (labels; the id stands in), ``ntl_change_pct``,
-        ``builtup_km2_start``/``_end``, ``hollowing`` and ``dark_builtup_share_*`` columns.
+        ``builtup_km2_start``/``_end``, ``hollowing`` and ``dark_builtup_share_pct_*``
+        columns.
     city_year
         The long table with ``city_id``, ``year`` and ``builtup_km2`` (km²); optional
         ``ntl_sum``.
     summary
         Output of :func:`urbanshrink_gis.analysis.summarise`: per-province tallies and the row
         ``all``.
+    sensitivity
+        Output of :func:`urbanshrink_gis.analysis.sensitivity` (indexed by the two
+        thresholds), shown as a table; left out when None.
     overwrite
         Replace existing report files; otherwise any existing one raises before anything is
         written.
@@ -914,7 +952,7 @@ def write_report(
                 log.info("no data for %s; not drawn", name)
             else:
                 charts.append((name, caption, _png(fig)))
-    page = _html(title, table, city_year, summary, charts).encode("utf-8")
+    page = _html(title, table, city_year, summary, charts, sensitivity).encode("utf-8")
     files = [(out / name, png) for name, _, png in charts] + [(out / "report.html", page)]
     for path, content in files:
         with atomic_path(path, overwrite=overwrite) as tmp:

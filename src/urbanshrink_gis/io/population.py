@@ -112,14 +112,14 @@ class PopulationSpec:
         -------
         dict
             ``pop_resident`` first, then ``pop_registered``, ``gdp``, ``pop_urban`` and
-            ``age60_share`` when set.
+            ``age60_share_pct`` when set.
         """
         named = {
             "pop_resident": self.resident,
             "pop_registered": self.registered,
             "gdp": self.gdp,
             "pop_urban": self.urban,
-            "age60_share": self.age60,
+            "age60_share_pct": self.age60,
         }
         return {out: src for out, src in named.items() if src is not None}
 
@@ -141,7 +141,7 @@ def read_population(spec: PopulationSpec) -> pd.DataFrame:
     pandas.DataFrame
         One row per city and year, sorted by ``(city_id, year)``: ``city_id`` (str), ``year``
         (int), ``pop_resident`` (float, persons) and, when given, ``pop_registered``, ``gdp``,
-        ``pop_urban`` and ``age60_share`` (percent). Only the years in the file appear.
+        ``pop_urban`` and ``age60_share_pct`` (percent). Only the years in the file appear.
 
     Raises
     ------
@@ -503,7 +503,7 @@ def _numbers(raw: pd.Series, out: str, problems: list[str]) -> pd.Series:
     problem = pd.Series("", index=raw.index)
     problem[~valid | np.isinf(values)] = "is not a number"
     problem[values < 0] = "is negative"
-    if out == "age60_share":
+    if out == "age60_share_pct":
         problem[values > 100] = "is not a percentage (0-100)"
     for row in problem.index[problem != ""]:
         problems.append(f"column {raw.name!r} row {row} {raw[row]!r} {problem[row]}")
