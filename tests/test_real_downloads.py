@@ -53,7 +53,7 @@ end = {end}
 
 
 def _run(config: Path, out: Path) -> tuple[pd.DataFrame, list[str]]:
-    result = CliRunner().invoke(cli, ["export", str(config), "--out", str(out)])
+    result = CliRunner().invoke(cli, ["run", str(config), "--out", str(out)])
     assert result.exit_code == 0, result.output
     warnings_ = [line for line in result.stderr.splitlines() if line.startswith("Warning:")]
     table = pd.read_csv(out / "city_year.csv", dtype={"city_id": str})

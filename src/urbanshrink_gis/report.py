@@ -68,7 +68,7 @@ _PARADOX = "shrinking_expanding"
 _FLAGS = ("shrinking", "expanding", "paradox", "hollowing")
 _REQUIRED = {
     "cities": ("city_id", "class", "pop_change_pct", "builtup_change_pct", *_FLAGS[:3]),
-    "city_year": ("city_id", "year", "builtup_km2"),
+    "city_year": ("city_id", "year"),
     "summary": ("n_cities", *_FLAGS[:3], "share_shrinking_expanding_pct"),
 }
 
@@ -341,10 +341,14 @@ def _footnote(fig: Figure, table: pd.DataFrame, data: pd.DataFrame, left_out: in
         fig.supxlabel("; ".join(notes), fontsize=8, color="0.35")
 
 
-def _quadrant_chart(table: pd.DataFrame, city_year: pd.DataFrame, summary: pd.DataFrame) -> Figure:
+def _quadrant_chart(
+    table: pd.DataFrame, city_year: pd.DataFrame, summary: pd.DataFrame
+) -> Figure | None:
     """Population change against built-up change, the paradox quadrant shaded."""
     x, y = "pop_change_pct", "builtup_change_pct"
     data = table.dropna(subset=[x, y])
+    if data.empty:  # no city has both (a night-light-only run): no chart
+        return None
     fig = _figure(10, 7)
     ax = _scatter_axes(fig, data, x, y)
     (x0, _), (_, y1) = ax.get_xlim(), ax.get_ylim()
@@ -372,6 +376,8 @@ def _ntl_chart(
     if y not in table.columns or table[y].isna().all():
         return None
     data = table.dropna(subset=[x, y])
+    if data.empty:
+        return None
     fig = _figure(10, 7)
     ax = _scatter_axes(fig, data, x, y)
     (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
