@@ -445,6 +445,27 @@ _BLACK_MARBLE_CITATION = (
     "suite. Remote Sensing of Environment 210:113-143. NASA LAADS DAAC."
 )
 
+_GHS_POP = Product(
+    name="ghs_pop",
+    kind="population",
+    title="GHS-POP R2023A residential population grid, 100 m Mollweide",
+    citation=(
+        "Schiavina, M., Freire, S., Carioli, A., MacManus, K. (2023). GHS-POP R2023A - "
+        "GHS population grid multitemporal (1975-2030). European Commission, JRC. "
+        "doi:10.2905/2FF68A52-5B5B-4A22-8F40-C41DA8332CFE (check)."
+    ),
+    dtype="float32",  # (check)
+    nodata=-200.0,  # (check)
+    valid_range=(0.0, math.inf),
+    units="people per cell",
+    crs="ESRI:54009",
+    pixel_size=100.0,
+    path_pattern="GHS_POP_E{year}_GLOBE_R2023A_54009_100_V1_0*.tif",
+    years=(1975, 2030),
+    epochs=tuple(range(1975, 2031, 5)),  # 2025 and 2030 projected
+)
+
+
 _PRESETS: dict[str, Product] = {
     p.name: p
     for p in (
@@ -662,41 +683,12 @@ _PRESETS: dict[str, Product] = {
             path_pattern="*_ppp_{year}_constrained.tif",  # chn_ppp_2020_constrained.tif
             years=(2020, 2020),  # later releases (R2025A) cover 2015-2030 (check)
         ),
-        Product(
-            name="ghs_pop",
-            kind="population",
-            title="GHS-POP R2023A residential population grid, 100 m Mollweide",
-            citation=(
-                "Schiavina, M., Freire, S., Carioli, A., MacManus, K. (2023). GHS-POP R2023A - "
-                "GHS population grid multitemporal (1975-2030). European Commission, JRC. "
-                "doi:10.2905/2FF68A52-5B5B-4A22-8F40-C41DA8332CFE (check)."
-            ),
-            dtype="float32",  # (check)
-            nodata=-200.0,  # (check)
-            valid_range=(0.0, math.inf),
-            units="people per cell",
-            crs="ESRI:54009",
-            pixel_size=100.0,
-            path_pattern="GHS_POP_E{year}_GLOBE_R2023A_54009_100_V1_0*.tif",
-            years=(1975, 2030),  # every 5 years; 2025 and 2030 projected
-        ),
-        Product(
+        _GHS_POP,
+        _GHS_POP.replace(
             name="ghs_pop_1km",
-            kind="population",
             title="GHS-POP R2023A residential population grid, 1 km Mollweide",
-            citation=(
-                "Schiavina, M., Freire, S., Carioli, A., MacManus, K. (2023). GHS-POP R2023A - "
-                "GHS population grid multitemporal (1975-2030). European Commission, JRC. "
-                "doi:10.2905/2FF68A52-5B5B-4A22-8F40-C41DA8332CFE (check)."
-            ),
-            dtype="float32",  # (check)
-            nodata=-200.0,  # (check)
-            valid_range=(0.0, math.inf),
-            units="people per cell",
-            crs="ESRI:54009",
             pixel_size=1000.0,
             path_pattern="GHS_POP_E{year}_GLOBE_R2023A_54009_1000_V1_0*.tif",
-            years=(1975, 2030),
         ),
         Product(
             name="landscan",
