@@ -362,3 +362,53 @@ def test_night_light_of_two_sensors_is_refused(tmp_path):
     assert result.exit_code == 2, result.output
     (line,) = [x for x in result.stderr.splitlines() if x.startswith("Error:")]
     assert "different sensors (dmsp_viirs_harmonized, viirs)" in line
+
+
+def test_the_same_place_in_two_crs_groups_is_refused_not_counted_twice(tmp_path):
+    res = 30.0
+    block = np.full((60, 60), 80, np.uint8)
+    for year in (2010, 2020):  # one tile in UTM 50 and a copy of the same land in UTM 49
+        _write_geotiff(tmp_path / "g" / f"N30_50_{year}LC030.tif", block, crs="EPSG:32650",
+                       res=res, west=200_000.0, north=3_400_000.0, nodata=0)  # fmt: skip
+        import rasterio
+        from rasterio.warp import Resampling, reproject
+
+        with rasterio.open(tmp_path / "g" / f"N30_50_{year}LC030.tif") as src:
+            from rasterio.warp import calculate_default_transform
+
+            t, w, h = calculate_default_transform(src.crs, "EPSG:32649", 60, 60, *src.bounds,
+                                                  resolution=res)  # fmt: skip
+            out = np.zeros((h, w), np.uint8)
+            reproject(
+                block,
+                out,
+                src_transform=src.transform,
+                src_crs=src.crs,
+                dst_transform=t,
+                dst_crs="EPSG:32649",
+                resampling=Resampling.nearest,
+            )
+        path = tmp_path / "g" / f"N30_49_{year}LC030.tif"
+        with rasterio.open(path, "w", driver="GTiff", width=w, height=h, count=1, dtype="uint8",
+                           crs="EPSG:32649", transform=t, nodata=0) as dst:  # fmt: skip
+            dst.write(out, 1)
+    zones = gpd.GeoDataFrame({"adcode": ["100001"], "name": ["z"]}, crs="EPSG:32650",
+                             geometry=[__import__("shapely").geometry.box(
+                                 200_300.0, 3_398_500.0, 201_500.0, 3_399_700.0)])  # fmt: skip
+    zones = zones.to_crs("EPSG:4326")
+    zones.to_file(tmp_path / "zones.gpkg", layer="zones", driver="GPKG")
+    fixture = type(
+        "F",
+        (),
+        {
+            "zones": zones,
+            "zones_path": tmp_path / "zones.gpkg",
+            "path_pattern": "g/*_{year}LC030.tif",
+        },
+    )
+    config = _config(tmp_path, fixture, kind="landcover", product="globeland30", start=2010,
+                     end=2020)  # fmt: skip
+    result = CliRunner().invoke(cli, ["run", str(config), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    (line,) = [x for x in result.stderr.splitlines() if x.startswith("Error:")]
+    assert "counted twice" in line and "N30_49_" in line and "N30_50_" in line

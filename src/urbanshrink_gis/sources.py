@@ -928,6 +928,14 @@ def _compare_overlap(a: Tile, b: Tile, product: Product, *, warp: bool = False) 
             where=Path(a.file).name,
             fix="give each place once: drop one of the two files, or keep tiles of one release",
         )
+    if warp and both.sum() > max(2, 0.01 * both.size):  # more than the seam between zones
+        raise RasterError(
+            f"holds the same place as {Path(b.file).name}, in another CRS ({int(both.sum())} "
+            f"of {both.size} sampled pixels valid in both): it would be counted twice",
+            where=Path(a.file).name,
+            fix="give each place once: drop one of the two files (tiles of different CRSs are "
+            "measured separately and added)",
+        )
 
 
 def _check_cross_group_overlap(tiles: dict[int, list[Tile]], product: Product) -> None:
