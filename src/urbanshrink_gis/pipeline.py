@@ -1184,14 +1184,11 @@ def vacancy_source(
 def raster_names(config: RunConfig) -> list[str]:
     """File names of the change and trend rasters a run writes (from the years alone)."""
     a = config.analysis
+    first = {k: next((r for r in config.rasters if r.kind == k), None) for k in _PER_PIXEL}
+    found = {k: r.files() for k, r in first.items() if r is not None}  # one walk per series
+    within = {k: [y for y in sorted(f) if a.start <= y <= a.end] for k, f in found.items()}
     names = []
-    years_of = {}
-    for kind in ("landcover", "nightlight"):
-        raster = next((r for r in config.rasters if r.kind == kind), None)
-        if raster is None:
-            continue
-        years = [y for y in sorted(raster.files()) if a.start <= y <= a.end]
-        years_of[kind] = years
+    for kind, years in within.items():
         if len(years) < 2:
             continue
         span = f"{years[0]}_{years[-1]}"
@@ -1199,13 +1196,14 @@ def raster_names(config: RunConfig) -> list[str]:
             names.append(f"builtup_change_{span}.tif")
         else:
             names += [f"ntl_change_{span}.tif", f"ntl_trend_{span}.tif"]
-    lc = years_of.get("landcover", [])
-    ntl = next((r for r in config.rasters if r.kind == "nightlight"), None)
-    land = next((r for r in config.rasters if r.kind == "landcover"), None)
+    land, lc = first["landcover"], within.get("landcover", [])
     classes = land is not None and land.preset().kind == "landcover"
-    if classes and ntl is not None and len(lc) >= 2 and lc[-1] in ntl.files():
+    if classes and "nightlight" in found and len(lc) >= 2 and lc[-1] in found["nightlight"]:
         names.append("new_builtup_dark.tif")
     return names
+
+
+_PER_PIXEL = ("landcover", "nightlight")  # the kinds whose first series makes output rasters
 
 
 def raster_plans(config: RunConfig, series: Sequence[sources.Series]) -> list[RasterPlan]:
@@ -1219,7 +1217,7 @@ def raster_plans(config: RunConfig, series: Sequence[sources.Series]) -> list[Ra
     """
     a = config.analysis
     plans: list[RasterPlan] = []
-    for kind in ("landcover", "nightlight"):
+    for kind in _PER_PIXEL:
         pair = _first_of(config, series, kind)
         if pair is None:
             continue

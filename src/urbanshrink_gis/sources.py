@@ -338,8 +338,7 @@ def _hdf4_tile(file: str, product: Product, cache: Path | None) -> Tile:
         )
     layer = (product.subdataset or "LC_Type1").rsplit(":", 1)[-1]
     converted = os.fspath(modis.hdf4_to_geotiff(file, cache, layer=layer))
-    tile = _tile(file, converted, product)
-    return tile
+    return _tile(file, converted, product)
 
 
 @dataclass(frozen=True, slots=True)
