@@ -68,7 +68,6 @@ def make_zones(tmp_path):
 def demo_run(tmp_path_factory):
     """The whole job on the bundled demo, run once per session: (RunResult, output folder)."""
     from urbanshrink_gis import pipeline
-
     from urbanshrink_gis.errors import UrbanShrinkWarning
 
     out = tmp_path_factory.mktemp("demo")
