@@ -18,6 +18,7 @@ import logging
 import os
 import shutil
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import geopandas as gpd
@@ -101,13 +102,13 @@ class DemoData:
 
 
 def demo_root() -> Path:
-    """Folder of the bundled demo data (``data/`` of the source tree)."""
-    root = Path(__file__).resolve().parents[2] / "data"
+    """Folder of the bundled demo data (``demo_data/`` inside the installed package)."""
+    root = Path(str(resources.files("urbanshrink_gis") / "demo_data"))
     if not (root / "boundaries" / "cities.gpkg").exists():
         raise InputError(
             "the bundled demo data is missing",
             where=str(root),
-            fix="run from a source checkout (git clone) with an editable install",
+            fix="reinstall urbanshrink_gis (pip install --force-reinstall urbanshrink_gis)",
         )
     return root
 
