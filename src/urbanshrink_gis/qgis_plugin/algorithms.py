@@ -62,7 +62,13 @@ class CliAlgorithm(QgsProcessingAlgorithm):
             return {}
         except CliError as err:
             raise QgsProcessingException(str(err)) from err
-        return self.results(parameters, context)
+        results = self.results(parameters, context)
+        if "GEOPACKAGE" in results:
+            feedback.pushInfo(
+                f"The run's QGIS project is stored in {results['GEOPACKAGE']}: Project > Open "
+                "From > GeoPackage, then choose the project 'urbanshrink'."
+            )
+        return results
 
     def arguments(self, parameters, context, feedback):
         raise NotImplementedError
