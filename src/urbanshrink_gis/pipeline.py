@@ -201,10 +201,17 @@ class OutputConfig:
     trend
         Per-pixel night-light trend: ordinary least squares (``"ols"``) or the median of
         pairwise slopes (``"theil_sen"``, robust to a single odd year).
+    project_crs
+        CRS of the QGIS project's map (an EPSG code or a PROJ string); default the
+        equal-area Albers for China, :data:`urbanshrink_gis.export.DEFAULT_PROJECT_CRS`.
     """
 
     dir: Path = Path("outputs")
     trend: change.TrendMethod = "ols"
+    project_crs: str = export.DEFAULT_PROJECT_CRS
+
+    def __post_init__(self) -> None:
+        export.project_crs(self.project_crs)  # refused here, before any work
 
 
 @dataclass(frozen=True, slots=True)
@@ -1001,7 +1008,7 @@ def run(
             layers.append(plan.write(stage / RASTER_DIR, overwrite=True, progress=step))
         files = export.write_run(
             stage, city_year, cities, summary, rasters=[lay for lay, _ in layers],
-            sensitivity=sens, overwrite=True,
+            sensitivity=sens, overwrite=True, project_crs=config.output.project_crs,
         )  # fmt: skip
         files = (*files, export.write_table(sources_table(config, series), stage / SOURCES_TABLE))
         pages = (
@@ -1104,6 +1111,7 @@ class RasterPlan:
         layer = qgisxml.ProjectLayer(
             name=path.stem, source=f"./{RASTER_DIR}/{self.name}", kind="raster", style=style,
             crs=crs, visible=self.visible,
+            title=f"{self.description} ({self.units})" if self.units else self.description,
         )  # fmt: skip
         return layer, path
 
@@ -1238,7 +1246,7 @@ def raster_plans(config: RunConfig, series: Sequence[sources.Series]) -> list[Ra
         plans.append(RasterPlan(
             f"ntl_change_{span}.tif", f"night-light change {years[0]}-{years[-1]} (end - start)",
             functools.partial(change.nightlight_change_blocks, first, last, product), first,
-            "float32", float("nan"), units=units, ramp="diverging",
+            "float32", float("nan"), units=units, ramp="diverging", visible=False,
         ))  # fmt: skip
         within = {y: one.path(y) for y in years}
         method = config.output.trend
