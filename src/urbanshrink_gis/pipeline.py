@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
 import difflib
 import functools
 import importlib.metadata
@@ -1013,7 +1014,13 @@ def run(
         files = (*files, export.write_table(sources_table(config, series), stage / SOURCES_TABLE))
         pages = (
             _report().write_report(
-                stage / "report", cities, city_year, summary, sensitivity=sens, overwrite=True
+                stage / "report",
+                cities,
+                city_year,
+                summary,
+                sensitivity=sens,
+                overwrite=True,
+                context=report_context(config, series),
             )
             if with_report
             else ()
@@ -1267,6 +1274,37 @@ def raster_plans(config: RunConfig, series: Sequence[sources.Series]) -> list[Ra
 
 
 SOURCES_TABLE = "sources.csv"
+
+
+def report_context(config: RunConfig, series: Sequence[sources.Series]) -> dict[str, Any]:
+    """What the report states about a run (see :func:`urbanshrink_gis.report.write_report`).
+
+    The date is today's (UTC), so a report rerun on another day differs in that line only.
+    """
+    a, b = config.analysis, config.boundaries
+    settings = {
+        k: v for k, v in dataclasses.asdict(a).items() if k not in ("start", "end", "shrink_rule")
+    }
+    inputs = [
+        {"series": raster.label, "kind": raster.kind, "product": one.product.name,
+         "years": list(one.years), "files": sum(len(one.files[y]) for y in one.years)}
+        for raster, one in zip(config.rasters, series, strict=True)
+    ]  # fmt: skip
+    population = None
+    if config.population is not None:
+        spec = config.population.spec
+        population = f"{Path(spec.path).name} (id {spec.id})"
+        if config.population.interpolate:
+            population += f", {config.population.interpolate} interpolation between censuses"
+    return {
+        "date": datetime.datetime.now(datetime.UTC).date().isoformat(),
+        "period": f"{a.start}–{a.end}",
+        "rule": a.shrink_rule,
+        "settings": settings,
+        "inputs": inputs,
+        "population": population,
+        "boundaries": f"{Path(b.path).name} (id {b.id})",
+    }
 
 
 def sources_table(config: RunConfig, series: Sequence[sources.Series]) -> pd.DataFrame:
