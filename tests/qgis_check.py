@@ -90,6 +90,11 @@ def main(out_dir: str, png: str) -> dict:
             for rel in project.relationManager().relations().values()
         ],
         "layouts": [_layout(lay, png) for lay in project.layoutManager().printLayouts()],
+        "palettes": {
+            layer.name(): [c.label for c in layer.renderer().classes()]
+            for layer in layers
+            if isinstance(layer, QgsRasterLayer) and layer.renderer().type() == "paletted"
+        },
     }
     settings = QgsMapSettings()
     order = [

@@ -91,6 +91,11 @@ def test_vacancy_raster_is_visible_and_drawn_above_the_change_rasters(qgis_repor
     assert {"new_builtup_dark", "cities", rasters[1]} <= set(project["visible"])
     # the extent-wide night-light rasters would hide everything under them: off by default
     assert not any(name.startswith("ntl_") for name in project["visible"])
+    # nor does the vacancy raster draw "not built-up" over the built-up change in the project
+    assert project["palettes"]["new_builtup_dark"] == [
+        "old built-up, lit", "old built-up, dark", "new built-up, lit", "new built-up, dark"
+    ]  # fmt: skip
+    assert "not built-up" in qgis_report["rasters"]["new_builtup_dark.tif"]["legend"]  # its .qml
 
 
 def test_cities_fill_lets_the_rasters_show_through(qgis_report):

@@ -7,6 +7,7 @@ import dataclasses
 import logging
 import os
 import tempfile
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -51,6 +52,9 @@ CITIES_FILL_OPACITY = 0.45
 #: The project's rasters from top to bottom, by name prefix (others follow in their order):
 #: the sparse vacancy classes above the built-up change, the extent-wide light rasters last.
 _RASTER_ORDER = ("new_builtup_dark", "builtup_change", "ntl_change", "ntl_trend")
+#: Class codes a raster leaves undrawn in the project (left out of its palette), so that the
+#: layers under it show: the vacancy raster's "not built-up" would hide the built-up change.
+_UNDRAWN_IN_PROJECT = {"new_builtup_dark": ("1",)}
 
 
 @contextlib.contextmanager
@@ -319,7 +323,10 @@ def _project(
             (i for i, p in enumerate(_RASTER_ORDER) if layer.name.startswith(p)), len(_RASTER_ORDER)
         )
 
-    raster_layers = [dataclasses.replace(r, group="rasters") for r in sorted(rasters, key=rank)]
+    raster_layers = [
+        dataclasses.replace(r, group="rasters", style=_undrawn(r))
+        for r in sorted(rasters, key=rank)
+    ]
     names = ["city_year", "summary", *(["sensitivity"] if sensitivity is not None else [])]
     tables = [
         qgisxml.ProjectLayer(
@@ -350,6 +357,19 @@ def _project(
         "urbanshrink", [city_layer, *raster_layers, *tables], crs=crs, extent=extent,
         relations=[relation], layout=layout,
     )  # fmt: skip
+
+
+def _undrawn(layer: qgisxml.ProjectLayer) -> str:
+    """The layer's style without the palette entries of :data:`_UNDRAWN_IN_PROJECT`."""
+    codes = next((c for p, c in _UNDRAWN_IN_PROJECT.items() if layer.name.startswith(p)), ())
+    if not codes:
+        return layer.style
+    doctype, _, body = layer.style.partition("\n")
+    root = ET.fromstring(body)
+    for palette in root.iter("colorPalette"):
+        for entry in [e for e in palette if e.get("value") in codes]:
+            palette.remove(entry)
+    return f"{doctype}\n{ET.tostring(root, encoding='unicode')}"
 
 
 #: Style of an attribute table in the project (nothing to draw).
