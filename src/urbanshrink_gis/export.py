@@ -291,7 +291,7 @@ def project_crs(value: str | CRS = DEFAULT_PROJECT_CRS) -> CRS:
     except Exception as err:  # pyproj raises CRSError, a plain Exception subclass
         raise ConfigError(
             f"not a coordinate reference system ({err})",
-            where=f"[output] project_crs = {value!r}",
+            where=f"project_crs = {value!r}",
             fix='give an EPSG code ("EPSG:3857") or a PROJ string ("+proj=aea ...")',
         ) from err
     if crs.name in ("", "unknown") and crs.coordinate_operation is not None:
