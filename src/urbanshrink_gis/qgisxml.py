@@ -69,7 +69,7 @@ class ProjectLayer:
     style
         The layer's QML (its renderer and labels are copied into the project).
     crs
-        The layer's CRS.
+        The layer's CRS; None for an attribute table.
     geometry
         Vector geometry type (``"Polygon"``), empty for attribute tables and rasters.
     visible
