@@ -10,7 +10,7 @@ KERNEL_SOURCES := src/urbanshrink_gis/_kernel_code.py src/urbanshrink_gis/_kerne
 APT_PACKAGES := qgis python3-qgis fonts-noto-cjk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install apt demo test bench lint clean
+.PHONY: install apt demo test bench lint clean screenshots
 
 install: apt $(STAMP) $(KERNELS)
 
@@ -38,6 +38,10 @@ demo: install
 test: install
 	$(BIN)/python -m pytest -q
 
+# The README's images (docs/*.png) from the demo: QGIS headless, and Chromium when installed.
+screenshots: install
+	$(BIN)/python docs/screenshots.py
+
 # The benchmark's peers that the tests do not need (xarray-spatial): the `bench` extra.
 BENCH_STAMP := $(VENV)/.bench-installed
 
@@ -49,8 +53,8 @@ bench: install $(BENCH_STAMP)
 	$(BIN)/python bench/run.py
 
 lint: $(STAMP)
-	$(BIN)/ruff format --check src tests bench
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench docs
+	$(BIN)/ruff check src tests bench docs
 
 clean:
 	rm -rf $(VENV) outputs bench/.cache src/urbanshrink_gis/_kernels_aot.*.so

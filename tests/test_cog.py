@@ -121,7 +121,8 @@ def test_continuous_raster_has_nodata_units_scale_and_a_diverging_style(tmp_path
     assert renderer.get("type") == "singlebandpseudocolor"
     valid = values[~np.isnan(values)].astype(np.float64) * 2.0 + 1.0
     high = np.percentile(np.abs(valid), 98)  # every pixel is sampled: the grid is small
-    assert float(renderer.get("classificationMax")) == pytest.approx(high, rel=1e-5)
+    step = 10 ** (np.floor(np.log10(high)) - 1)  # rounded up to two significant digits
+    assert float(renderer.get("classificationMax")) == pytest.approx(np.ceil(high / step) * step)
     assert float(renderer.get("classificationMin")) == -float(renderer.get("classificationMax"))
     shader = renderer.find("rastershader/colorrampshader")
     assert shader.get("colorRampType") == "INTERPOLATED"
@@ -141,10 +142,34 @@ def test_sequential_ramp_spans_the_2nd_to_98th_percentiles(tmp_path, values):
     path = write_values(tmp_path / "s.tif", values, ramp="sequential")
     renderer = read_qml(path)
     low, high = np.percentile(values[~np.isnan(values)], [2, 98])
-    assert float(renderer.get("classificationMin")) == pytest.approx(low, rel=1e-5)
-    assert float(renderer.get("classificationMax")) == pytest.approx(high, rel=1e-5)
+    step = 10 ** (np.floor(np.log10(high - low)) - 1)  # two significant digits of the span
+    assert float(renderer.get("classificationMin")) == pytest.approx(np.floor(low / step) * step)
+    assert float(renderer.get("classificationMax")) == pytest.approx(np.ceil(high / step) * step)
     items = renderer.findall("rastershader/colorrampshader/item")
     assert items[0].get("color") == "#440154" and items[-1].get("color") == "#fde725"
+
+
+def test_ramp_legend_is_rounded_and_carries_the_units(tmp_path, values):
+    shader = read_qml(write_values(tmp_path / "d.tif", values)).find("rastershader/colorrampshader")
+    high = float(shader.get("maximumValue"))
+    assert high == pytest.approx(float(f"{high:.2g}"))  # two significant digits, no 6 decimals
+    legend = shader.find("rampLegendSettings")
+    assert legend.get("suffix") == " nW/cm²/sr" and legend.get("useContinuousLegend") == "1"
+    decimals = legend.find("numericFormat/Option/Option[@name='decimals']").get("value")
+    assert f"{high:.{decimals}f}" == f"{high:.10f}".rstrip("0").rstrip(".")
+    labels = [item.get("label") for item in shader.findall("item")]
+    assert labels[2] == "0 nW/cm²/sr" and labels[-1] == f"{high:g} nW/cm²/sr"
+    assert all(len(label.split()[0].partition(".")[2]) <= 3 for label in labels)
+
+
+def test_category_names_are_inside_the_cog_without_the_sidecar(tmp_path, classes):
+    path = write_classes(tmp_path / "lc.tif", classes)
+    (tmp_path / "lc.tif.aux.xml").unlink()
+    with rasterio.open(path) as ds:
+        assert ds.tags(1) == {"CATEGORY_0": "nodata", "CATEGORY_1": "cropland",
+                              "CATEGORY_3": "built-up"}  # fmt: skip
+        assert ds.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
+        assert ds.colormap(1)[3] == (0xE2, 0x42, 0x90, 255)
 
 
 def test_ramp_of_an_empty_raster_still_has_a_range(tmp_path):

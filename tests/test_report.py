@@ -127,7 +127,8 @@ def test_optional_columns(tables, tmp_path):
     files = report.write_report(tmp_path, cities, city_year, summary)
     assert "chart_ntl_builtup.png" not in [f.name for f in files]
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
-    assert "<th>hollowing</th>" in page and "dark builtup share pct end" in page
+    assert "<th>hollowing</th>" in page and "<th>built-up in the dark (end)</th>" in page
+    assert '<td class="n" data-v="25.0">25.0 %</td>' in page
     assert "鹤岗市" not in page and "<td>230400</td>" in page
 
 
@@ -199,3 +200,92 @@ def test_sensitivity_section(tables, tmp_path):
     assert section.count('<tr class="configured">') == 1
     report.write_report(tmp_path / "none", *tables)
     assert "<h2>Sensitivity</h2>" not in (tmp_path / "none" / "report.html").read_text("utf-8")
+
+
+CONTEXT = {
+    "date": "2026-12-02",
+    "period": "2010–2020",
+    "rule": "period",
+    "settings": {"shrink_threshold_pct": 1.0, "criteria": ["pop_decline", "mismatch"]},
+    "inputs": [
+        {
+            "series": "landcover clcd",
+            "kind": "landcover",
+            "product": "clcd",
+            "years": [2010, 2015, 2020],
+            "files": 3,
+        },
+    ],
+    "population": "census.csv (adcode, year, pop_resident)",
+}
+
+
+def _section(page, heading):
+    return page.split(f"<h2>{heading}</h2>", 1)[1].split("<h2>", 1)[0]
+
+
+def test_report_states_the_run(tables, tmp_path):
+    from urbanshrink_gis import __version__
+
+    report.write_report(tmp_path, *tables, context=CONTEXT)
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    run = _section(page, "Run")
+    assert f"<td>urbanshrink_gis {__version__}</td>" in run
+    assert "<td>2026-12-02</td>" in run and "<td>period</td>" in run
+    assert "shrink_threshold_pct = 1.0; criteria = [pop_decline, mismatch]" in run
+    assert "<td>landcover clcd</td><td>landcover</td><td>clcd</td><td>2010, 2015, 2020</td>" in run
+    assert "census.csv (adcode, year, pop_resident)" in run
+    assert f"urbanshrink_gis {__version__} on 2026-12-02" in page.split("<footer>")[1]
+
+
+def test_report_without_context_says_so(written):
+    out, _ = written
+    run = _section((out / "report.html").read_text(encoding="utf-8"), "Run")
+    assert "not given to this report" in run and "urbanshrink_gis 0" in run
+
+
+def _province_rows(page):
+    section = _section(page, "Provinces")
+    body = section.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    return re.findall(r"<tr><td>([^<]*)</td>", body)
+
+
+def test_provinces_by_shrinking_share_or_by_code(tables, tmp_path):
+    report.write_report(tmp_path / "share", *tables)
+    page = (tmp_path / "share" / "report.html").read_text(encoding="utf-8")
+    assert _province_rows(page) == ["黑龙江省", "吉林省", "辽宁省"]  # 100 %, 50 %, 0 % shrink
+    assert "by the share of their cities that shrink" in page
+    assert '<td class="n" data-v="50.0">50.0 %</td>' in _section(page, "Provinces")
+    cities, city_year, summary = tables
+    with_province = cities.assign(province=[p for *_, p, _, _, _, _ in CITIES])
+    report.write_report(tmp_path / "code", with_province, city_year, summary)
+    page = (tmp_path / "code" / "report.html").read_text(encoding="utf-8")
+    assert _province_rows(page) == ["辽宁省", "吉林省", "黑龙江省"]  # 21, 22, 23
+    assert "Provinces by province code." in page
+
+
+def test_province_chart_height_follows_the_provinces(tables, tmp_path):
+    cities, city_year, summary = tables
+    many = pd.DataFrame(
+        {"n_cities": 10, "shrinking": range(34), "expanding": 5, "paradox": 0, "hollowing": pd.NA,
+         "share_shrinking_expanding_pct": np.nan},
+        index=pd.Index([f"{11 + i}0000" for i in range(34)], name="province"),
+    )  # fmt: skip
+    many = pd.concat([many, summary.loc[["all"]]])
+    report.write_report(tmp_path, cities, city_year, many)
+    rows = image.imread(tmp_path / "chart_provinces.png").shape[0]
+    assert 34 * 0.24 * 150 < rows < (34 * 0.24 + 1.5) * 150  # ~0.24 in per province at 150 dpi
+    assert _province_rows((tmp_path / "report.html").read_text("utf-8"))[:2] == ["110000", "120000"]
+    report.write_report(tmp_path / "s", *tables)
+    small = image.imread(tmp_path / "s" / "chart_provinces.png").shape[0]
+    assert 400 < small <= 3 * 150  # three provinces: the minimum height, 3 in
+
+
+def test_run_report_states_rule_inputs_and_date(demo_run):
+    _, out = demo_run
+    page = (out / "report" / "report.html").read_text(encoding="utf-8")
+    run = _section(page, "Run")
+    assert "<th>rule</th><td>period</td>" in run and "<td>2010–2020</td>" in run
+    assert "shrink_threshold_pct = 0.0" in run
+    assert "<td>landcover-clcd</td><td>landcover</td><td>clcd</td><td>2010, 2015, 2020</td>" in run
+    assert re.search(r"<th>date</th><td>\d{4}-\d\d-\d\d</td>", run)

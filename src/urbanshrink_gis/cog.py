@@ -7,13 +7,19 @@ COG
     overviews (down to one tile) and the header and overviews before the full-resolution data.
 categories
     ``(code, name, "#rrggbb")`` of a class raster: they become the file's colour table (the
-    nodata code transparent), its category names (in the GDAL PAM file ``<name>.tif.aux.xml``,
-    where GDAL keeps them for GeoTIFFs) and a paletted QGIS style.
+    nodata code transparent), its category names and a paletted QGIS style. A GeoTIFF has no
+    tag GDAL reads category names from (up to GDAL 3.11; 3.12 added a raster attribute table
+    in the ``GDAL_METADATA`` tag): they are written twice, inside the file as band metadata
+    items ``CATEGORY_<code>=<name>`` (``GDAL_METADATA`` tag, kept by the COG driver, shown by
+    ``gdalinfo`` and in QGIS's layer information), and as GDAL category names in the PAM file
+    ``<name>.tif.aux.xml``, the only place GDAL (and QGIS, when no style labels them) takes
+    them from.
 ramp
     The colour ramp of a continuous raster's QGIS style: ``"diverging"`` (blue - white - red,
     centred on 0 between +- the 98th percentile of the absolute values) or ``"sequential"``
     (viridis from the 2nd to the 98th percentile of the values). The percentiles come from a
-    regular sample of at most about a million pixels.
+    regular sample of at most about a million pixels; the ends are rounded outwards to two
+    significant digits, and the legend shows them with as many decimals and the units.
 style
     The QGIS 3.22 ``.qml`` file named as the raster (``x.tif`` -> ``x.qml``), which QGIS
     applies as the layer's default style when it opens the raster.
@@ -160,7 +166,8 @@ def write_cog(
     source = profile_like if isinstance(profile_like, Mapping) else profile_like.profile
     grid = {key: source[key] for key in ("crs", "transform", "width", "height")}
     colours = None if categories is None else _colour_table(categories, nodata)
-    band = _Band(description, units, scale, offset, colours)
+    names = tuple((code, name) for code, name, _ in categories or ())
+    band = _Band(description, units, scale, offset, colours, names)
     with (
         atomic_path(final, overwrite=overwrite) as tmp,
         tempfile.TemporaryDirectory(prefix=f".{final.stem}.", dir=final.parent) as work,
@@ -184,7 +191,7 @@ def write_cog(
         style = _paletted_qml(categories, nodata)
     elif ramp is not None:
         values = sample * scale + offset
-        style = _pseudocolor_qml(_ramp_limits(values, ramp), ramp)
+        style = _pseudocolor_qml(_ramp_limits(values, ramp), ramp, units)
     _replace_sidecar(qml_path(final), style)
     log.info("wrote %s", final)
     return final
@@ -233,6 +240,7 @@ class _Band:
     scale: float
     offset: float
     colours: dict[int, tuple[int, int, int, int]] | None
+    names: tuple[tuple[int, str], ...] = ()
 
     def apply(self, dst: DatasetWriter) -> None:
         """Set the metadata on a dataset open for writing."""
@@ -242,6 +250,8 @@ class _Band:
         dst.scales, dst.offsets = (self.scale,), (self.offset,)
         if self.colours is not None:
             dst.write_colormap(1, self.colours)
+        if self.names:
+            dst.update_tags(1, **{f"CATEGORY_{code}": name for code, name in self.names})
 
 
 def _write_source(
@@ -325,15 +335,38 @@ def _pam(categories: Sequence[Category]) -> str:
 
 
 def _ramp_limits(values: np.ndarray, ramp: Ramp) -> tuple[float, float]:
-    """Low and high ends of the colour ramp from the sampled values."""
+    """Low and high ends of the colour ramp from the sampled values, rounded outwards."""
     if ramp == "diverging":
         high = float(np.percentile(np.abs(values), _PERCENTILE)) if values.size else 0.0
-        high = high or 1.0  # all zero or empty: any symmetric range will do
+        high = _round_out(high, high, up=True) or 1.0  # all zero or empty: any symmetric range
         return -high, high
     if not values.size:
         return 0.0, 1.0
     low, high = (float(v) for v in np.percentile(values, [100 - _PERCENTILE, _PERCENTILE]))
-    return low, high if high > low else low + 1.0
+    if high <= low:
+        return low, low + 1.0
+    span = high - low
+    return _round_out(low, span, up=False), _round_out(high, span, up=True)
+
+
+def _step(span: float) -> float:
+    """The rounding step of a ramp spanning ``span``: its second significant digit."""
+    return 10.0 ** (math.floor(math.log10(span)) - 1) if span > 0 else 1.0
+
+
+def _round_out(value: float, span: float, *, up: bool) -> float:
+    """``value`` rounded away from the ramp's middle to the step of ``span``."""
+    step = _step(abs(span))
+    n = math.ceil(value / step - 1e-9) if up else math.floor(value / step + 1e-9)
+    return float(f"{n * step:.12g}")
+
+
+def _decimals(limits: tuple[float, float]) -> int:
+    """Fewest decimals (at most 6) that show the ramp's rounded ends exactly."""
+    for decimals in range(7):
+        if all(abs(round(v, decimals) - v) <= 1e-9 * max(1.0, abs(v)) for v in limits):
+            return decimals
+    return 6
 
 
 def _qgis_root(renderer: dict[str, str]) -> tuple[ET.Element, ET.Element]:
@@ -385,10 +418,15 @@ def _paletted_qml(categories: Sequence[Category], nodata: float | None) -> str:
     return _qml_text(root)
 
 
-def _pseudocolor_qml(limits: tuple[float, float], ramp: Ramp) -> str:
-    """A single-band pseudocolour style interpolating the ramp's colours between the limits."""
+def _pseudocolor_qml(limits: tuple[float, float], ramp: Ramp, units: str = "") -> str:
+    """A single-band pseudocolour style interpolating the ramp's colours between the limits.
+
+    Its legend is QGIS's continuous ramp, the ends labelled with :func:`_decimals` decimals
+    and the units as a suffix.
+    """
     low, high = limits
     colours = _RAMPS[ramp]
+    decimals = _decimals(limits)
     root, renderer = _qgis_root(
         {
             "type": "singlebandpseudocolor",
@@ -414,13 +452,39 @@ def _pseudocolor_qml(limits: tuple[float, float], ramp: Ramp) -> str:
         clip="0",
         minimumValue=_number(low),
         maximumValue=_number(high),
-        labelPrecision="4",
+        labelPrecision=str(decimals),
     )
     shader.append(_gradient(colours))
+    suffix = f" {units}" if units else ""
     for i, colour in enumerate(colours):
-        value = _number(low + (high - low) * i / (len(colours) - 1))
-        ET.SubElement(shader, "item", alpha="255", value=value, label=value, color=colour)
+        value = low + (high - low) * i / (len(colours) - 1)
+        label = f"{value:.{decimals + 2}f}".rstrip("0").rstrip(".") if value else "0"
+        ET.SubElement(
+            shader, "item", alpha="255", value=_number(value), label=label + suffix, color=colour
+        )
+    shader.append(_ramp_legend(decimals, suffix))
     return _qml_text(root)
+
+
+def _ramp_legend(decimals: int, suffix: str) -> ET.Element:
+    """QGIS's continuous legend of a ramp (QGIS >= 3.18): rounded ends, units as a suffix."""
+    legend = ET.Element(
+        "rampLegendSettings", minimumLabel="", maximumLabel="", prefix="", suffix=suffix,
+        direction="0", orientation="2", useContinuousLegend="1",
+    )  # fmt: skip
+    number = ET.SubElement(legend, "numericFormat", id="basic")
+    options = ET.SubElement(number, "Option", type="Map")
+    for name, kind, value in (
+        ("decimal_separator", "QChar", ""),
+        ("decimals", "int", str(decimals)),
+        ("rounding_type", "int", "0"),
+        ("show_plus", "bool", "false"),
+        ("show_thousand_separator", "bool", "true"),
+        ("show_trailing_zeros", "bool", "false"),
+        ("thousand_separator", "QChar", ""),
+    ):
+        ET.SubElement(options, "Option", name=name, type=kind, value=value)
+    return legend
 
 
 def _gradient(colours: Sequence[str]) -> ET.Element:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
 import difflib
 import functools
 import hashlib
@@ -271,10 +272,17 @@ class OutputConfig:
     trend
         Per-pixel night-light trend: ordinary least squares (``"ols"``) or the median of
         pairwise slopes (``"theil_sen"``, robust to a single odd year).
+    project_crs
+        CRS of the QGIS project's map (an EPSG code or a PROJ string); default the
+        equal-area Albers for China, :data:`urbanshrink_gis.export.DEFAULT_PROJECT_CRS`.
     """
 
     dir: Path = Path("outputs")
     trend: change.TrendMethod = "ols"
+    project_crs: str = export.DEFAULT_PROJECT_CRS
+
+    def __post_init__(self) -> None:
+        export.project_crs(self.project_crs)  # refused here, before any work
 
 
 @dataclass(frozen=True, slots=True)
@@ -1148,7 +1156,7 @@ def run(
             layers.append(plan.write(stage / RASTER_DIR, overwrite=True, progress=step))
         files = export.write_run(
             stage, head.city_year, head.cities, head.summary, rasters=[lay for lay, _ in layers],
-            sensitivity=head.sensitivity, overwrite=True,
+            sensitivity=head.sensitivity, overwrite=True, project_crs=config.output.project_crs,
         )  # fmt: skip
         for other in scopes[1:]:
             files = (*files, *export.write_scope(stage, other.scope, other.tables()))
@@ -1160,6 +1168,7 @@ def run(
             pages = _report().write_report(
                 stage / "report", head.cities, head.city_year, head.summary,
                 sensitivity=head.sensitivity, scopes=compared, overwrite=True,
+                context=report_context(config, series),
             )  # fmt: skip
         written = (*files, *(p for _, p in layers), *pages)
     paths = tuple(out / p.relative_to(stage) for p in written)
@@ -1500,6 +1509,7 @@ class RasterPlan:
         layer = qgisxml.ProjectLayer(
             name=path.stem, source=f"./{RASTER_DIR}/{self.name}", kind="raster", style=style,
             crs=crs, visible=self.visible,
+            title=f"{self.description} ({self.units})" if self.units else self.description,
         )  # fmt: skip
         return layer, path
 
@@ -1634,7 +1644,7 @@ def raster_plans(config: RunConfig, series: Sequence[sources.Series]) -> list[Ra
         plans.append(RasterPlan(
             f"ntl_change_{span}.tif", f"night-light change {years[0]}-{years[-1]} (end - start)",
             functools.partial(change.nightlight_change_blocks, first, last, product), first,
-            "float32", float("nan"), units=units, ramp="diverging",
+            "float32", float("nan"), units=units, ramp="diverging", visible=False,
         ))  # fmt: skip
         within = {y: one.path(y) for y in years}
         method = config.output.trend
@@ -1655,6 +1665,38 @@ def raster_plans(config: RunConfig, series: Sequence[sources.Series]) -> list[Ra
 
 
 SOURCES_TABLE = "sources.csv"
+
+
+def report_context(config: RunConfig, series: Sequence[sources.Series]) -> dict[str, Any]:
+    """What the report states about a run (see :func:`urbanshrink_gis.report.write_report`).
+
+    The date is today's (UTC), so a report rerun on another day differs in that line only.
+    """
+    a, b = config.analysis, config.boundaries
+    settings = {
+        k: v for k, v in dataclasses.asdict(a).items() if k not in ("start", "end", "shrink_rule")
+    }
+    inputs = [
+        {"series": raster.label, "kind": raster.kind, "product": one.product.name,
+         "years": list(one.years), "files": sum(len(one.files[y]) for y in one.years)}
+        for raster, one in zip(config.rasters, series, strict=True)
+    ]  # fmt: skip
+    population = None
+    if config.population is not None:
+        spec = config.population.spec
+        population = f"{Path(spec.path).name} (id {spec.id})"
+        if config.population.interpolate:
+            population += f", {config.population.interpolate} interpolation between censuses"
+    return {
+        "date": datetime.datetime.now(datetime.UTC).date().isoformat(),
+        "period": f"{a.start}–{a.end}",
+        "rule": a.shrink_rule,
+        "scope": ", ".join(b.scope),
+        "settings": settings,
+        "inputs": inputs,
+        "population": population,
+        "boundaries": f"{Path(b.path).name} (id {b.id})",
+    }
 
 
 def sources_table(config: RunConfig, series: Sequence[sources.Series]) -> pd.DataFrame:

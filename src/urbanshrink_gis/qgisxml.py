@@ -10,6 +10,14 @@ project
     A ``.qgs`` document. Stored in a GeoPackage, it is zipped as a ``.qgz`` and kept, hex
     encoded, in the ``qgis_projects`` table (the layout QGIS 3.22 itself writes); layer paths
     are relative to the GeoPackage's folder.
+group
+    A folder of the project's layer tree (``cities``, ``rasters``, ``tables``).
+relation
+    A QGIS project relation from a parent layer to a child table sharing a key field: the
+    parent's attribute form lists the child's rows (a city's time series).
+print layout
+    A page (A4 landscape, millimetres) with a map, its legend, a title, a scale bar and a
+    source note, ready to export from *Project → Layouts*.
 """
 
 from __future__ import annotations
@@ -30,7 +38,9 @@ from pyproj import CRS
 
 __all__ = [
     "QGIS_VERSION",
+    "PrintLayout",
     "ProjectLayer",
+    "Relation",
     "categorized_fill_qml",
     "project_xml",
     "store_in_geopackage",
@@ -59,20 +69,27 @@ class ProjectLayer:
     style
         The layer's QML (its renderer and labels are copied into the project).
     crs
-        The layer's CRS.
+        The layer's CRS; None for an attribute table.
     geometry
         Vector geometry type (``"Polygon"``), empty for attribute tables and rasters.
     visible
         Checked in the layer tree.
+    group
+        The layer tree group holding it; empty for the tree's root.
+    title
+        Its name in the print layout's legend (what a value is, with units); the layer name
+        when empty.
     """
 
     name: str
     source: str
     kind: str
     style: str
-    crs: CRS
+    crs: CRS | None
     geometry: str = ""
     visible: bool = True
+    group: str = ""
+    title: str = ""
 
     @property
     def layer_id(self) -> str:
@@ -80,9 +97,55 @@ class ProjectLayer:
         return "".join(c if c.isalnum() else "_" for c in self.name) + "_urbanshrink"
 
 
-def _rgba(colour: str) -> str:
+@dataclass(frozen=True, slots=True)
+class Relation:
+    """A relation from a parent layer to a child table of a project.
+
+    Parameters
+    ----------
+    name
+        Name shown in the parent's attribute form.
+    parent, child
+        Layer names (of :class:`ProjectLayer`) of the referenced and the referencing layer.
+    parent_field, child_field
+        The key in each.
+    """
+
+    name: str
+    parent: str
+    child: str
+    parent_field: str
+    child_field: str
+
+    @property
+    def relation_id(self) -> str:
+        """Stable id derived from the layers and fields."""
+        return f"{self.child}_{self.child_field}_{self.parent}_{self.parent_field}"
+
+
+@dataclass(frozen=True, slots=True)
+class PrintLayout:
+    """A print layout of a project: map, legend, title, scale bar and source note.
+
+    Parameters
+    ----------
+    name
+        Layout name (*Project → Layouts*).
+    title
+        Title printed above the map.
+    note
+        Source note printed below the map.
+    """
+
+    name: str
+    title: str
+    note: str
+
+
+def _rgba(colour: str, opacity: float = 1.0) -> str:
     h = colour.lstrip("#")
-    return ",".join(str(int(h[i : i + 2], 16)) for i in (0, 2, 4)) + ",255"
+    alpha = round(255 * min(max(opacity, 0.0), 1.0))
+    return ",".join(str(int(h[i : i + 2], 16)) for i in (0, 2, 4)) + f",{alpha}"
 
 
 def _options(parent: ET.Element, values: Mapping[str, str]) -> None:
@@ -91,18 +154,20 @@ def _options(parent: ET.Element, values: Mapping[str, str]) -> None:
         ET.SubElement(opt, "Option", name=name, value=value, type="QString")
 
 
-def _fill_symbol(parent: ET.Element, name: str, colour: str) -> None:
+def _fill_symbol(parent: ET.Element, name: str, colour: str, fill_opacity: float = 1.0) -> None:
     symbol = ET.SubElement(
         parent, "symbol", type="fill", name=name, alpha="1", clip_to_extent="1", force_rhr="0"
     )
     layer = ET.SubElement(symbol, "layer", {"class": "SimpleFill", "pass": "0", "enabled": "1"})
+    opaque = fill_opacity >= 1.0
     _options(
         layer,
         {
-            "color": _rgba(colour),
-            "outline_color": "60,60,60,255",
+            "color": _rgba(colour, fill_opacity),
+            # A see-through fill is outlined in its own colour, so the class stays readable
+            "outline_color": "60,60,60,255" if opaque else _rgba(colour),
             "outline_style": "solid",
-            "outline_width": "0.2",
+            "outline_width": "0.2" if opaque else "0.5",
             "outline_width_unit": "MM",
             "style": "solid",
         },
@@ -114,6 +179,7 @@ def categorized_fill_qml(
     categories: Sequence[tuple[str, str, str]],
     *,
     label_field: str | None = None,
+    fill_opacity: float = 1.0,
 ) -> str:
     """QML of a polygon layer coloured by the values of ``field``, labelled by another field.
 
@@ -125,6 +191,9 @@ def categorized_fill_qml(
         ``(value, legend label, "#rrggbb")`` in legend order.
     label_field
         Attribute written as labels (in a CJK-capable font); no labels when None.
+    fill_opacity
+        Opacity of the fill, 0 to 1; below 1 each polygon is also outlined in its colour
+        (0.5 mm), so layers under it show through and the classes stay readable.
 
     Returns
     -------
@@ -133,7 +202,7 @@ def categorized_fill_qml(
     """
     root = ET.Element("qgis", version=QGIS_VERSION, styleCategories="AllStyleCategories")
     root.set("labelsEnabled", "1" if label_field else "0")
-    _vector_style(root, field, categories, label_field)
+    _vector_style(root, field, categories, label_field, fill_opacity)
     return _DOCTYPE + ET.tostring(root, encoding="unicode")
 
 
@@ -142,6 +211,7 @@ def _vector_style(
     field: str,
     categories: Sequence[tuple[str, str, str]],
     label_field: str | None,
+    fill_opacity: float = 1.0,
 ) -> None:
     renderer = ET.SubElement(
         parent,
@@ -157,7 +227,7 @@ def _vector_style(
     symbols = ET.SubElement(renderer, "symbols")
     for i, (value, label, colour) in enumerate(categories):
         ET.SubElement(cats, "category", symbol=str(i), value=value, label=label, render="true")
-        _fill_symbol(symbols, str(i), colour)
+        _fill_symbol(symbols, str(i), colour, fill_opacity)
     if label_field:
         labeling = ET.SubElement(parent, "labeling", type="simple")
         settings = ET.SubElement(labeling, "settings", calloutType="simple")
@@ -201,6 +271,8 @@ def project_xml(
     *,
     crs: CRS,
     extent: tuple[float, float, float, float],
+    relations: Sequence[Relation] = (),
+    layout: PrintLayout | None = None,
 ) -> str:
     """A QGIS project (``.qgs``) showing ``layers``, first on top, zoomed to ``extent``.
 
@@ -209,11 +281,16 @@ def project_xml(
     title
         Project title.
     layers
-        Layers from top to bottom of the legend.
+        Layers from top to bottom of the legend; those of one ``group`` go into one layer tree
+        group, placed where its first layer is.
     crs
-        Project CRS (the map's).
+        Project CRS (the map's); layers in other CRSs are reprojected on the fly.
     extent
         ``(xmin, ymin, xmax, ymax)`` in the project CRS.
+    relations
+        Relations from parent layers to child tables (by layer name).
+    layout
+        A print layout of the map (the visible layers) with legend, title, scale bar and note.
 
     Returns
     -------
@@ -224,18 +301,7 @@ def project_xml(
     ET.SubElement(root, "homePath", path="")
     ET.SubElement(root, "title").text = title
     _srs(ET.SubElement(root, "projectCrs"), crs)
-    tree = ET.SubElement(root, "layer-tree-group")
-    for layer in layers:
-        ET.SubElement(
-            tree,
-            "layer-tree-layer",
-            id=layer.layer_id,
-            name=layer.name,
-            source=layer.source,
-            providerKey="ogr" if layer.kind == "vector" else "gdal",
-            checked="Qt::Checked" if layer.visible else "Qt::Unchecked",
-            expanded="1",
-        )
+    root.append(_layer_tree(layers))
     canvas = ET.SubElement(root, "mapcanvas", name="theMapCanvas", annotationsVisible="1")
     ET.SubElement(canvas, "units").text = "degrees" if crs.is_geographic else "meters"
     box = ET.SubElement(canvas, "extent")
@@ -243,6 +309,8 @@ def project_xml(
         ET.SubElement(box, tag).text = repr(float(value))
     ET.SubElement(canvas, "rotation").text = "0"
     _srs(ET.SubElement(canvas, "destinationsrs"), crs)
+    if relations:
+        root.append(_relations(layers, relations))
     maplayers = ET.SubElement(root, "projectlayers")
     for layer in layers:
         maplayers.append(_maplayer(layer))
@@ -258,7 +326,238 @@ def project_xml(
     # QGIS reads <projectCrs> only when this says the project has a CRS.
     srs_props = ET.SubElement(props, "SpatialRefSys")
     ET.SubElement(srs_props, "ProjectionsEnabled", type="int").text = "1"
+    if layout is not None:
+        ET.SubElement(root, "Layouts").append(_layout(layout, layers, crs, extent))
     return _DOCTYPE + ET.tostring(root, encoding="unicode")
+
+
+def _checked(on: bool) -> str:
+    return "Qt::Checked" if on else "Qt::Unchecked"
+
+
+def _tree_layer(
+    parent: ET.Element, layer: ProjectLayer, properties: Mapping[str, str] | None = None
+) -> None:
+    node = ET.SubElement(
+        parent,
+        "layer-tree-layer",
+        id=layer.layer_id,
+        name=layer.name,
+        source=layer.source,
+        providerKey="ogr" if layer.kind == "vector" else "gdal",
+        checked=_checked(layer.visible),
+        expanded="1",
+    )
+    if properties:  # QGIS >= 3.20 stores a node's custom properties as a variant map
+        _options(ET.SubElement(node, "customproperties"), properties)
+
+
+def _legend_properties(layer: ProjectLayer) -> dict[str, str]:
+    """The layout legend's title of a layer and, for a raster, its nodes without the first.
+
+    A raster's first legend node names its band (``Band 1: ... (Palette)``), which the
+    title already says; the others are its classes, or its continuous colour ramp.
+    """
+    properties = {"legend/title-label": layer.title or layer.name}
+    if layer.kind == "raster":
+        style = ET.fromstring(layer.style)
+        n_nodes = 1 + (len(style.findall(".//colorPalette/paletteEntry")) or 1)
+        properties["legend/node-order"] = ",".join(str(i) for i in range(1, n_nodes))
+    return properties
+
+
+def _layer_tree(layers: Sequence[ProjectLayer]) -> ET.Element:
+    """The layer tree: ungrouped layers and groups in the order of their first layer."""
+    tree = ET.Element("layer-tree-group")
+    groups: dict[str, ET.Element] = {}
+    for layer in layers:
+        parent = tree
+        if layer.group:
+            if layer.group not in groups:
+                members = [other for other in layers if other.group == layer.group]
+                groups[layer.group] = ET.SubElement(
+                    tree,
+                    "layer-tree-group",
+                    name=layer.group,
+                    checked=_checked(any(m.visible for m in members)),
+                    expanded="1",
+                )
+            parent = groups[layer.group]
+        _tree_layer(parent, layer)
+    return tree
+
+
+def _relations(layers: Sequence[ProjectLayer], relations: Sequence[Relation]) -> ET.Element:
+    ids = {layer.name: layer.layer_id for layer in layers}
+    element = ET.Element("relations")
+    for rel in relations:
+        relation = ET.SubElement(
+            element,
+            "relation",
+            id=rel.relation_id,
+            name=rel.name,
+            referencedLayer=ids[rel.parent],
+            referencingLayer=ids[rel.child],
+            strength="Association",
+        )
+        fields = {"referencedField": rel.parent_field, "referencingField": rel.child_field}
+        ET.SubElement(relation, "fieldRef", fields)
+    return element
+
+
+# --- print layout ------------------------------------------------------------------------------
+# QGIS 3.22 layout items (QgsLayoutItemRegistry: QGraphicsItem::UserType + 100 + n).
+_PAGE, _MAP, _LABEL, _LEGEND, _SCALEBAR = "65638", "65639", "65641", "65642", "65646"
+_A4 = (297.0, 210.0)  # landscape, mm
+_MARGIN = 10.0
+_MAP_BOX = (_MARGIN, 22.0, 200.0, 170.0)  # x, y, width, height in mm
+_LEGEND_X = _MARGIN + _MAP_BOX[2] + 5.0
+_LEGEND_STYLES = (  # (style, font points, margins in mm)
+    ("title", 11, {"marginBottom": "2"}),
+    ("group", 9, {"marginTop": "2"}),
+    ("subgroup", 8, {"marginTop": "2"}),
+    ("symbol", 7, {"marginTop": "1.5"}),
+    ("symbolLabel", 7, {"marginTop": "1", "marginLeft": "2"}),
+)
+
+
+def _font(size: int, *, bold: bool = False) -> str:
+    """A QFont description (Qt 5): family, points, pixels, hint, weight, italic, ..."""
+    return f"{LABEL_FONT},{size},-1,5,{75 if bold else 50},0,0,0,0,0"
+
+
+def _colour_element(parent: ET.Element, tag: str, rgba: tuple[int, int, int, int]) -> None:
+    r, g, b, a = (str(v) for v in rgba)
+    ET.SubElement(parent, tag, red=r, green=g, blue=b, alpha=a)
+
+
+def _item(
+    parent: ET.Element, kind: str, uuid: str, box: tuple[float, float, float, float], z: int,
+    **attrs: str,
+) -> ET.Element:  # fmt: skip
+    x, y, width, height = box
+    item = ET.SubElement(
+        parent,
+        "LayoutItem",
+        {
+            "type": kind,
+            "uuid": uuid,
+            "templateUuid": uuid,
+            "id": attrs.pop("id", ""),
+            "position": f"{x:g},{y:g},mm",
+            "positionOnPage": f"{x:g},{y:g},mm",
+            "size": f"{width:g},{height:g},mm",
+            "zValue": str(z),
+            "visibility": "1",
+            "frame": attrs.pop("frame", "false"),
+            "background": attrs.pop("background", "false"),
+            "referencePoint": "0",
+            "itemRotation": "0",
+            "opacity": "1",
+            "blendMode": "0",
+            "positionLock": "false",
+            "excludeFromExports": "0",
+            "groupUuid": "",
+            "outlineWidthM": "0.3,mm",
+            "frameJoinStyle": "miter",
+            **attrs,
+        },
+    )
+    _colour_element(item, "FrameColor", (0, 0, 0, 255))
+    _colour_element(item, "BackgroundColor", (255, 255, 255, 255))
+    ET.SubElement(item, "LayoutObject")
+    return item
+
+
+def _label(
+    parent: ET.Element, uuid: str, box: tuple[float, float, float, float], text: str, size: int,
+    *, bold: bool = False,
+) -> None:  # fmt: skip
+    item = _item(
+        parent, _LABEL, uuid, box, 5, id=uuid.strip("{}"), labelText=text, htmlState="0",
+        marginX="0", marginY="0", halign="1", valign="32",
+    )  # fmt: skip
+    ET.SubElement(item, "LabelFont", description=_font(size, bold=bold), style="")
+    _colour_element(item, "FontColor", (20, 20, 20, 255))
+
+
+def _fitted(
+    extent: tuple[float, float, float, float], width: float, height: float
+) -> tuple[float, float, float, float]:
+    """``extent`` widened on one axis to the map item's aspect ratio, 3 % margin around."""
+    xmin, ymin, xmax, ymax = (float(v) for v in extent)
+    cx, cy = (xmin + xmax) / 2, (ymin + ymax) / 2
+    w, h = max(xmax - xmin, 1e-9) * 1.06, max(ymax - ymin, 1e-9) * 1.06
+    if w / h < width / height:
+        w = h * width / height
+    else:
+        h = w * height / width
+    return cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
+
+
+def _layout(
+    layout: PrintLayout,
+    layers: Sequence[ProjectLayer],
+    crs: CRS,
+    extent: tuple[float, float, float, float],
+) -> ET.Element:
+    """An A4 landscape layout: title, map, legend of the visible layers, scale bar, note."""
+    element = ET.Element("Layout", name=layout.name, units="mm", printResolution="300")
+    pages = ET.SubElement(element, "PageCollection")
+    _item(pages, _PAGE, "{urbanshrink-page}", (0.0, 0.0, *_A4), 0, background="true")
+    map_uuid = "{urbanshrink-map}"
+    x, y, width, height = _MAP_BOX
+    item = _item(
+        element, _MAP, map_uuid, _MAP_BOX, 1, id="map", frame="true", background="true",
+        keepLayerSet="false", drawCanvasItems="true", mapRotation="0", mapFlags="0",
+        followPreset="false", followPresetName="", isTemporal="0", labelMargin="0,mm",
+    )  # fmt: skip
+    box = _fitted(extent, width, height)
+    ET.SubElement(
+        item, "Extent", dict(zip(("xmin", "ymin", "xmax", "ymax"), map(repr, box), strict=True))
+    )
+    _srs(ET.SubElement(item, "crs"), crs)
+    ET.SubElement(item, "LayerSet")
+    _label(element, "{urbanshrink-title}", (_MARGIN, 8.0, _A4[0] - 2 * _MARGIN, 11.0),
+           layout.title, 18, bold=True)  # fmt: skip
+    _label(element, "{urbanshrink-note}", (_MARGIN, y + height + 3.0, _A4[0] - 2 * _MARGIN, 12.0),
+           layout.note, 7)  # fmt: skip
+    legend_box = (_LEGEND_X, y, _A4[0] - _MARGIN - _LEGEND_X, height)
+    legend = _item(
+        element, _LEGEND, "{urbanshrink-legend}", legend_box, 3, id="legend", map_uuid=map_uuid,
+        title="Legend", resizeToContents="1",
+        legendFilterByAtlas="0", symbolWidth="6", symbolHeight="3.5", columnCount="1",
+        columnSpace="2", boxSpace="2", wrapChar="", splitLayer="0", equalColumnWidth="0",
+        rasterBorder="1", rasterBorderColor="0,0,0,255", rasterBorderWidth="0",
+        titleAlignment="1", symbolAlignment="1", lineSpacing="1", fontColor="#141414",
+        wmsLegendWidth="50", wmsLegendHeight="25", minSymbolSize="0", maxSymbolSize="0",
+    )  # fmt: skip
+    styles = ET.SubElement(legend, "styles")
+    for name, size, margins in _LEGEND_STYLES:
+        style = ET.SubElement(styles, "style", {"name": name, **margins})
+        ET.SubElement(style, "styleFont", description=_font(size, bold=name == "title"), style="")
+    tree = ET.SubElement(legend, "layer-tree-group")  # the legend's own tree: visible map layers
+    for layer in layers:
+        if layer.visible and (layer.kind == "raster" or layer.geometry):
+            _tree_layer(tree, layer, _legend_properties(layer))
+    scalebar = _item(
+        element, _SCALEBAR, "{urbanshrink-scalebar}", (x + 3.0, y + height - 14.0, 60.0, 11.0), 4,
+        id="scalebar", mapUuid=map_uuid, style="Single Box", background="true", unitType="km",
+        unitLabel="km", numMapUnitsPerScaleBarUnit="1", numSegments="4", numSegmentsLeft="0",
+        numSubdivisions="1", subdivisionsHeight="1.5", segmentSizeMode="1", minBarWidth="30",
+        maxBarWidth="55", numUnitsPerSegment="100", segmentMillimeters="0", height="2.5",
+        labelBarSpace="2", boxContentSpace="1.5", alignment="0", labelVerticalPlacement="0",
+        labelHorizontalPlacement="0", outlineWidth="0.3", lineJoinStyle="miter",
+        lineCapStyle="square",
+    )  # fmt: skip
+    ET.SubElement(
+        scalebar, "text-style", fontFamily=LABEL_FONT, fontSize="7", fontSizeUnit="Point",
+        textColor="20,20,20,255", textOpacity="1",
+    )  # fmt: skip
+    _colour_element(scalebar, "fillColor", (20, 20, 20, 255))
+    _colour_element(scalebar, "fillColor2", (255, 255, 255, 255))
+    _colour_element(scalebar, "strokeColor", (20, 20, 20, 255))
+    return element
 
 
 def _maplayer(layer: ProjectLayer) -> ET.Element:
@@ -266,6 +565,8 @@ def _maplayer(layer: ProjectLayer) -> ET.Element:
     attrs = {"type": layer.kind, "styleCategories": "AllStyleCategories"}
     if layer.geometry:
         attrs.update(geometry=layer.geometry, wkbType=f"Multi{layer.geometry}")
+    elif layer.kind == "vector":  # an attribute table
+        attrs.update(geometry="No geometry", wkbType="NoGeometry")
     for key in ("labelsEnabled",):
         if key in style.attrib:
             attrs[key] = style.attrib[key]
@@ -273,7 +574,8 @@ def _maplayer(layer: ProjectLayer) -> ET.Element:
     ET.SubElement(element, "id").text = layer.layer_id
     ET.SubElement(element, "datasource").text = layer.source
     ET.SubElement(element, "layername").text = layer.name
-    _srs(ET.SubElement(element, "srs"), layer.crs)
+    if layer.crs is not None:
+        _srs(ET.SubElement(element, "srs"), layer.crs)
     provider = ET.SubElement(element, "provider", encoding="UTF-8")
     provider.text = "ogr" if layer.kind == "vector" else "gdal"
     for child in style:

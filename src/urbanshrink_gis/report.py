@@ -12,7 +12,16 @@ share of shrinking cities that still expand
 report
     ``report.html``: one file with inline CSS, a few lines of inline JavaScript (sortable
     tables) and the charts embedded as base64 ``data:`` URIs, so it can be mailed or opened
-    offline; it is byte-identical for identical inputs (no timestamps).
+    offline; it is byte-identical for identical inputs (the only date is the run's, from the
+    ``context``).
+context
+    What the run was: its rule and thresholds, its inputs (series, preset, years), the date;
+    given by :func:`urbanshrink_gis.pipeline.run` (see :func:`write_report`). The package
+    version is always stated.
+province order
+    By province code (the first two digits of the 6-digit city codes) when the summary's
+    provinces are codes or the cities carry a ``province`` column; otherwise by the share of
+    their cities that shrink, highest first.
 """
 
 from __future__ import annotations
@@ -26,8 +35,9 @@ import logging
 import math
 import os
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -499,36 +509,66 @@ def _map_chart(
     return fig
 
 
+def _province_order(table: pd.DataFrame, summary: pd.DataFrame) -> tuple[list[str], str]:
+    """The provinces of ``summary`` (without "all") in report order, and that order's name."""
+    provinces = summary.drop(index="all")
+    names = [str(p) for p in provinces.index]
+    if all(name.isdigit() for name in names):
+        return sorted(names, key=int), "by province code"
+    if "province" in table.columns and table["city_id"].str.fullmatch(r"\d{6}").all():
+        prefixes = table["city_id"].str[:2]
+        codes = prefixes.groupby(table["province"].astype(str)).min()
+        if set(names) <= set(codes.index):
+            return sorted(names, key=lambda n: (codes[n], n)), "by province code"
+    shrinking = pd.to_numeric(provinces["shrinking"], errors="coerce").fillna(0)
+    share = shrinking / pd.to_numeric(provinces["n_cities"], errors="coerce").replace(0, np.nan)
+    keys = pd.DataFrame({"share": share.fillna(0).to_numpy(), "n": provinces["n_cities"].to_numpy(),
+                         "name": names})  # fmt: skip
+    keys = keys.sort_values(["share", "n", "name"], ascending=[False, False, True], kind="stable")
+    return list(keys["name"]), "by the share of their cities that shrink, highest first"
+
+
+_ROW_INCHES = 0.24  # height of one province's bar
+_MIN_CHART_INCHES = 3.0
+
+
 def _province_chart(
     table: pd.DataFrame, city_year: pd.DataFrame, summary: pd.DataFrame
 ) -> Figure | None:
-    """Cities, shrinking cities and paradox cities per province, as horizontal bars."""
-    provinces = summary.drop(index="all")
-    if provinces.empty:
+    """Per province, one bar of its cities with the shrinking, paradox and hollowing ones in it.
+
+    The counts nest (hollowing within paradox within shrinking within cities), so each
+    province is one row and the figure's height follows the number of provinces; a count is
+    written only where it is not zero.
+    """
+    order, _ = _province_order(table, summary)
+    if not order:
         return None
+    provinces = summary.drop(index="all")
+    provinces = provinces.set_axis([str(p) for p in provinces.index]).loc[order]
     bars = [
-        ("n_cities", "cities", "0.8"),
+        ("n_cities", "cities", "0.85"),
         ("shrinking", "shrinking", CLASS_COLOURS["shrinking_stable"]),
         ("paradox", "shrinking yet expanding", CLASS_COLOURS[_PARADOX]),
     ]
     if "hollowing" in provinces.columns and provinces["hollowing"].notna().any():
-        bars.append(("hollowing", "hollowing", "0.35"))
-    fig = _figure(10, 0.2 * len(bars) * len(provinces) + 1.5)
+        bars.append(("hollowing", "hollowing", "0.25"))
+    fig = _figure(10, max(_MIN_CHART_INCHES, _ROW_INCHES * len(provinces) + 1.3))
     ax = fig.add_subplot()
-    width = 0.8 / len(bars)
     rows = np.arange(len(provinces))
     for k, (column, label, colour) in enumerate(bars):
         values = pd.to_numeric(provinces[column], errors="coerce").fillna(0).to_numpy()
-        drawn = ax.barh(
-            rows + (k - (len(bars) - 1) / 2) * width,
-            values,
-            height=width,
-            color=colour,
-            label=label,
-        )
-        ax.bar_label(drawn, fmt="%d", fontsize=7, padding=2)
-    ax.set_yticks(rows, [str(p) for p in provinces.index])
-    ax.invert_yaxis()
+        height = 0.8 - 0.16 * k  # nested bars, each inside the one before
+        drawn = ax.barh(rows, values, height=height, color=colour, label=label)
+        if column == "n_cities":
+            ax.bar_label(drawn, labels=[f"{v:.0f}" for v in values], fontsize=7, padding=2)
+        elif column == "shrinking":
+            ax.bar_label(
+                drawn, labels=[f"{v:.0f}" if v else "" for v in values], fontsize=7,
+                label_type="center", color="white",
+            )  # fmt: skip
+    ax.set_yticks(rows, list(provinces.index), fontsize=8)
+    ax.set_ylim(len(provinces) - 0.5, -0.5)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("cities")
     ax.grid(axis="x", color="0.9")
@@ -596,7 +636,8 @@ _CHARTS: tuple[tuple[str, str, _Chart], ...] = (
     ),
     (
         "chart_provinces.png",
-        "Cities, shrinking cities and paradox cities per province.",
+        "Cities per province, and among them the shrinking and the paradox ones (nested bars; "
+        "white: the number of shrinking cities).",
         _province_chart,
     ),
     (
@@ -669,7 +710,7 @@ _CITY_COLUMNS = (
 
 
 #: How numbers of each kind of column are shown.
-_NUMBER_FORMATS = {"pct": "{:+.1f}", "num": "{:,.1f}", "count": "{:,.0f}", "share": "{:.3g}"}
+_NUMBER_FORMATS = {"pct": "{:+.1f}", "num": "{:,.1f}", "count": "{:,.0f}", "share": "{:.1f} %"}
 
 
 def _e(value: object) -> str:
@@ -726,6 +767,7 @@ def _html(
     charts: list[tuple[str, str, bytes]],
     sensitivity: pd.DataFrame | None = None,
     scopes: pd.DataFrame | None = None,
+    context: Mapping[str, Any] | None = None,
 ) -> str:
     """The whole page; charts are (file name, caption, PNG bytes)."""
     figures = {name: _figure_html(name, caption, png) for name, caption, png in charts}
@@ -744,19 +786,21 @@ def _html(
         _cards_html(summary.loc["all"], share_text),
         f"<p>Of the shrinking cities, <b>{_e(share_text)}</b> still expanded their built-up "
         "land.</p>",
+        *_run_html(context),
         "<h2>Classes</h2>",
         _classes_html(table),
         *_scopes_html(scopes),
         *_sensitivity_html(sensitivity),
         "<h2>Provinces</h2>",
-        _provinces_html(summary),
+        _provinces_html(table, summary),
         province_figure,
         "<h2>Charts</h2>" if figures else "",
         *figures.values(),
         *_dark_html(table, dark_figure),
         "<h2>All cities</h2><p>Paradox cities are shaded. Click a column header to sort.</p>",
         _cities_html(table),
-        "<footer>Written by urbanshrink_gis; this file needs no other file.</footer>",
+        f"<footer>Written by urbanshrink_gis {_e(_version())}"
+        f"{_e(_run_date(context))}; this file needs no other file.</footer>",
         f"<script>{_JS}</script></body></html>",
     ]
     return "\n".join(part for part in parts if part) + "\n"
@@ -802,16 +846,78 @@ def _classes_html(table: pd.DataFrame) -> str:
 _PROVINCE_HEADERS = {"n_cities": "cities", "paradox": "paradox (shrinking yet expanding)"}
 
 
-def _provinces_html(summary: pd.DataFrame) -> str:
+def _provinces_html(table: pd.DataFrame, summary: pd.DataFrame) -> str:
     counts = [c for c in ("n_cities", *_FLAGS) if c in summary and summary[c].notna().any()]
     columns = [
         ("province", "province", "text"),
         *((c, _PROVINCE_HEADERS.get(c, c), "count") for c in counts),
-        ("share_shrinking_expanding_pct", "paradox (% of shrinking)", "num"),
+        ("shrinking_share_pct", "shrinking (% of cities)", "share"),
+        ("share_shrinking_expanding_pct", "paradox (% of shrinking)", "share"),
     ]
-    provinces = summary.rename_axis("province").reset_index()
-    is_all = provinces["province"] == "all"
-    return _table(columns, provinces[~is_all], foot=provinces[is_all].iloc[0])
+    order, how = _province_order(table, summary)
+    provinces = summary.set_axis([str(p) for p in summary.index]).rename_axis("province")
+    n = pd.to_numeric(provinces["n_cities"], errors="coerce")
+    shrinking = pd.to_numeric(provinces["shrinking"], errors="coerce")
+    provinces = provinces.assign(shrinking_share_pct=shrinking / n.where(n > 0) * 100)
+    rows = provinces.loc[order].reset_index()
+    foot = provinces.loc[["all"]].reset_index().iloc[0]
+    return f"<p>Provinces {_e(how)}.</p>" + _table(columns, rows, foot=foot)
+
+
+def _version() -> str:
+    from urbanshrink_gis import __version__
+
+    return __version__
+
+
+def _run_date(context: Mapping[str, Any] | None) -> str:
+    date = (context or {}).get("date")
+    return f" on {date}" if date else ""
+
+
+def _run_html(context: Mapping[str, Any] | None) -> list[str]:
+    """Section on what the run was: rule, thresholds, inputs, version and date."""
+    if not context:
+        return [
+            "<h2>Run</h2>",
+            f"<p>urbanshrink_gis {_e(_version())}. The run's rule, thresholds and inputs were "
+            "not given to this report (written from tables alone).</p>",
+        ]
+    items = [("package", f"urbanshrink_gis {_version()}")]
+    if context.get("date"):
+        items.append(("date", str(context["date"])))
+    for key in ("period", "rule", "scope", "population", "boundaries"):
+        if context.get(key):
+            items.append((key, str(context[key])))
+    settings = context.get("settings") or {}
+    if settings:
+        items.append(("thresholds and settings",
+                      "; ".join(f"{k} = {_setting(v)}" for k, v in settings.items())))  # fmt: skip
+    rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in items)
+    parts = ["<h2>Run</h2>", f'<table class="run">{rows}</table>']
+    inputs = context.get("inputs") or []
+    if inputs:
+        frame = pd.DataFrame(
+            [
+                {
+                    "series": one.get("series", ""),
+                    "kind": one.get("kind", ""),
+                    "product": one.get("product", ""),
+                    "years": ", ".join(str(y) for y in one.get("years", ())),
+                    "files": one.get("files", ""),
+                }
+                for one in inputs
+            ]
+        )
+        columns = [(c, c, "text") for c in ("series", "kind", "product", "years", "files")]
+        parts.append(_table(columns, frame, css="inputs"))
+    return parts
+
+
+def _setting(value: object) -> str:
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(str(v) for v in value) + "]"
+    return "none" if value is None else str(value)
 
 
 _SENSITIVITY_COLUMNS = [
@@ -821,7 +927,7 @@ _SENSITIVITY_COLUMNS = [
     ("expanding", "expanding", "count"),
     ("paradox", "paradox", "count"),
     ("hollowing", "hollowing", "count"),
-    ("share_shrinking_expanding_pct", "paradox (% of shrinking)", "num"),
+    ("share_shrinking_expanding_pct", "paradox (% of shrinking)", "share"),
 ]
 
 
@@ -842,7 +948,7 @@ _SCOPE_COLUMNS = [
     ("expanding", "expanding", "count"),
     ("paradox", "paradox", "count"),
     ("hollowing", "hollowing", "count"),
-    ("share_shrinking_expanding_pct", "paradox (% of shrinking)", "num"),
+    ("share_shrinking_expanding_pct", "paradox (% of shrinking)", "share"),
 ]
 
 
@@ -893,8 +999,8 @@ def _dark_html(table: pd.DataFrame, figure: str) -> list[str]:
             ("class", "class", "class"),
             ("new_builtup_km2", "new built-up km²", "num"),
             ("new_dark_builtup_km2", "of it dark km²", "num"),
-            ("dark_builtup_share_pct_start", "dark share % start", "num"),
-            ("dark_builtup_share_pct_end", "dark share % end", "num"),
+            ("dark_builtup_share_pct_start", "dark share (start)", "share"),
+            ("dark_builtup_share_pct_end", "dark share (end)", "share"),
             ("hollowing", "hollowing", "flag"),
         )
         if spec[0] in top.columns
@@ -912,8 +1018,10 @@ def _dark_html(table: pd.DataFrame, figure: str) -> list[str]:
 
 def _cities_html(table: pd.DataFrame) -> str:
     columns = [spec for spec in _CITY_COLUMNS if spec[0] in table.columns]
-    shares = sorted(c for c in table.columns if c.startswith("dark_builtup_share_pct_"))
-    columns += [(c, c.replace("_", " "), "num") for c in shares]
+    for when in ("start", "end"):
+        column = f"dark_builtup_share_pct_{when}"
+        if column in table.columns:
+            columns.append((column, f"built-up in the dark ({when})", "share"))
     return _table(columns, table, shade="paradox")
 
 
@@ -930,6 +1038,7 @@ def write_report(
     scopes: pd.DataFrame | None = None,
     overwrite: bool = False,
     title: str = "urbanshrink_gis report",
+    context: Mapping[str, Any] | None = None,
 ) -> tuple[Path, ...]:
     """Write the charts as PNG files and ``report.html``, which embeds them, into a folder.
 
@@ -960,6 +1069,12 @@ def write_report(
         written.
     title
         Title of the HTML page.
+    context
+        What the run was, shown in a section *Run*: ``date`` (ISO), ``period``, ``rule``, ``scope``,
+        ``settings`` (thresholds and options, name to value), ``inputs`` (one mapping per
+        raster series with ``series``, ``kind``, ``product``, ``years``, ``files``),
+        ``population`` and ``boundaries`` (how they were read); every key optional. Without
+        it the section says the report was written from tables alone.
 
     Returns
     -------
@@ -1000,7 +1115,8 @@ def write_report(
                 log.info("no data for %s; not drawn", name)
             else:
                 charts.append((name, caption, _png(fig)))
-    page = _html(title, table, city_year, summary, charts, sensitivity, scopes).encode("utf-8")
+    page = _html(title, table, city_year, summary, charts, sensitivity, scopes, context)
+    page = page.encode("utf-8")
     files = [(out / name, png) for name, _, png in charts] + [(out / "report.html", page)]
     for path, content in files:
         with atomic_path(path, overwrite=overwrite) as tmp:
