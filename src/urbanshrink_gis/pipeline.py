@@ -65,6 +65,7 @@ __all__ = [
     "report_from_outputs",
     "run",
     "run_demo",
+    "with_excel_csv",
 ]
 
 log = logging.getLogger(__name__)
@@ -201,10 +202,14 @@ class OutputConfig:
     trend
         Per-pixel night-light trend: ordinary least squares (``"ols"``) or the median of
         pairwise slopes (``"theil_sen"``, robust to a single odd year).
+    excel_csv
+        Start every CSV with a UTF-8 byte order mark, so that Excel (on a Chinese Windows too)
+        reads the names as UTF-8.
     """
 
     dir: Path = Path("outputs")
     trend: change.TrendMethod = "ols"
+    excel_csv: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -990,20 +995,23 @@ def run(
     sens = sensitivity(city_year, config.analysis, new_builtup=gained)
     if new is not None:
         table = table.join(new)
-    keep = ["city_id", *(["name"] if b.name else []), "geometry"]
-    cities = boundaries[keep].merge(table.reset_index(), on="city_id", how="left")
-    province = boundaries.set_index("city_id")[b.province] if b.province else None
-    summary = summarise(table, province)
+    province = _provinces(boundaries, b.province)
+    cities = _cities(boundaries, b, province).merge(table.reset_index(), on="city_id", how="left")
+    summary = summarise(table, province if b.province else None)
     with _staged(out) as stage:  # all files or none: a late failure keeps the previous run's
         layers = []
         for plan in plans:
             step = None if progress is None else _stage(progress, f"raster {plan.name}")
             layers.append(plan.write(stage / RASTER_DIR, overwrite=True, progress=step))
+        excel = config.output.excel_csv
         files = export.write_run(
             stage, city_year, cities, summary, rasters=[lay for lay, _ in layers],
-            sensitivity=sens, overwrite=True,
+            sensitivity=sens, overwrite=True, excel=excel,
         )  # fmt: skip
-        files = (*files, export.write_table(sources_table(config, series), stage / SOURCES_TABLE))
+        sources_csv = export.write_table(
+            sources_table(config, series), stage / SOURCES_TABLE, excel=excel
+        )
+        files = (*files, sources_csv)
         pages = (
             _report().write_report(
                 stage / "report", cities, city_year, summary, sensitivity=sens, overwrite=True
@@ -1014,6 +1022,50 @@ def run(
         written = (*files, *(p for _, p in layers), *pages)
     paths = tuple(out / p.relative_to(stage) for p in written)
     return RunResult(city_year, cities, summary, paths, sens)
+
+
+def _provinces(boundaries: gpd.GeoDataFrame, field: str | None) -> pd.Series | None:
+    """Province of each city by ``city_id``: the field's text, else a 6-digit code's xx0000."""
+    ids = boundaries["city_id"]
+    if field is not None:
+        return boundaries.set_index("city_id")[field].astype("string").fillna("").astype(str)
+    if ids.str.fullmatch(r"\d{6}").all():
+        return pd.Series((ids.str[:2] + "0000").to_numpy(), index=ids.to_numpy())
+    return None
+
+
+def _cities(
+    boundaries: gpd.GeoDataFrame, b: BoundariesConfig, province: pd.Series | None
+) -> gpd.GeoDataFrame:
+    """The cities layer's first columns: ``city_id``, the id under its own field, name, province.
+
+    The province (when known) and the geometry come last.
+    """
+    out = boundaries[["city_id", *(["name"] if b.name else []), "geometry"]].copy()
+    if b.id not in ("city_id", "name", "province", "geometry"):
+        out.insert(1, b.id, out["city_id"])
+    if province is not None:
+        out.insert(len(out.columns) - 1, "province", province.reindex(out["city_id"]).to_numpy())
+    return out
+
+
+def with_excel_csv(config: RunConfig, excel: bool = True) -> RunConfig:
+    """The configuration with ``[output] excel_csv`` set (kept as it is when ``excel`` is False).
+
+    Parameters
+    ----------
+    config
+        A run configuration.
+    excel
+        Write the CSVs with a UTF-8 byte order mark.
+
+    Returns
+    -------
+    RunConfig
+    """
+    if not excel:
+        return config
+    return dataclasses.replace(config, output=dataclasses.replace(config.output, excel_csv=True))
 
 
 @contextlib.contextmanager
@@ -1063,7 +1115,7 @@ def report_from_outputs(out_dir: str | os.PathLike, *, overwrite: bool = False) 
         raise ConfigError(
             "holds no run (no urbanshrink.gpkg)", where=str(out), fix="run `urbanshrink run` first"
         )
-    cities = gpd.read_file(gpkg, layer="cities", engine="pyogrio")
+    cities = _read_layer_with_booleans(gpkg, "cities")
     city_year = read_city_year(out / "city_year.csv")
     summary = pd.read_csv(out / "summary.csv", index_col=0)
     sens = out / "sensitivity.csv"  # absent in runs of earlier versions
@@ -1071,6 +1123,16 @@ def report_from_outputs(out_dir: str | os.PathLike, *, overwrite: bool = False) 
     return _report().write_report(
         out / "report", cities, city_year, summary, sensitivity=sens, overwrite=overwrite
     )
+
+
+def _read_layer_with_booleans(gpkg: Path, layer: str) -> gpd.GeoDataFrame:
+    """A GeoPackage layer whose boolean fields come back as nullable booleans (NULL: NA)."""
+    import pyogrio
+
+    info = pyogrio.read_info(gpkg, layer=layer)
+    table = gpd.read_file(gpkg, layer=layer, engine="pyogrio")
+    flags = [f for f, kind in zip(info["fields"], info["dtypes"], strict=True) if kind == "bool"]
+    return table.astype(dict.fromkeys(flags, "boolean"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -1285,16 +1347,20 @@ def run_demo(
     scheduler: str = "threads",
     workers: int | None = None,
     progress: Progress | None = None,
+    excel: bool = False,
 ) -> RunResult:
-    """Write the demo dataset under ``out_dir/data`` (once) and run the whole job on it."""
+    """Write the demo dataset under ``out_dir/data`` (once) and run the whole job on it.
+
+    ``excel``: CSVs with a UTF-8 byte order mark (see :class:`OutputConfig`).
+    """
     out = Path(out_dir)
     _check_outputs(out, overwrite)
     config = out / "data" / "urbanshrink.toml"
     if not config.exists():  # kept when present, so a repeated demo resumes from checkpoints
         write_demo_data(out / "data")
     return run(
-        load_config(config), out_dir=out, overwrite=overwrite, scheduler=scheduler,
-        workers=workers, progress=progress,
+        with_excel_csv(load_config(config), excel), out_dir=out, overwrite=overwrite,
+        scheduler=scheduler, workers=workers, progress=progress,
     )  # fmt: skip
 
 
