@@ -229,3 +229,58 @@ def test_ctrl_c_exits_130_and_says_the_run_resumes(runner, monkeypatch, tmp_path
     result = runner.invoke(cli, ["run", "--out", str(tmp_path / "o")])
     assert result.exit_code == 130
     assert "run the same command again to resume" in result.stderr
+
+
+def test_classify_writes_true_false_empty_and_caps_the_list(runner, tmp_path):
+    rows = [("110000", 2010, np.nan, 10.0), ("110000", 2020, np.nan, 12.0)]  # no population
+    for i in range(12):  # twelve paradox cities, the first loses most people
+        code = f"2{i:02d}000"
+        rows += [(code, 2010, 100.0, 10.0), (code, 2020, 80.0 + i, 11.0)]
+    rows += [("330000", 2010, 100.0, 10.0), ("330000", 2020, 120.0, 9.0)]  # growing, contracting
+    table = pd.DataFrame(rows, columns=["city_id", "year", "pop_resident", "builtup_km2"])
+    source = tmp_path / "city_year.csv"
+    table.to_csv(source, index=False)
+    base = ["classify", str(source), "--start", "2010", "--end", "2020"]
+    result = runner.invoke(cli, [*base, "-o", str(tmp_path / "c.csv")])
+    assert result.exit_code == 0, result.output
+    written = pd.read_csv(tmp_path / "c.csv", dtype=str, keep_default_na=False).set_index("city_id")
+    assert written.loc["110000", ["shrinking", "expanding", "paradox"]].tolist() == ["", "true", ""]
+    assert written.loc["330000", ["shrinking", "expanding", "paradox"]].tolist() == [
+        "false",
+        "false",
+        "false",
+    ]
+    assert written.loc["200000", "paradox"] == "true"
+    listed = [line for line in result.stdout.splitlines() if line.startswith("  2")]
+    assert len(listed) == 10 and listed[0].startswith("  200000")
+    assert "... and 2 more paradox cities" in result.stdout
+    every = runner.invoke(cli, [*base, "--list", "all", "-o", str(tmp_path / "d.csv")])
+    assert sum(line.startswith("  2") for line in every.stdout.splitlines()) == 12
+    quiet = runner.invoke(cli, [*base, "-o", str(tmp_path / "e.xlsx"), "-q"])
+    assert quiet.exit_code == 0, quiet.output
+    assert "shrinking yet expanding" in quiet.stdout and "  200000" not in quiet.stdout
+    sheet = pd.read_excel(tmp_path / "e.xlsx", dtype={"city_id": str}).set_index("city_id")
+    assert not sheet.loc["330000", "paradox"]
+    assert pd.isna(sheet.loc["110000", "shrinking"])
+
+
+def test_run_outputs_name_the_id_and_province_and_keep_booleans(runner, tmp_path):
+    import pyogrio
+
+    out = tmp_path / "out"
+    result = runner.invoke(cli, ["run", "--out", str(out), "--excel", "--list", "3"])
+    assert result.exit_code == 0, result.output
+    listed = [line for line in result.stdout.splitlines() if line.startswith("  ")]
+    assert len(listed) == 4 and listed[-1].startswith("  ... and ")
+    raw = (out / "cities.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbfcity_id,adcode,name,province,")
+    cities = pd.read_csv(out / "cities.csv", dtype=str, encoding="utf-8-sig")
+    assert (cities["adcode"] == cities["city_id"]).all()
+    assert cities["province"].notna().all()
+    for flag in ("shrinking", "expanding", "paradox", "hollowing", "ageing"):
+        assert set(cities[flag].dropna()) <= {"true", "false"}, flag
+    info = pyogrio.read_info(out / "urbanshrink.gpkg", layer="cities")
+    kinds = dict(zip(info["fields"], info["dtypes"], strict=True))
+    assert {kinds[f] for f in ("shrinking", "expanding", "paradox", "hollowing")} == {"bool"}
+    again = runner.invoke(cli, ["report", str(out), "--overwrite"])
+    assert again.exit_code == 0, again.output

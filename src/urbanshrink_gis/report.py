@@ -411,7 +411,7 @@ def _series_chart(
     table: pd.DataFrame, city_year: pd.DataFrame, summary: pd.DataFrame
 ) -> Figure | None:
     """Built-up km² and night light by year of the paradox cities that lost most people."""
-    paradox = table[table["paradox"] & table["pop_change_pct"].notna()]
+    paradox = table[table["paradox"].fillna(False).astype(bool) & table["pop_change_pct"].notna()]
     top = paradox.sort_values(["pop_change_pct", "city_id"]).head(_N_SERIES)
     if top.empty:
         return None
