@@ -284,3 +284,26 @@ def test_run_outputs_name_the_id_and_province_and_keep_booleans(runner, tmp_path
     assert {kinds[f] for f in ("shrinking", "expanding", "paradox", "hollowing")} == {"bool"}
     again = runner.invoke(cli, ["report", str(out), "--overwrite"])
     assert again.exit_code == 0, again.output
+
+
+def test_finished_bars_keep_their_elapsed_time(monkeypatch):
+    import io
+
+    import click
+
+    from urbanshrink_gis import cli as cli_module
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    screen = Terminal()
+    monkeypatch.setattr(cli_module.sys, "stderr", screen)
+    ctx = click.Context(cli, obj={"verbose": 0, "quiet": 0})
+    with cli_module._progress(ctx) as progress:
+        for done in range(5):
+            progress("landcover clcd", done, 4)
+    text = screen.getvalue().replace("\x1b[?25l", "").replace("\x1b[?25h", "")
+    last = text.replace("\r", "\n").strip().splitlines()[-1]
+    assert last.startswith("landcover clcd") and "100%" in last
+    assert "done in " in last and last.rstrip().endswith(" s")

@@ -78,10 +78,37 @@ def _show_warning(ctx: click.Context, message: Warning | str, category: type,
     click.echo(f"Warning: {text}", err=True)
 
 
+class _LogLine(logging.Formatter):
+    """Log records of the library and its dependencies (GDAL via rasterio) as CLI lines."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = " ".join(record.getMessage().split())
+        if record.levelno >= logging.ERROR:
+            text = f"Error: {text}"
+        elif record.levelno >= logging.WARNING:
+            text = f"Warning: {text}"
+        else:
+            text = f"{record.levelname.lower()} {record.name}: {text}"
+        if record.exc_info:  # the traceback asked for with -v
+            text = f"{text}\n{self.formatException(record.exc_info)}"
+        return text
+
+
+class _Stderr(logging.Handler):
+    """Writes to the current stderr (click's, in tests too)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(self.format(record), err=True)
+
+
 def _set_verbosity(obj: dict[str, int]) -> None:
     level = logging.WARNING - 10 * obj["verbose"] + 10 * obj["quiet"]
-    logging.basicConfig(format="%(levelname)s %(message)s")
-    logging.getLogger().setLevel(max(level, logging.DEBUG))
+    root = logging.getLogger()
+    if not root.handlers:  # an application (or pytest) that set up logging keeps its own
+        handler = _Stderr()
+        handler.setFormatter(_LogLine())
+        root.addHandler(handler)
+    root.setLevel(max(level, logging.DEBUG))
 
 
 def _add_verbosity(ctx: click.Context, param: click.Parameter, value: int) -> int:
