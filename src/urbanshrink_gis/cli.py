@@ -197,6 +197,21 @@ _ZONE_FORMATS = ".csv, .parquet, .xlsx, or .gpkg / .geojson with the zones' geom
 _TABLE_FORMATS = ".csv, .parquet, .xlsx or .gpkg"
 
 
+def _kinds(*kinds: str) -> tuple[str, ...]:
+    return tuple(n for n in product_names() if get_product(n).kind in kinds)
+
+
+def _product_choice(names: tuple[str, ...]) -> Callable[..., str | None]:
+    """A --product callback: one line naming the presets this command takes."""
+
+    def check(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        if value is not None and value.strip().lower() not in names:
+            raise BadInput(f"--product: unknown product {value!r}; choose from {', '.join(names)}")
+        return None if value is None else value.strip().lower()
+
+    return check
+
+
 def zone_opts(f: Callable) -> Callable:
     """The options of every per-zone command (zonal, builtup, nightlight), declared once."""
     for option in reversed([
@@ -266,7 +281,7 @@ class _Zones:
 @click.option("--categorical", is_flag=True, help="Pixel counts per class value (integer rasters).")
 @click.option("--areas", is_flag=True, help="With --categorical, true areas per class (km²).")
 @click.option(
-    "--product", type=click.Choice(product_names()),
+    "--product", callback=_product_choice(product_names()),
     help="Preset of RASTER: its band, nodata and scale, and its legend naming the classes.",
 )  # fmt: skip
 @click.option("--band", type=click.IntRange(min=1), help="Band number [default: 1].")
@@ -361,18 +376,15 @@ def prepare_inputs(ctx: click.Context, config: str, out_dir: str) -> None:
     click.echo(f"wrote {path}; run it with: urbanshrink run {path}")
 
 
-def _kinds(*kinds: str) -> tuple[str, ...]:
-    return tuple(n for n in product_names() if get_product(n).kind in kinds)
-
-
 def _series_options(default_product: str, kinds: tuple[str, ...]) -> Callable:
     def wrap(f: Callable) -> Callable:
         for option in reversed([
             click.argument("pattern"),
             click.argument("zones"),
             zone_opts,
-            click.option("--product", type=click.Choice(kinds), default=default_product,
-                         show_default=True, help="Product preset (see the README)."),
+            click.option("--product", default=default_product, show_default=True,
+                         callback=_product_choice(kinds),
+                         help=f"Product preset: {', '.join(kinds)} (see the README)."),
             click.option("--years", multiple=True, callback=_parse_years,
                          help="Years, repeatable, comma- or space-separated (default: files"
                          " found)."),
