@@ -129,7 +129,7 @@ def test_repeated_stats_accumulate(runner, make_raster, zones, tmp_path):
     [
         (["--areas"], "--areas gives the km² of each class: it needs --categorical"),
         (["--categorical", "--stats", "sum"], "--stats does not apply to --categorical"),
-        (["--stats", "above_count"], "--threshold VALUE"),
+        (["--stats", "above_count"], "Error: --stats: statistic 'above_count' needs a threshold"),
     ],
 )
 def test_combinations_that_do_nothing_are_refused(runner, make_raster, zones, tmp_path, more,
@@ -226,7 +226,7 @@ def test_ctrl_c_exits_130_and_says_the_run_resumes(runner, monkeypatch, tmp_path
         raise KeyboardInterrupt
 
     monkeypatch.setattr(pipeline, "run_demo", interrupted)
-    result = runner.invoke(cli, ["run", "--out", str(tmp_path / "o")])
+    result = runner.invoke(cli, ["run", "--out", str(tmp_path / "o"), "-q"])
     assert result.exit_code == 130
     assert "run the same command again to resume" in result.stderr
 

@@ -54,7 +54,7 @@ class Cli(click.Group):
         except UrbanShrinkError as err:
             if ctx.obj and ctx.obj.get("verbose", 0) > 0:
                 log.error("traceback", exc_info=True)
-            raise BadInput(str(err)) from None
+            raise BadInput(_option_words(err)) from None
         except KeyboardInterrupt:
             name = ctx.invoked_subcommand
             again = (
@@ -64,6 +64,18 @@ class Cli(click.Group):
             )
             click.echo(f"\nInterrupted: {again}.", err=True)
             ctx.exit(INTERRUPTED)
+
+
+#: Where a library error names a keyword argument that a command sets with an option.
+_OPTION_WHERE = {"stats": "--stats", "coverage": "--coverage", "zone_id": "--id"}
+
+
+def _option_words(err: UrbanShrinkError) -> str:
+    """The error's one line, its place named as the option when it is a library keyword."""
+    if err.where in _OPTION_WHERE:
+        where = _OPTION_WHERE[err.where]
+        return f"{where}: {err.what}; {err.fix}" if err.fix else f"{where}: {err.what}"
+    return str(err)
 
 
 def _show_warning(ctx: click.Context, message: Warning | str, category: type,
@@ -139,6 +151,12 @@ overwrite_opt = click.option(
 excel_opt = click.option(
     "--excel", is_flag=True, help="CSV with a UTF-8 byte order mark, for Excel on Windows."
 )
+
+
+run_excel_opt = click.option(
+    "--excel", is_flag=True,
+    help="CSVs with a UTF-8 byte order mark, for Excel on Windows ([output] excel_csv = true).",
+)  # fmt: skip
 
 
 def engine_opts(f: Callable) -> Callable:
@@ -326,10 +344,7 @@ def _raster_settings(preset: Any, p: dict[str, Any]) -> dict[str, Any]:
 @click.argument("config", required=False)
 @click.option("--out", "out_dir", help="Output folder (default: [output] dir, or outputs/demo).")
 @overwrite_opt
-@click.option(
-    "--excel", is_flag=True,
-    help="CSVs with a UTF-8 byte order mark, for Excel on Windows ([output] excel_csv = true).",
-)  # fmt: skip
+@run_excel_opt
 @list_opt
 @engine_opts
 @click.pass_context
@@ -521,6 +536,7 @@ def sensitivity_command(city_year, output, overwrite, excel, **options) -> None:
 @click.argument("config")
 @click.option("--out", "out_dir", help="Output folder (default: [output] dir).")
 @overwrite_opt
+@run_excel_opt
 @engine_opts
 @click.pass_context
 def export_command(
@@ -528,13 +544,14 @@ def export_command(
     config: str,
     out_dir: str | None,
     overwrite: bool,
+    excel: bool,
     scheduler: str,
     workers: int | None,
 ) -> None:
     """Write the GeoPackage (styled, with its QGIS project), CSVs and rasters of CONFIG."""
     engine = dict(overwrite=overwrite, scheduler=scheduler, workers=workers)
     with _progress(ctx) as progress:
-        cfg = pipeline.load_config(config)
+        cfg = pipeline.with_excel_csv(pipeline.load_config(config), excel)
         result = pipeline.run(cfg, out_dir=out_dir, with_report=False, progress=progress, **engine)
     click.echo(f"outputs: {', '.join(str(p) for p in result.files)}")
 
