@@ -995,9 +995,9 @@ def run(
     sens = sensitivity(city_year, config.analysis, new_builtup=gained)
     if new is not None:
         table = table.join(new)
-    province = _provinces(boundaries, b.province)
-    cities = _cities(boundaries, b, province).merge(table.reset_index(), on="city_id", how="left")
-    summary = summarise(table, province if b.province else None)
+    cities = _cities(boundaries, b).merge(table.reset_index(), on="city_id", how="left")
+    province = boundaries.set_index("city_id")[b.province] if b.province else None
+    summary = summarise(table, province)
     with _staged(out) as stage:  # all files or none: a late failure keeps the previous run's
         layers = []
         for plan in plans:
@@ -1024,28 +1024,23 @@ def run(
     return RunResult(city_year, cities, summary, paths, sens)
 
 
-def _provinces(boundaries: gpd.GeoDataFrame, field: str | None) -> pd.Series | None:
-    """Province of each city by ``city_id``: the field's text, else a 6-digit code's xx0000."""
-    ids = boundaries["city_id"]
-    if field is not None:
-        return boundaries.set_index("city_id")[field].astype("string").fillna("").astype(str)
-    if ids.str.fullmatch(r"\d{6}").all():
-        return pd.Series((ids.str[:2] + "0000").to_numpy(), index=ids.to_numpy())
-    return None
-
-
-def _cities(
-    boundaries: gpd.GeoDataFrame, b: BoundariesConfig, province: pd.Series | None
-) -> gpd.GeoDataFrame:
+def _cities(boundaries: gpd.GeoDataFrame, b: BoundariesConfig) -> gpd.GeoDataFrame:
     """The cities layer's first columns: ``city_id``, the id under its own field, name, province.
 
-    The province (when known) and the geometry come last.
+    ``province`` is the ``[boundaries] province`` field, else a 6-digit code's ``xx0000`` (as
+    :func:`urbanshrink_gis.analysis.summarise` groups them), else absent; geometry comes last.
     """
     out = boundaries[["city_id", *(["name"] if b.name else []), "geometry"]].copy()
     if b.id not in ("city_id", "name", "province", "geometry"):
         out.insert(1, b.id, out["city_id"])
-    if province is not None:
-        out.insert(len(out.columns) - 1, "province", province.reindex(out["city_id"]).to_numpy())
+    ids = out["city_id"]
+    if b.province is not None:
+        province = boundaries[b.province].to_numpy()
+    elif ids.str.fullmatch(r"\d{6}").all():
+        province = (ids.str[:2] + "0000").to_numpy()
+    else:
+        return out
+    out.insert(len(out.columns) - 1, "province", province)
     return out
 
 
