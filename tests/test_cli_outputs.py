@@ -282,8 +282,11 @@ def test_run_outputs_name_the_id_and_province_and_keep_booleans(runner, tmp_path
     info = pyogrio.read_info(out / "urbanshrink.gpkg", layer="cities")
     kinds = dict(zip(info["fields"], info["dtypes"], strict=True))
     assert {kinds[f] for f in ("shrinking", "expanding", "paradox", "hollowing")} == {"bool"}
+    assert "tables (GeoPackage, CSV): done in " in result.stdout
+    assert "report: done in " in result.stdout
     again = runner.invoke(cli, ["report", str(out), "--overwrite"])
     assert again.exit_code == 0, again.output
+    assert again.stdout.startswith("report: done in ")
 
 
 def test_finished_bars_keep_their_elapsed_time(monkeypatch):

@@ -559,9 +559,11 @@ def export_command(
 @cli.command("report")
 @click.argument("out_dir")
 @overwrite_opt
-def report_command(out_dir: str, overwrite: bool) -> None:
+@click.pass_context
+def report_command(ctx: click.Context, out_dir: str, overwrite: bool) -> None:
     """Write the charts and report.html of the run in OUT_DIR again."""
-    pages = pipeline.report_from_outputs(out_dir, overwrite=overwrite)
+    with _progress(ctx) as progress:
+        pages = pipeline.report_from_outputs(out_dir, overwrite=overwrite, progress=progress)
     click.echo(f"wrote {', '.join(str(p) for p in pages)}")
 
 

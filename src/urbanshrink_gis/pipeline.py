@@ -928,6 +928,16 @@ def _coverage_table(
     return table
 
 
+@contextlib.contextmanager
+def _one_step(progress: Progress | None, name: str) -> Iterator[None]:
+    """A stage without steps of its own: shown when it starts, done when it ends."""
+    if progress is not None:
+        progress(name, 0, 1)
+    yield
+    if progress is not None:
+        progress(name, 1, 1)
+
+
 def _stage(progress: Progress, name: str) -> Callable[[int, int], None]:
     def step(done: int, total: int) -> None:
         progress(name, done, total)
@@ -1004,21 +1014,21 @@ def run(
             step = None if progress is None else _stage(progress, f"raster {plan.name}")
             layers.append(plan.write(stage / RASTER_DIR, overwrite=True, progress=step))
         excel = config.output.excel_csv
-        files = export.write_run(
-            stage, city_year, cities, summary, rasters=[lay for lay, _ in layers],
-            sensitivity=sens, overwrite=True, excel=excel,
-        )  # fmt: skip
-        sources_csv = export.write_table(
-            sources_table(config, series), stage / SOURCES_TABLE, excel=excel
-        )
-        files = (*files, sources_csv)
-        pages = (
-            _report().write_report(
-                stage / "report", cities, city_year, summary, sensitivity=sens, overwrite=True
+        with _one_step(progress, "tables (GeoPackage, CSV)"):
+            files = export.write_run(
+                stage, city_year, cities, summary, rasters=[lay for lay, _ in layers],
+                sensitivity=sens, overwrite=True, excel=excel,
+            )  # fmt: skip
+            sources_csv = export.write_table(
+                sources_table(config, series), stage / SOURCES_TABLE, excel=excel
             )
-            if with_report
-            else ()
-        )
+        files = (*files, sources_csv)
+        pages = ()
+        if with_report:
+            with _one_step(progress, "report"):
+                pages = _report().write_report(
+                    stage / "report", cities, city_year, summary, sensitivity=sens, overwrite=True
+                )
         written = (*files, *(p for _, p in layers), *pages)
     paths = tuple(out / p.relative_to(stage) for p in written)
     return RunResult(city_year, cities, summary, paths, sens)
@@ -1096,8 +1106,12 @@ def _report() -> ModuleType:
     return report
 
 
-def report_from_outputs(out_dir: str | os.PathLike, *, overwrite: bool = False) -> tuple[Path, ...]:
+def report_from_outputs(
+    out_dir: str | os.PathLike, *, overwrite: bool = False, progress: Progress | None = None
+) -> tuple[Path, ...]:
     """Write ``report/`` again from the tables of an earlier run in ``out_dir``.
+
+    ``progress`` is called with ("report", 0, 1) and ("report", 1, 1).
 
     Raises
     ------
@@ -1115,9 +1129,10 @@ def report_from_outputs(out_dir: str | os.PathLike, *, overwrite: bool = False) 
     summary = pd.read_csv(out / "summary.csv", index_col=0)
     sens = out / "sensitivity.csv"  # absent in runs of earlier versions
     sens = pd.read_csv(sens, index_col=[0, 1]) if sens.exists() else None
-    return _report().write_report(
-        out / "report", cities, city_year, summary, sensitivity=sens, overwrite=overwrite
-    )
+    with _one_step(progress, "report"):
+        return _report().write_report(
+            out / "report", cities, city_year, summary, sensitivity=sens, overwrite=overwrite
+        )
 
 
 def _read_layer_with_booleans(gpkg: Path, layer: str) -> gpd.GeoDataFrame:
