@@ -310,3 +310,15 @@ def test_finished_bars_keep_their_elapsed_time(monkeypatch):
     last = text.replace("\r", "\n").strip().splitlines()[-1]
     assert last.startswith("landcover clcd") and "100%" in last
     assert "done in " in last and last.rstrip().endswith(" s")
+
+
+@pytest.mark.parametrize("command", ["zonal", "builtup", "nightlight"])
+def test_per_zone_commands_share_options_and_order(runner, command):
+    result = runner.invoke(cli, [command, "--help"])
+    assert result.exit_code == 0
+    first = "RASTER ZONES" if command == "zonal" else "PATTERN ZONES"
+    assert f"[OPTIONS] {first}" in result.output
+    for option in ("--id ", "--id-as", "--include-cols", "--layer", "--coverage", "--scheduler",
+                   "--workers", "--excel", "--overwrite", "-o, --output", "-v, --verbose",
+                   "-q, --quiet"):  # fmt: skip
+        assert option in result.output, (command, option)
