@@ -496,7 +496,7 @@ def _named_index(table: pd.DataFrame) -> bool:
 
 def _csv_text(table: pd.DataFrame) -> str:
     """CSV text of a table (index as columns); booleans ``true``/``false``/empty."""
-    flat = _plain(table.reset_index() if _named_index(table) else table)
+    flat = _plain(_flat(table))
     for col in flat.columns:
         if str(flat[col].dtype) == "boolean":
             flat[col] = flat[col].map({True: "true", False: "false"}, na_action="ignore")
@@ -512,17 +512,13 @@ def _excel_plain(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _ogr_plain(table: pd.DataFrame) -> pd.DataFrame:
-    """As :func:`_plain`: pyogrio writes nullable booleans as OGR boolean fields with NULLs."""
-    return _plain(table)
-
-
 def _write_layer(table: pd.DataFrame, path: Path, layer: str) -> None:
+    """One GeoPackage layer; pyogrio writes nullable booleans as boolean fields with NULLs."""
     import pyogrio
 
     exists = path.exists()
     pyogrio.write_dataframe(
-        _ogr_plain(table), path, layer=layer, driver="GPKG", append=False,
+        _plain(table), path, layer=layer, driver="GPKG", append=False,
         dataset_options=None if exists else _GPKG_OPTIONS,
     )  # fmt: skip
 
@@ -532,7 +528,7 @@ def _write_features(table: gpd.GeoDataFrame, path: Path, driver: str, layer: str
 
     geometry = table.geometry.name
     plain = gpd.GeoDataFrame(
-        _ogr_plain(pd.DataFrame(table.drop(columns=geometry))),
+        _plain(pd.DataFrame(table.drop(columns=geometry))),
         geometry=table.geometry.to_numpy(),
         crs=table.crs,
     )
