@@ -273,7 +273,7 @@ def test_run_outputs_name_the_id_and_province_and_keep_booleans(runner, tmp_path
     listed = [line for line in result.stdout.splitlines() if line.startswith("  ")]
     assert len(listed) == 4 and listed[-1].startswith("  ... and ")
     raw = (out / "cities.csv").read_bytes()
-    assert raw.startswith(b"\xef\xbb\xbfcity_id,adcode,name,province,")
+    assert raw.startswith(b"\xef\xbb\xbfcity_id,scope,pop_basis,adcode,name,province,")
     cities = pd.read_csv(out / "cities.csv", dtype=str, encoding="utf-8-sig")
     assert (cities["adcode"] == cities["city_id"]).all()
     assert cities["province"].notna().all()

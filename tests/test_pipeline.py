@@ -37,6 +37,21 @@ def test_demo_writes_every_output_and_refuses_to_overwrite(demo_run):
         pipeline.run_demo(out)
 
 
+def test_demo_measures_both_scopes_and_anshan_grows_in_town(demo_run):
+    """鞍山 (210300) loses residents (-8.8 %, census) while its urban residents grow: a paradox
+    city as a prefecture, a growing one in its urban footprint."""
+    result, out = demo_run
+    prefecture, urban = (one.cities.set_index("city_id") for one in result.scopes)
+    assert prefecture.loc["210300", "class"] == "shrinking_expanding"
+    assert urban.loc["210300", "class"] == "growing_expanding"
+    assert urban.loc["210300", "pop_change_pct"] > 0 > prefecture.loc["210300", "pop_change_pct"]
+    assert (urban["footprint_km2"].dropna() < urban["builtup_km2_start"].dropna() * 2).all()
+    scopes = pd.read_csv(out / "scopes.csv", index_col=0)
+    assert list(scopes.index) == ["prefecture", "urban"]
+    assert scopes.loc["urban", "shrinking"] < scopes.loc["prefecture", "shrinking"]
+    assert set(pd.read_csv(out / "city_year_urban.csv")["scope"]) == {"urban"}
+
+
 def test_city_year_is_long_with_population(demo_run):
     result, _ = demo_run
     cy = result.city_year

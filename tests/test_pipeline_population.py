@@ -139,3 +139,37 @@ def test_config_keys_of_population_series_are_checked(demo_with_population, tmp_
     path.write_text(zero, encoding="utf-8")
     (raster,) = [r for r in pipeline.load_config(path).rasters if r.kind == "population"]
     assert raster.default_value == 0.0 and raster.population_column == "pop_grid"
+
+
+def test_weights_nodata_stands_in_for_a_missing_nodata_tag(demo_with_population, tmp_path):
+    """Weights files without a nodata tag: ``weights_nodata`` gives the tagged files' result;
+    without it the fill (-99999 people) weighs in and the weighted mean goes wrong."""
+    _, config = demo_with_population
+    base = pipeline.load_config(config)
+    ntl = next(r for r in base.rasters if r.kind == "nightlight")
+    untagged = tmp_path / "untagged_{year}.tif"
+    for year in YEARS:
+        path = str(untagged).replace("{year}", str(year))
+        write_population(path, seed=year)
+        with rasterio.open(path, "r+") as dst:
+            dst.nodata = None
+    results = {}
+    for name, weights, fill in [
+        ("tagged", ntl.weights, None),
+        ("untagged", str(untagged), None),
+        ("stated", str(untagged), NODATA),
+    ]:
+        raster = pipeline.RasterConfig(
+            **{**_fields(ntl), "weights": weights, "weights_nodata": fill, "years": (2020,)}
+        )
+        cfg = pipeline.RunConfig(base.boundaries, (raster,), base.analysis)
+        results[name] = pipeline.city_year_table(cfg)["ntl_pop_weighted_mean"]
+    pd.testing.assert_series_equal(results["stated"], results["tagged"])
+    assert not np.allclose(results["untagged"], results["tagged"], equal_nan=True)
+    text = config.read_text(encoding="utf-8").replace(
+        'product = "clcd"', 'product = "clcd"\nweights_nodata = -99999.0'
+    )
+    path = tmp_path / "bad.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match="weights_nodata applies to kind = 'nightlight'"):
+        pipeline.load_config(path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 import re
 import sys
 import time
@@ -578,6 +579,26 @@ def demo_data(directory: str, overwrite: bool) -> None:
     )
 
 
+@cli.group("qgis-plugin")
+def qgis_plugin() -> None:
+    """The QGIS Processing provider "Urban shrinkage" (runs this environment's CLI)."""
+
+
+@qgis_plugin.command("install")
+@click.option("--profile", default="default", show_default=True, help="QGIS user profile.")
+@click.option(
+    "--profiles-path",
+    help="Folder of the QGIS profiles (default: $QGIS_CUSTOM_CONFIG_PATH/profiles, else"
+    " ~/.local/share/QGIS/QGIS3/profiles).",
+)
+def qgis_plugin_install(profile: str, profiles_path: str | None) -> None:
+    """Copy the plugin into a QGIS profile, record this environment's CLI, enable it."""
+    from urbanshrink_gis.qgis_install import install_plugin
+
+    target = install_plugin(profile, profiles_path=profiles_path)
+    click.echo(f"installed {target}; restart QGIS: Processing Toolbox > Urban shrinkage")
+
+
 @contextlib.contextmanager
 def _progress(ctx: click.Context) -> Iterator[Callable[[str, int, int], None]]:
     """A progress callback: a bar with ETA per stage on a terminal, else one line per stage.
@@ -585,7 +606,9 @@ def _progress(ctx: click.Context) -> Iterator[Callable[[str, int, int], None]]:
     Without a terminal, or with ``-q``, each stage prints one line on stdout when it ends
     (``-qq``: none), so that batch logs show progress while stderr keeps only warnings and
     the one-line error of a bad input. Stages run one after another: each is timed from the
-    end of the one before (the first from the start of the command).
+    end of the one before (the first from the start of the command). With the environment
+    variable ``URBANSHRINK_PROGRESS=lines`` every update is a line ``progress: STAGE DONE/TOTAL``
+    on stdout (for the QGIS plugin).
     """
     quiet = ctx.find_root().obj["quiet"]
     tty = sys.stderr.isatty() and not quiet
@@ -594,7 +617,12 @@ def _progress(ctx: click.Context) -> Iterator[Callable[[str, int, int], None]]:
     started: dict[str, float] = {}
     last_end = [time.monotonic()]
 
+    machine = os.environ.get("URBANSHRINK_PROGRESS") == "lines"  # the QGIS plugin's feed
+
     def progress(stage: str, done: int, total: int) -> None:
+        if machine:
+            click.echo(f"progress: {stage} {done}/{total}")
+            return
         started.setdefault(stage, last_end[0])
         if tty:
             if stage not in bars:

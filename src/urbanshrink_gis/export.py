@@ -16,7 +16,7 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import geopandas as gpd
@@ -446,6 +446,83 @@ def write_run(
             tmp.write_text(_csv_text(table), encoding="utf-8-sig" if excel else "utf-8")
         written.append(path)
     log.info("wrote %s", ", ".join(str(p) for p in written))
+    return tuple(written)
+
+
+def scope_outputs(scopes: Sequence[str]) -> list[str]:
+    """Files a run writes besides :data:`RUN_OUTPUTS` for its scopes after the first."""
+    names = [f"{table}_{scope}.csv" for scope in scopes[1:] for table in _SCOPE_TABLES]
+    return [*names, *(["scopes.csv"] if len(scopes) > 1 else [])]
+
+
+_SCOPE_TABLES = ("cities", "city_year", "summary", "sensitivity")
+
+
+def write_scope(
+    out_dir: str | os.PathLike,
+    scope: str,
+    tables: Mapping[str, pd.DataFrame],
+    *,
+    excel: bool = False,
+) -> tuple[Path, ...]:
+    """Add a second scope's tables to a run: GeoPackage layers and CSVs named ``<table>_<scope>``.
+
+    Parameters
+    ----------
+    out_dir
+        The folder :func:`write_run` wrote (its ``urbanshrink.gpkg`` gets the layers).
+    scope
+        The scope's name, the suffix (``cities_urban``).
+    tables
+        ``cities`` (with geometry), ``city_year``, ``summary`` and ``sensitivity``.
+    excel
+        CSVs with a UTF-8 byte order mark.
+
+    Returns
+    -------
+    tuple of pathlib.Path
+        The CSV files written.
+    """
+    out = Path(out_dir)
+    written = []
+    for name, table in tables.items():
+        _write_layer(table, out / "urbanshrink.gpkg", f"{name}_{scope}")
+        plain = table.drop(columns="geometry") if "geometry" in table.columns else table
+        path = out / f"{name}_{scope}.csv"
+        with atomic_path(path, overwrite=True) as tmp:
+            tmp.write_text(_csv_text(plain), encoding="utf-8-sig" if excel else "utf-8")
+        written.append(path)
+    return tuple(written)
+
+
+def write_extra(
+    out_dir: str | os.PathLike,
+    footprints: gpd.GeoDataFrame | None,
+    compared: pd.DataFrame | None,
+    *,
+    excel: bool = False,
+) -> tuple[Path, ...]:
+    """Add the urban footprints and the scopes compared to a run's GeoPackage.
+
+    The footprints become layer ``urban_footprint``; the comparison table ``scopes`` and
+    ``scopes.csv`` (``excel``: with a UTF-8 byte order mark).
+
+    Returns
+    -------
+    tuple of pathlib.Path
+        The CSV written (none without `compared`).
+    """
+    out = Path(out_dir)
+    written = []
+    if footprints is not None:
+        _write_layer(footprints, out / "urbanshrink.gpkg", "urban_footprint")
+    if compared is not None:
+        _write_layer(compared.reset_index(), out / "urbanshrink.gpkg", "scopes")
+        path = out / "scopes.csv"
+        with atomic_path(path, overwrite=True) as tmp:
+            text = _csv_text(compared.reset_index())
+            tmp.write_text(text, encoding="utf-8-sig" if excel else "utf-8")
+        written.append(path)
     return tuple(written)
 
 

@@ -158,6 +158,7 @@ def nightlight_metrics(
     coverage: Coverage = "center",
     lit_threshold: float | None = None,
     weights: Mapping[int, str | os.PathLike] | None = None,
+    weights_nodata: float | None = None,
     scheduler: str = "threads",
     workers: int | None = None,
     progress: Progress | None = None,
@@ -176,6 +177,9 @@ def nightlight_metrics(
         Year to population raster (its own nodata left out); adds ``ntl_pop_weighted_mean``.
         On another grid it is warped onto the light's, nearest (see
         :func:`urbanshrink_gis.zonal.zonal_stats`).
+    weights_nodata
+        Overrides the weights rasters' nodata value (a file without a nodata tag, or a wrong
+        one).
 
     Returns
     -------
@@ -208,7 +212,7 @@ def nightlight_metrics(
     table = zonal_stats_many(
         zones, rasters, stats + (("weighted_mean",) if weights is not None else ()),
         nodata=product.nodata, scale=product.scale, offset=product.offset, threshold=threshold,
-        weights=weights, **common,
+        weights=weights, weights_nodata=weights_nodata, **common,
     )  # fmt: skip
     _check_valid_pixels(table.pop("count"), zones, rasters, product, common)
     out = table.rename(columns=_NTL_COLUMNS)

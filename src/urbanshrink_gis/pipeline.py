@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import difflib
 import functools
+import hashlib
 import importlib.metadata
 import logging
 import os
@@ -27,13 +28,17 @@ from typing import Any, Literal
 
 import geopandas as gpd
 import pandas as pd
+import pyproj
 import rasterio
+import shapely
 from pyproj import CRS
 
 from urbanshrink_gis import change, cog, export, metrics, qgisxml, sources, vacancy
+from urbanshrink_gis import urban as urban_stage
 from urbanshrink_gis._checkpoints import CHECKPOINT_DIR, Checkpoints, file_fingerprint
 from urbanshrink_gis.analysis import (
     AnalysisConfig,
+    PopulationKind,
     analyse,
     match_population,
     sensitivity,
@@ -76,6 +81,57 @@ _TREND_NAMES = {"ols": "OLS", "theil_sen": "Theil-Sen"}
 RasterKind = Literal["landcover", "nightlight", "population"]
 PopulationColumn = Literal["pop_grid", "pop_resident"]
 Interpolation = Literal["linear", "loglinear"]
+Scope = Literal["prefecture", "urban"]
+
+
+@dataclass(frozen=True, slots=True)
+class UrbanConfig:
+    """The urban footprint of each prefecture, the unit of the ``"urban"`` scope.
+
+    Either a polygon layer (``path``) joined to the prefectures by ``id``, or, without
+    ``path``, derived from the land cover of ``year`` (see
+    :func:`urbanshrink_gis.urban.derive_footprints`) and written as layer
+    ``urban_footprint``.
+
+    Parameters
+    ----------
+    path
+        Vector file of urban polygons (urban districts, urban-centre polygons); several
+        polygons of one prefecture are dissolved.
+    layer
+        Its layer.
+    id
+        Its field holding the prefecture id (default: the boundaries' ``id``).
+    min_km2
+        Derived footprints: smallest contiguous built-up cluster kept, km².
+    buffer_m
+        Derived footprints: growth of the clusters, metres, so the fringe where the city
+        expands after ``year`` is inside (0 keeps the start year's built-up land only, which
+        then cannot grow).
+    year
+        Derived footprints: land-cover year (default: ``[analysis] start``).
+    population
+        Population of the urban scope: ``"urban"`` (the table's urban residents, ``pop_urban``)
+        or ``"resident"`` (only from a population raster with ``population_column =
+        "pop_resident"``, then summed over each footprint).
+    """
+
+    path: Path | None = None
+    layer: str | None = None
+    id: str | None = None
+    min_km2: float = 1.0
+    buffer_m: float = 1000.0
+    year: int | None = None
+    population: PopulationKind = "urban"
+
+    def __post_init__(self) -> None:
+        for name in ("min_km2", "buffer_m"):
+            if getattr(self, name) < 0:
+                raise ConfigError(
+                    f"{name} = {getattr(self, name)!r} is negative",
+                    where="[boundaries.urban]",
+                    fix=f"set {name} to 0 or more",
+                )
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +151,14 @@ class BoundariesConfig:
     province
         Field with the province name (for the regional tallies); else the first two digits of
         a 6-digit code.
+    scope
+        Unit of the analysis: ``"prefecture"`` (the boundaries as they are) or ``"urban"``
+        (each prefecture's urban footprint, see :class:`UrbanConfig`); a list gives both, the
+        first being the headline (``cities``, ``city_year``, ...), the other written with its
+        name as suffix (``cities_urban``, ...).
+    urban
+        How the urban footprints are made (``[boundaries.urban]``); the defaults derive them
+        from the land cover.
     """
 
     path: Path
@@ -102,6 +166,8 @@ class BoundariesConfig:
     layer: str | None = None
     name: str | None = None
     province: str | None = None
+    scope: tuple[Scope, ...] = ("prefecture",)
+    urban: UrbanConfig | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +202,9 @@ class RasterConfig:
         Night light: a population raster (a ``{year}`` pattern, or one file for every year)
         giving ``ntl_pop_weighted_mean``; on another grid it is warped onto the light's,
         nearest neighbour.
+    weights_nodata
+        Night light: the weights rasters' nodata value, where their files have no (or a
+        wrong) nodata tag.
     default_value
         Population: people counted for each nodata pixel (``0``: nodata is nobody, so a city
         wholly on nodata has 0, not a missing value); default: nodata left out.
@@ -157,6 +226,7 @@ class RasterConfig:
     allow_outside_product: bool = False
     grid_crs: str | None = None
     weights: str | None = None
+    weights_nodata: float | None = None
     default_value: float | None = None
     population_column: PopulationColumn = "pop_grid"
     overrides: Mapping[str, Any] = field(default_factory=dict)
@@ -225,13 +295,20 @@ class RunConfig:
 
 @dataclass(frozen=True, slots=True)
 class RunResult:
-    """Tables of a run and the files written (``sensitivity``: the threshold grid)."""
+    """Tables of a run and the files written.
+
+    ``sensitivity`` is the threshold grid; ``scopes`` the tables of every scope (the first is
+    the headline, whose tables the other fields repeat) and ``compared`` their national
+    tallies side by side when there are two.
+    """
 
     city_year: pd.DataFrame
     cities: gpd.GeoDataFrame
     summary: pd.DataFrame
     files: tuple[Path, ...]
     sensitivity: pd.DataFrame | None = None
+    scopes: tuple[ScopeTables, ...] = ()
+    compared: pd.DataFrame | None = None
 
 
 _SECTIONS = ("boundaries", "rasters", "population", "analysis", "output")
@@ -281,8 +358,7 @@ def config_from_dict(raw: Mapping[str, Any], *, base: Path, source: str = "confi
             raise ConfigError(
                 f"missing section [{section}]", where=source, fix=f"add a [{section}] table"
             )
-    b = _build(BoundariesConfig, raw["boundaries"], f"{source} [boundaries]")
-    boundaries = dataclasses.replace(b, path=_resolve(base, b.path))
+    boundaries = _boundaries(raw["boundaries"], base, f"{source} [boundaries]")
     rasters_raw = raw["rasters"]
     if not isinstance(rasters_raw, list) or not rasters_raw:
         raise ConfigError(
@@ -310,11 +386,75 @@ def config_from_dict(raw: Mapping[str, Any], *, base: Path, source: str = "confi
             PopulationConfig, {"spec": spec, "interpolate": interpolate}, f"{source} [population]"
         )
     _check_population_source(rasters, population, source)
+    _check_urban_scope(boundaries, rasters, population, source)
     output = OutputConfig()
     if "output" in raw:
         o = _build(OutputConfig, raw["output"], f"{source} [output]")
         output = dataclasses.replace(o, dir=_resolve(base, o.dir))
     return RunConfig(boundaries, rasters, analysis, population, output)
+
+
+def _boundaries(raw: Any, base: Path, where: str) -> BoundariesConfig:
+    """[boundaries] with its optional [boundaries.urban] table; ``scope`` may be one name."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError("is not a table", where=where, fix="write it as [boundaries] key = value")
+    raw = dict(raw)
+    if isinstance(raw.get("scope"), str):
+        raw["scope"] = [raw["scope"]]
+    if "urban" in raw:
+        urban = _build(UrbanConfig, raw["urban"], f"{where[:-1]}.urban]")
+        path = None if urban.path is None else _resolve(base, urban.path)
+        raw["urban"] = dataclasses.replace(urban, path=path)
+    b = _build(BoundariesConfig, raw, where)
+    if not b.scope or len(set(b.scope)) != len(b.scope):
+        raise ConfigError(
+            f"scope = {list(b.scope)!r} must name each of its scopes once",
+            where=where,
+            fix='write scope = "prefecture", "urban" or ["prefecture", "urban"]',
+        )
+    if b.urban is not None and "urban" not in b.scope:
+        raise ConfigError(
+            '[boundaries.urban] is given but scope has no "urban"',
+            where=where,
+            fix='add it: scope = ["prefecture", "urban"] (or remove [boundaries.urban])',
+        )
+    if "urban" in b.scope and b.urban is None:
+        b = dataclasses.replace(b, urban=UrbanConfig())
+    return dataclasses.replace(b, path=_resolve(base, b.path))
+
+
+def _check_urban_scope(
+    b: BoundariesConfig,
+    rasters: tuple[RasterConfig, ...],
+    population: PopulationConfig | None,
+    source: str,
+) -> None:
+    """The urban scope needs land cover to derive its footprints and a population of its own."""
+    urban, where = b.urban, f"{source} [boundaries.urban]"
+    if urban is None:
+        return
+    if urban.path is None and not any(r.kind == "landcover" for r in rasters):
+        raise ConfigError(
+            "derived urban footprints need a land-cover series",
+            where=where,
+            fix='add a [[rasters]] kind = "landcover" series, or give the footprints as path',
+        )
+    if urban.population == "urban":
+        if population is None or population.spec.urban is None:
+            raise ConfigError(
+                'population = "urban" needs the urban residents in the population table',
+                where=where,
+                fix="set [population] urban = COLUMN, or use a population raster "
+                '(population_column = "pop_resident") with population = "resident"',
+            )
+    elif not any(r.population_column == "pop_resident" for r in rasters if r.kind == "population"):
+        raise ConfigError(
+            'population = "resident" in the urban scope would pair the whole prefecture\'s '
+            "census residents with its urban footprint",
+            where=where,
+            fix='use population = "urban", or a population raster with population_column = '
+            '"pop_resident" (summed over each footprint)',
+        )
 
 
 def _raster(raw: Any, base: Path, where: str) -> RasterConfig:
@@ -345,6 +485,12 @@ def _raster(raw: Any, base: Path, where: str) -> RasterConfig:
         path = str(_resolve(base, Path(path)))
     cfg = dataclasses.replace(cfg, path=path, overrides=overrides, base=base)
     _check_kind_keys(cfg, raw, where)
+    if cfg.weights_nodata is not None and cfg.weights is None:
+        raise ConfigError(
+            "weights_nodata is given without weights",
+            where=where,
+            fix='add weights = "pop/worldpop_{year}.tif", or remove weights_nodata',
+        )
     if cfg.weights is not None and not cfg.weights.startswith("/vsi"):
         cfg = dataclasses.replace(cfg, weights=str(_resolve(base, Path(cfg.weights))))
     try:
@@ -356,7 +502,8 @@ def _raster(raw: Any, base: Path, where: str) -> RasterConfig:
 
 def _check_kind_keys(cfg: RasterConfig, raw: Mapping[str, Any], where: str) -> None:
     """Refuse keys that the series' kind does not use (weights only for night light, ...)."""
-    allowed = {"weights": "nightlight", "default_value": "population"}
+    allowed = {"weights": "nightlight", "weights_nodata": "nightlight"}
+    allowed["default_value"] = "population"
     allowed["population_column"] = "population"
     for key, kind in allowed.items():
         if key in raw and cfg.kind != kind:
@@ -734,6 +881,7 @@ def _fingerprint(config: RunConfig, raster: RasterConfig, series: sources.Series
         "coverage": raster.coverage,
         "lit_threshold": raster.lit_threshold,
         "weights": raster.weights,
+        **({} if raster.weights_nodata is None else {"weights_nodata": raster.weights_nodata}),
         "default_value": raster.default_value,
         "population_column": raster.population_column,
         "columns": 2,  # ntl_area_sum was added to the night-light tables
@@ -899,8 +1047,9 @@ def _year_metrics(
             column=raster.population_column, **engine,
         )  # fmt: skip
     return metrics.nightlight_metrics(
-        zones, series, product, lit_threshold=raster.lit_threshold, weights=weights, **engine
-    )
+        zones, series, product, lit_threshold=raster.lit_threshold, weights=weights,
+        weights_nodata=raster.weights_nodata, **engine,
+    )  # fmt: skip
 
 
 def _coverage_table(
@@ -986,28 +1135,27 @@ def run(
     """
     out = Path(out_dir) if out_dir is not None else config.output.dir
     names = [f"{RASTER_DIR}/{name}" for name in raster_names(config)]
-    _check_outputs(out, overwrite, [*names, SOURCES_TABLE], with_report)
+    extra = [*names, SOURCES_TABLE, *export.scope_outputs(config.boundaries.scope)]
+    _check_outputs(out, overwrite, extra, with_report)
     b = config.boundaries
     boundaries = read_boundaries(b.path, id_field=b.id, name_field=b.name, layer=b.layer)
     series = resolve_sources(config, boundaries, folder=out / CHECKPOINT_DIR / "sources")
     cut = [sources.clip_series(one, boundaries) for one in series]  # per-pixel outputs' extent
     plans = raster_plans(config, cut)
-    city_year = city_year_table(
-        config, boundaries, series=series, checkpoints=out / CHECKPOINT_DIR,
-        scheduler=scheduler, workers=workers, progress=progress,
-    )  # fmt: skip
-    new = new_builtup_table(
-        config, boundaries, cut, checkpoints=out / CHECKPOINT_DIR, scheduler=scheduler,
-        workers=workers, progress=progress,
-    )  # fmt: skip
-    gained = None if new is None else new["new_builtup_km2"]  # for the hollowing rule
-    table = analyse(city_year, config.analysis, new_builtup=gained)
-    sens = sensitivity(city_year, config.analysis, new_builtup=gained)
-    if new is not None:
-        table = table.join(new)
-    cities = _cities(boundaries, b).merge(table.reset_index(), on="city_id", how="left")
-    province = boundaries.set_index("city_id")[b.province] if b.province else None
-    summary = summarise(table, province)
+    footprints = None
+    if b.urban is not None:
+        footprints = urban_footprints(
+            config, boundaries, series, checkpoints=out / CHECKPOINT_DIR / "urban",
+            progress=progress,
+        )  # fmt: skip
+    engine = dict(scheduler=scheduler, workers=workers, progress=progress)
+    scopes = [
+        scope_tables(config, scope, boundaries, series, cut, footprints=footprints,
+                     checkpoints=out / CHECKPOINT_DIR, **engine)  # type: ignore[arg-type]
+        for scope in b.scope
+    ]  # fmt: skip
+    head = scopes[0]
+    compared = compare_scopes(scopes) if len(scopes) > 1 else None
     with _staged(out) as stage:  # all files or none: a late failure keeps the previous run's
         layers = []
         for plan in plans:
@@ -1016,9 +1164,15 @@ def run(
         excel = config.output.excel_csv
         with _one_step(progress, "tables (GeoPackage, CSV)"):
             files = export.write_run(
-                stage, city_year, cities, summary, rasters=[lay for lay, _ in layers],
-                sensitivity=sens, overwrite=True, excel=excel,
+                stage, head.city_year, head.cities, head.summary,
+                rasters=[lay for lay, _ in layers], sensitivity=head.sensitivity, overwrite=True,
+                excel=excel,
             )  # fmt: skip
+            for other in scopes[1:]:
+                files = (*files, *export.write_scope(stage, other.scope, other.tables(),
+                                                     excel=excel))  # fmt: skip
+            if footprints is not None or compared is not None:
+                files = (*files, *export.write_extra(stage, footprints, compared, excel=excel))
             sources_csv = export.write_table(
                 sources_table(config, series), stage / SOURCES_TABLE, excel=excel
             )
@@ -1027,11 +1181,254 @@ def run(
         if with_report:
             with _one_step(progress, "report"):
                 pages = _report().write_report(
-                    stage / "report", cities, city_year, summary, sensitivity=sens, overwrite=True
-                )
+                    stage / "report", head.cities, head.city_year, head.summary,
+                    sensitivity=head.sensitivity, scopes=compared, overwrite=True,
+                )  # fmt: skip
         written = (*files, *(p for _, p in layers), *pages)
     paths = tuple(out / p.relative_to(stage) for p in written)
-    return RunResult(city_year, cities, summary, paths, sens)
+    return RunResult(
+        head.city_year, head.cities, head.summary, paths, head.sensitivity, tuple(scopes), compared
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeTables:
+    """The tables of one scope of a run (see :attr:`BoundariesConfig.scope`).
+
+    ``population`` states which population the rules used and over what (the pairing), as
+    the ``scope`` and ``pop_basis`` columns of ``cities`` and ``city_year`` do.
+    """
+
+    scope: Scope
+    population: str
+    city_year: pd.DataFrame
+    cities: gpd.GeoDataFrame
+    summary: pd.DataFrame
+    sensitivity: pd.DataFrame
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """Output name to table (``cities`` with its geometry)."""
+        return {
+            "cities": self.cities,
+            "city_year": self.city_year,
+            "summary": self.summary.reset_index(),
+            "sensitivity": self.sensitivity.reset_index(),
+        }
+
+
+def scope_tables(
+    config: RunConfig,
+    scope: Scope,
+    boundaries: gpd.GeoDataFrame,
+    series: Sequence[sources.Series],
+    cut: Sequence[sources.Series],
+    *,
+    footprints: gpd.GeoDataFrame | None = None,
+    checkpoints: str | os.PathLike | None = None,
+    scheduler: str = "threads",
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> ScopeTables:
+    """Metrics, classes and tallies of one scope: the prefectures or their urban footprints.
+
+    Parameters
+    ----------
+    config
+        The run configuration.
+    scope
+        ``"prefecture"`` or ``"urban"`` (then `footprints` are its zones).
+    boundaries
+        The prefectures as read from ``[boundaries]``.
+    series, cut
+        The raster series as :func:`resolve_sources` gives them, and cut to the boundaries'
+        extent (:func:`urbanshrink_gis.sources.clip_series`).
+    footprints
+        Output of :func:`urban_footprints`, for the urban scope.
+    checkpoints
+        Checkpoint folder (the urban scope keeps its own ``urban/`` inside).
+    scheduler, workers, progress
+        As for :func:`run`; the urban scope's stages are named ``urban ...``.
+    """
+    b, analysis_config = config.boundaries, config.analysis
+    zones, scoped = boundaries, config
+    if scope == "urban":
+        if footprints is None:
+            raise ConfigError(
+                "the urban scope needs footprints",
+                where="scope_tables",
+                fix="pass footprints=urban_footprints(...)",
+            )
+        folder = None if checkpoints is None else Path(checkpoints) / "urban"
+        zones = footprints
+        scoped = dataclasses.replace(
+            config,
+            boundaries=dataclasses.replace(
+                b, path=_footprint_file(footprints, folder), layer=None, id="city_id"
+            ),
+        )
+        checkpoints = folder
+        analysis_config = dataclasses.replace(analysis_config, population=b.urban.population)  # type: ignore[union-attr]
+        if progress is not None:
+            progress = _prefixed(progress, "urban ")
+    with _labelled_warnings(f"{scope} scope: " if len(b.scope) > 1 else ""):
+        city_year = city_year_table(
+            scoped, zones, series=series, checkpoints=checkpoints, scheduler=scheduler,
+            workers=workers, progress=progress,
+        )  # fmt: skip
+        new = new_builtup_table(
+            scoped, zones, cut, checkpoints=checkpoints, scheduler=scheduler, workers=workers,
+            progress=progress,
+        )  # fmt: skip
+        gained = None if new is None else new["new_builtup_km2"]  # for the hollowing rule
+        table = analyse(city_year, analysis_config, new_builtup=gained)
+        sens = sensitivity(city_year, analysis_config, new_builtup=gained)
+    if new is not None:
+        table = table.join(new)
+    basis = population_basis(config, scope)
+    shapes = _cities(boundaries, b)  # the id under its own field too, name, province
+    if scope == "urban":
+        # every prefecture stays, without geometry where it has no footprint
+        shapes = shapes.drop(columns="geometry").merge(footprints, on="city_id", how="left")  # type: ignore[arg-type]
+        shapes = gpd.GeoDataFrame(shapes, geometry="geometry", crs=boundaries.crs)
+    cities = shapes.merge(table.reset_index(), on="city_id", how="left")
+    cities.insert(1, "scope", scope)
+    cities.insert(2, "pop_basis", basis)
+    city_year = city_year.assign(scope=scope, pop_basis=basis)
+    province = boundaries.set_index("city_id")[b.province] if b.province else None
+    summary = summarise(table, province)
+    return ScopeTables(scope, basis, city_year, cities, summary, sens)
+
+
+def population_basis(config: RunConfig, scope: Scope) -> str:
+    """Which population a scope's rules use, and over what area (one line for the outputs)."""
+    urban = config.boundaries.urban
+    kind = config.analysis.population
+    if scope == "urban" and urban is not None:
+        kind = urban.population
+    raster = any(
+        r.kind == "population" and r.population_column == "pop_resident" for r in config.rasters
+    )
+    if kind == "urban":
+        return "pop_urban: the table's urban residents of the prefecture"
+    if raster:
+        area = "prefecture" if scope == "prefecture" else "urban footprint"
+        return f"pop_resident: the population raster summed over the {area}"
+    return "pop_resident: the table's residents of the prefecture"
+
+
+def compare_scopes(scopes: Sequence[ScopeTables]) -> pd.DataFrame:
+    """The national tallies of each scope side by side (one row a scope, ``all`` of summary)."""
+    rows = [one.summary.loc["all"].rename(one.scope) for one in scopes]
+    table = pd.DataFrame(rows).astype(scopes[0].summary.dtypes.to_dict())  # counts stay whole
+    table.index.name = "scope"
+    table.insert(0, "pop_basis", [one.population for one in scopes])
+    return table
+
+
+def urban_footprints(
+    config: RunConfig,
+    boundaries: gpd.GeoDataFrame,
+    series: Sequence[sources.Series],
+    *,
+    checkpoints: str | os.PathLike | None = None,
+    progress: Progress | None = None,
+) -> gpd.GeoDataFrame:
+    """Each prefecture's urban footprint as ``[boundaries.urban]`` says (see :mod:`.urban`).
+
+    A polygon layer is read and joined by id; otherwise the footprints are derived from the
+    first land-cover series in ``[boundaries.urban] year`` (default ``[analysis] start``),
+    checkpointed while its inputs and settings are unchanged.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``city_id``, ``footprint_km2`` and ``geometry`` in the boundaries' CRS.
+    """
+    b = config.boundaries
+    urban = b.urban if b.urban is not None else UrbanConfig()
+    if urban.path is not None:
+        shapes = urban_stage.footprints_from_layer(
+            urban.path, boundaries, id_field=urban.id or b.id, layer=urban.layer
+        )
+        return shapes.assign(footprint_km2=_km2(shapes))[["city_id", "footprint_km2", "geometry"]]
+    pair = _first_of(config, series, "landcover")
+    if pair is None:
+        raise ConfigError(
+            "derived urban footprints need a land-cover series",
+            where="[boundaries.urban]",
+            fix='add a [[rasters]] kind = "landcover" series, or give the footprints as path',
+        )
+    raster, one = pair
+    year = urban.year if urban.year is not None else config.analysis.start
+    if year not in one.files:
+        raise ConfigError(
+            f"the land cover has no year {year} to derive the urban footprints from "
+            f"(years: {', '.join(map(str, one.years))})",
+            where="[boundaries.urban] year",
+            fix="set [boundaries.urban] year to one of those years",
+        )
+    fingerprint = {
+        **_fingerprint(config, raster, one),
+        "files": _year_files(one, year),
+        "min_km2": urban.min_km2,
+        "buffer_m": urban.buffer_m,
+    }
+
+    def compute() -> pd.DataFrame:
+        return urban_stage.derive_footprints(
+            boundaries, one.path(year), one.product, min_km2=urban.min_km2,
+            buffer_m=urban.buffer_m,
+        )  # fmt: skip
+
+    units = [(f"urban-footprint-{year}", fingerprint, compute)]
+    [shapes] = _through_checkpoints(Checkpoints(checkpoints), units, "urban footprints", progress)
+    return shapes
+
+
+def _km2(shapes: gpd.GeoDataFrame) -> pd.Series:
+    """True area of polygons, km² (on the WGS 84 ellipsoid)."""
+    geod = pyproj.Geod(ellps="WGS84")
+    lonlat = shapes.geometry.to_crs("EPSG:4326")
+    km2 = [abs(geod.geometry_area_perimeter(g)[0]) / 1e6 for g in lonlat]
+    return pd.Series(km2, index=shapes.index)
+
+
+def _footprint_file(footprints: gpd.GeoDataFrame, folder: Path | None) -> Path:
+    """The footprints as a GeoPackage named by their content (the checkpoints' fingerprint)."""
+    digest = hashlib.sha256()
+    for city_id, geom in zip(footprints["city_id"], footprints.geometry, strict=True):
+        digest.update(city_id.encode() + shapely.to_wkb(geom))
+    if folder is None:
+        return Path(f"urban-footprint-{digest.hexdigest()[:20]}")
+    path = folder / f"urban-footprint-{digest.hexdigest()[:20]}.gpkg"
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        with export.atomic_path(path, overwrite=True) as tmp:
+            footprints.to_file(tmp, layer="urban_footprint", driver="GPKG", engine="pyogrio")
+    return path
+
+
+@contextlib.contextmanager
+def _labelled_warnings(prefix: str) -> Iterator[None]:
+    """Our warnings raised inside, each issued again starting with `prefix` (none: as they are)."""
+    if not prefix:
+        yield
+        return
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UrbanShrinkWarning)
+        yield
+    for w in caught:
+        if issubclass(w.category, UrbanShrinkWarning):
+            warnings.warn(f"{prefix}{w.message}", w.category, stacklevel=3)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
+def _prefixed(progress: Progress, prefix: str) -> Progress:
+    def report(stage: str, done: int, total: int) -> None:
+        progress(prefix + stage, done, total)
+
+    return report
 
 
 def _cities(boundaries: gpd.GeoDataFrame, b: BoundariesConfig) -> gpd.GeoDataFrame:
@@ -1129,10 +1526,13 @@ def report_from_outputs(
     summary = pd.read_csv(out / "summary.csv", index_col=0)
     sens = out / "sensitivity.csv"  # absent in runs of earlier versions
     sens = pd.read_csv(sens, index_col=[0, 1]) if sens.exists() else None
+    scopes = out / "scopes.csv"  # a run of two scopes
+    scopes = pd.read_csv(scopes, index_col=0) if scopes.exists() else None
     with _one_step(progress, "report"):
         return _report().write_report(
-            out / "report", cities, city_year, summary, sensitivity=sens, overwrite=overwrite
-        )
+            out / "report", cities, city_year, summary, sensitivity=sens, scopes=scopes,
+            overwrite=overwrite,
+        )  # fmt: skip
 
 
 def _read_layer_with_booleans(gpkg: Path, layer: str) -> gpd.GeoDataFrame:

@@ -110,14 +110,22 @@ def _new_config(
     """The configuration again, absolute paths, each series' files listed per year."""
     raw = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in raw.items()}
     raw["boundaries"]["path"] = os.fspath(config.boundaries.path.resolve())
+    urban = config.boundaries.urban
+    if urban is not None and urban.path is not None and "urban" in raw["boundaries"]:
+        raw["boundaries"]["urban"] = {
+            **raw["boundaries"]["urban"],
+            "path": os.fspath(urban.path.resolve()),
+        }
     if "population" in raw and config.population is not None:
         raw["population"]["path"] = os.fspath(Path(config.population.spec.path).resolve())
     if "output" in raw and "dir" in raw["output"]:
         raw["output"]["dir"] = os.fspath((base / raw["output"]["dir"]).resolve())
     rasters = []
-    for table, files in zip(raw["rasters"], paths, strict=True):
+    for table, files, raster in zip(raw["rasters"], paths, config.rasters, strict=True):
         table = {k: v for k, v in table.items() if k not in ("path", "paths", "years")}
         table["paths"] = files
+        if raster.weights is not None and not raster.weights.startswith("/vsi"):
+            table["weights"] = os.fspath(Path(raster.weights).resolve())
         rasters.append(table)
     raw["rasters"] = rasters
     return "# written by `urbanshrink prepare`: the inputs clipped to the cities\n" + _toml(raw)

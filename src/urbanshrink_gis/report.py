@@ -732,6 +732,7 @@ def _html(
     summary: pd.DataFrame,
     charts: list[tuple[str, str, bytes]],
     sensitivity: pd.DataFrame | None = None,
+    scopes: pd.DataFrame | None = None,
 ) -> str:
     """The whole page; charts are (file name, caption, PNG bytes)."""
     figures = {name: _figure_html(name, caption, png) for name, caption, png in charts}
@@ -746,12 +747,13 @@ def _html(
         f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{_e(title)}</h1>",
         f'<p class="meta">{len(table)} cities{_e(_years(city_year))}. A city is in the paradox '
-        "when it shrinks (population) and expands (built-up land) at once.</p>",
+        f"when it shrinks (population) and expands (built-up land) at once.{_e(_unit(table))}</p>",
         _cards_html(summary.loc["all"], share_text),
         f"<p>Of the shrinking cities, <b>{_e(share_text)}</b> still expanded their built-up "
         "land.</p>",
         "<h2>Classes</h2>",
         _classes_html(table),
+        *_scopes_html(scopes),
         *_sensitivity_html(sensitivity),
         "<h2>Provinces</h2>",
         _provinces_html(summary),
@@ -830,6 +832,42 @@ _SENSITIVITY_COLUMNS = [
 ]
 
 
+def _unit(table: pd.DataFrame) -> str:
+    """The unit measured and its population, as the run's ``scope``/``pop_basis`` say."""
+    if "scope" not in table.columns or table.empty:
+        return ""
+    unit = "urban footprints" if table["scope"].iloc[0] == "urban" else "prefectures"
+    basis = f"; population: {table['pop_basis'].iloc[0]}" if "pop_basis" in table.columns else ""
+    return f" Unit: {unit}{basis}."
+
+
+_SCOPE_COLUMNS = [
+    ("scope", "unit", "text"),
+    ("pop_basis", "population", "text"),
+    ("n_cities", "cities", "count"),
+    ("shrinking", "shrinking", "count"),
+    ("expanding", "expanding", "count"),
+    ("paradox", "paradox", "count"),
+    ("hollowing", "hollowing", "count"),
+    ("share_shrinking_expanding_pct", "paradox (% of shrinking)", "num"),
+]
+
+
+def _scopes_html(scopes: pd.DataFrame | None) -> list[str]:
+    """Section comparing the prefecture and urban scopes (empty without it)."""
+    if scopes is None or scopes.empty:
+        return []
+    rows = scopes.reset_index()
+    columns = [c for c in _SCOPE_COLUMNS if c[0] in rows.columns]
+    return [
+        "<h2>Prefecture and urban scope</h2>",
+        "<p>The same rules on the whole prefectures and on their urban footprints, each with "
+        "its own population. A prefecture can lose residents to rural out-migration while its "
+        "urban core still gains them; the headline above is the first row.</p>",
+        _table(columns, rows),
+    ]
+
+
 def _sensitivity_html(sensitivity: pd.DataFrame | None) -> list[str]:
     """Section with the counts over the threshold grid (empty without it)."""
     if sensitivity is None or sensitivity.empty:
@@ -896,6 +934,7 @@ def write_report(
     summary: pd.DataFrame,
     *,
     sensitivity: pd.DataFrame | None = None,
+    scopes: pd.DataFrame | None = None,
     overwrite: bool = False,
     title: str = "urbanshrink_gis report",
 ) -> tuple[Path, ...]:
@@ -920,6 +959,9 @@ def write_report(
     sensitivity
         Output of :func:`urbanshrink_gis.analysis.sensitivity` (indexed by the two
         thresholds), shown as a table; left out when None.
+    scopes
+        Output of :func:`urbanshrink_gis.pipeline.compare_scopes`: the national tallies of the
+        prefecture and urban scopes side by side; left out when None.
     overwrite
         Replace existing report files; otherwise any existing one raises before anything is
         written.
@@ -965,7 +1007,7 @@ def write_report(
                 log.info("no data for %s; not drawn", name)
             else:
                 charts.append((name, caption, _png(fig)))
-    page = _html(title, table, city_year, summary, charts, sensitivity).encode("utf-8")
+    page = _html(title, table, city_year, summary, charts, sensitivity, scopes).encode("utf-8")
     files = [(out / name, png) for name, _, png in charts] + [(out / "report.html", page)]
     for path, content in files:
         with atomic_path(path, overwrite=overwrite) as tmp:

@@ -54,6 +54,7 @@ from urbanshrink_gis.parallel import check_scheduler, decode_threads, map_ordere
 
 __all__ = [
     "DEFAULT_STATS",
+    "STATISTICS",
     "Coverage",
     "Grid",
     "WindowSource",
@@ -71,6 +72,9 @@ _THRESHOLD_STATS = {"above_count", "above_km2"}
 _VALUE_STATS = {"median", "majority", "minority", "unique"}
 _AREA_STATS = {"area_sum"}
 _WEIGHTED_STATS = {"weighted_sum", "weighted_mean"}
+_KNOWN_STATS = _MOMENT_STATS | _VALUE_STATS | _THRESHOLD_STATS | _AREA_STATS | _WEIGHTED_STATS
+#: Every statistic :func:`zonal_stats` takes; ``percentile_N`` stands for any N in 0..100.
+STATISTICS = (*sorted(_KNOWN_STATS), "percentile_N")
 _PERCENTILE = re.compile(r"percentile_(\d+(\.\d+)?)$")
 _WINDOW_PIXELS = 1 << 22  # ~4 M pixels per window bounds the memory of one read
 _EQUAL_AREA_WORDS = ("equal area", "equal-area", "mollweide", "sinusoidal", "equal earth")
@@ -452,8 +456,6 @@ def _check_stats(
     stats: Iterable[str], threshold: float | None, *, weighted: bool = False
 ) -> tuple[str, ...]:
     stats = tuple(stats)
-    known = _MOMENT_STATS | _VALUE_STATS | _THRESHOLD_STATS | _AREA_STATS | _WEIGHTED_STATS
-    valid = [*sorted(known), "percentile_N"]
     for s in stats:
         if s in _THRESHOLD_STATS and threshold is None:
             raise ConfigError(
@@ -468,10 +470,10 @@ def _check_stats(
                 fix="pass weights=RASTER (--weights RASTER)",
             )
         m = _PERCENTILE.match(s)
-        if s in known or (m and 0 <= float(m.group(1)) <= 100):
+        if s in _KNOWN_STATS or (m and 0 <= float(m.group(1)) <= 100):
             continue
         raise ConfigError(
-            f"unknown statistic {s!r}", where="stats", fix=f"choose from {', '.join(valid)}"
+            f"unknown statistic {s!r}", where="stats", fix=f"choose from {', '.join(STATISTICS)}"
         )
     return stats
 

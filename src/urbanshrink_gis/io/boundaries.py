@@ -35,6 +35,7 @@ def read_boundaries(
     id_field: str,
     name_field: str | None = None,
     layer: str | None = None,
+    dissolve: bool = False,
 ) -> gpd.GeoDataFrame:
     """Read city boundaries and check them.
 
@@ -49,6 +50,9 @@ def read_boundaries(
         Optional field with the city's name, copied to a ``name`` column.
     layer
         Layer of a multi-layer source; the first layer when omitted.
+    dissolve
+        Features sharing an id are parts of one city, dissolved into one (the first
+        feature's attributes kept), instead of refused.
 
     Returns
     -------
@@ -72,6 +76,11 @@ def read_boundaries(
             where=where,
             fix="assign one, e.g. `ogr2ogr -a_srs EPSG:4326 out.gpkg in.gpkg`",
         )
+    if dissolve:
+        _require_field(gdf, id_field, where, role="id")
+        gdf = gdf.assign(**{id_field: gdf[id_field].map(_id_text, na_action="ignore")})
+        gdf = gdf.set_geometry(_repair(gdf.assign(city_id=gdf[id_field]), where))
+        gdf = gdf.dissolve(by=id_field, as_index=False, dropna=False)
     ids = _city_ids(gdf, id_field, where)
     gdf = gdf.drop(columns=[id_field]).assign(city_id=ids.to_numpy())
     if name_field is not None:
