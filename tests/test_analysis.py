@@ -131,7 +131,7 @@ def test_hand_example_flags_classes_and_dtypes():
     assert out["shrinking"].tolist() == [True, False, False]
     assert out["expanding"].tolist() == [True, True, False]
     assert out["paradox"].tolist() == [True, False, False]
-    assert {out[c].dtype.name for c in ("shrinking", "expanding", "paradox")} == {"bool"}
+    assert {out[c].dtype.name for c in ("shrinking", "expanding", "paradox")} == {"boolean"}
     for name in ("crit_pop_decline", "crit_econ_lag", "crit_mismatch"):
         assert out[name].dtype == "boolean" and out[name].isna().all()  # not rule "multi"
     assert set(out["class"]) <= set(CLASSES)
@@ -174,7 +174,10 @@ def test_missing_population_or_builtup_is_no_data_never_a_guess():
     assert "1 without built-up land in 2010 or 2020 ('610100')" in message
     for city in ("500100", "610100"):
         assert out.loc[city, "class"] == "no_data"
-        assert not out.loc[city, ["shrinking", "expanding", "paradox"]].any()
+    # flags never guess: NA where their inputs are missing, known where they are not
+    flags = ["shrinking", "expanding", "paradox"]
+    assert _bools(out.loc["500100", flags]) == [None, True, None]  # no population, built-up rose
+    assert _bools(out.loc["610100", flags]) == [True, None, None]  # fell 10 %, no built-up
     assert out.loc["500100", "builtup_change_pct"] == 100.0  # indicators stay where data exist
     assert math.isnan(out.loc["500100", "pop_change_pct"])
 
@@ -217,7 +220,7 @@ def test_consecutive_rule_needs_n_unbroken_read_declines():
     consecutive = AnalysisConfig(2014, 2020, shrink_rule="consecutive", consecutive_years=3)
     with pytest.warns(UrbanShrinkWarning, match=r"1 undecidable .*\('d_interp'\)"):
         out = analyse(table, consecutive)
-    assert out["shrinking"].tolist() == [True, False, False, False]
+    assert _bools(out["shrinking"]) == [True, False, False, None]
     assert out.loc["a_falls", "class"] == "shrinking_expanding"
     assert out.loc["b_broken", "class"] == "stable_expanding"  # fell over the period, not by rule
     assert out.loc["c_two", "class"] == "growing_expanding"
@@ -230,12 +233,12 @@ def test_consecutive_rule_needs_n_unbroken_read_declines():
     # "both": period and consecutive
     with pytest.warns(UrbanShrinkWarning, match="d_interp"):
         out = analyse(table, AnalysisConfig(2014, 2020, shrink_rule="both"))
-    assert out["shrinking"].tolist() == [False, False, False, False]
+    assert _bools(out["shrinking"]) == [False, False, False, None]
     # two years suffice for c_two
     two = AnalysisConfig(2014, 2020, shrink_rule="consecutive", consecutive_years=2)
     with pytest.warns(UrbanShrinkWarning, match="d_interp"):
         out = analyse(table, two)
-    assert out["shrinking"].tolist() == [True, False, True, False]
+    assert _bools(out["shrinking"]) == [True, False, True, None]
 
 
 def test_interpolated_series_between_censuses_is_not_a_decline():
@@ -245,13 +248,13 @@ def test_interpolated_series_between_censuses_is_not_a_decline():
     table = _annual({"census": values, "annual": values}, first=2010, interpolated=interpolated)
     with pytest.warns(UrbanShrinkWarning, match="census"):
         out = analyse(table, AnalysisConfig(2010, 2020, shrink_rule="consecutive"))
-    assert out.loc["annual", "shrinking"] and not out.loc["census", "shrinking"]
+    assert out.loc["annual", "shrinking"] and pd.isna(out.loc["census", "shrinking"])
     assert out.loc["census", "class"] == "no_data"
     # an interpolated end year is not evidence under the period rule either
     with pytest.warns(UrbanShrinkWarning, match="with population interpolated in 2010 or 2015"):
         out = analyse(table, AnalysisConfig(2010, 2015))
     assert out.loc["annual", "class"] == "shrinking_expanding"
-    assert out.loc["census", "class"] == "no_data" and not out.loc["census", "shrinking"]
+    assert out.loc["census", "class"] == "no_data" and pd.isna(out.loc["census", "shrinking"])
 
 
 def test_census_only_table_is_refused_with_the_years_it_lacks():
@@ -354,7 +357,7 @@ def test_unavailable_criterion_is_na_and_leaves_the_city_undecided():
         out = analyse(table, MULTI)
     assert out["crit_econ_lag"].isna().tolist() == [True, False, False, True, False]
     # c1 holds the other two criteria: undecided, so no_data; c4 fails mismatch: decided False
-    assert out.loc["c1", "class"] == "no_data" and not out.loc["c1", "shrinking"]
+    assert out.loc["c1", "class"] == "no_data" and pd.isna(out.loc["c1", "shrinking"])
     assert out.loc["c4", "class"] == "stable_contracting"
 
 
@@ -585,9 +588,9 @@ def test_consecutive_run_at_end_or_anywhere():
     # at the end, gap's step into 2018 is undecided: so is its run (no_data, warned)
     with pytest.warns(UrbanShrinkWarning, match=r"1 undecidable .*\('gap'\)"):
         out = analyse(table, at_end)
-    assert out["shrinking"].to_dict() == {
+    assert dict(zip(out.index, _bools(out["shrinking"]), strict=True)) == {
         "early": False,
-        "gap": False,
+        "gap": None,
         "late": True,
         "never": False,
     }
@@ -897,3 +900,8 @@ def test_real_census_rules_and_what_is_left_out():
     )
     # the sign-safe rule in one line: mismatch <=> LCRPGR > 1 where the ratio is reported
     assert ((known.loc[strong, "lcrpgr"] > 1) == known.loc[strong, "crit_mismatch"]).all()
+
+
+def _bools(flags):
+    """A nullable boolean Series as a list of True, False and None (for NA)."""
+    return [None if pd.isna(v) else bool(v) for v in flags]

@@ -119,4 +119,5 @@ def test_sensitivity_command_writes_the_grid(runner, tmp_path):
     again = runner.invoke(cli, args)
     assert again.exit_code == 2 and "--overwrite" in again.output
     multi = runner.invoke(cli, [*args[:-2], "--rule", "multi", "-o", str(tmp_path / "m.csv")])
-    assert multi.exit_code == 2 and "needs national_gdp_growth_pct" in multi.output
+    assert multi.exit_code == 2 and "needs --national-gdp-growth-pct" in multi.output
+    assert "[analysis]" not in multi.output and "national_gdp_growth_pct" not in multi.output

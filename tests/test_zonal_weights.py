@@ -304,7 +304,7 @@ def test_cli_zonal_with_weights(tmp_path):
         cli, [*args, "--stats", "sum weighted_sum weighted_mean", "--weights", wraster]
     )
     assert result.exit_code == 0, result.output
-    table = pd.read_csv(out, dtype={"city_id": str}).set_index("city_id")
+    table = pd.read_csv(out, dtype={"id": str}).set_index("id")  # the zones' own id field
     assert table.loc["z0", "weighted_sum"] == 2 * 66
     assert table.loc["z0", "weighted_mean"] == pytest.approx(66 / 12)
     missing = CliRunner().invoke(

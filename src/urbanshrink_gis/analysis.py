@@ -407,8 +407,13 @@ def analyse(
         columns of :data:`COLUMNS` in that order. Indicators whose inputs are missing are NaN
         (NA for the nullable-boolean ``crit_*``, ``sending_city``, ``ageing`` and
         ``hollowing``); ``lcrpgr_note`` is text, missing where LCRPGR is given.
-        ``shrinking``, ``expanding`` and ``paradox`` are plain booleans, all false where
-        ``class`` is ``"no_data"``; ``class`` is a key of :data:`CLASSES`.
+        Every flag is a nullable boolean (pandas ``"boolean"``), NA where its inputs are
+        missing: ``shrinking`` where the rule cannot decide (no population at `start` or
+        `end`, interpolated ends, an undecidable criterion), ``expanding`` where built-up
+        land is missing, ``paradox`` (shrinking and expanding) where either is NA and the
+        other is not false (a city whose built-up land did not expand is no paradox, with
+        or without population). ``class`` is a key of :data:`CLASSES`, ``"no_data"``
+        unless population, built-up land and the rule are all known.
 
     Raises
     ------
@@ -637,9 +642,9 @@ def summarise(cities: pd.DataFrame, province: pd.Series | None = None) -> pd.Dat
     -------
     pandas.DataFrame
         Indexed by ``province`` (sorted, then "all"), with columns ``n_cities``, ``shrinking``,
-        ``expanding``, ``paradox`` (counts), ``hollowing`` (count, NA without that column) and
-        ``share_shrinking_expanding_pct`` (paradox cities in percent of shrinking cities, NaN
-        when no city shrinks).
+        ``expanding``, ``paradox`` (counts of true flags; NA counts as not true), ``hollowing``
+        (count, NA without that column) and ``share_shrinking_expanding_pct`` (paradox cities
+        in percent of the shrinking cities whose expansion is known, NaN when none is).
 
     Raises
     ------
@@ -672,17 +677,23 @@ def summarise(cities: pd.DataFrame, province: pd.Series | None = None) -> pd.Dat
 
 
 def _tally(cities: pd.DataFrame) -> dict[str, object]:
-    shrinking, paradox = int(cities["shrinking"].sum()), int(cities["paradox"].sum())
+    """Counts of true flags (NA as not true); the share among shrinking cities judged on land."""
+    flags = {c: cities[c].astype("boolean").fillna(False) for c in _FLAGS}
+    paradox = int(flags["paradox"].sum())
+    judged = int((flags["shrinking"] & cities["expanding"].notna()).sum())
     known = "hollowing" in cities.columns and cities["hollowing"].notna().any()
     hollowing = int(cities["hollowing"].sum()) if known else pd.NA
     return {
         "n_cities": len(cities),
-        "shrinking": shrinking,
-        "expanding": int(cities["expanding"].sum()),
+        "shrinking": int(flags["shrinking"].sum()),
+        "expanding": int(flags["expanding"].sum()),
         "paradox": paradox,
         "hollowing": hollowing,
-        "share_shrinking_expanding_pct": paradox / shrinking * 100 if shrinking else np.nan,
+        "share_shrinking_expanding_pct": paradox / judged * 100 if judged else np.nan,
     }
+
+
+_FLAGS = ("shrinking", "expanding", "paradox")
 
 
 # --- input -------------------------------------------------------------------------------------
@@ -1000,9 +1011,9 @@ def _classify(
     people = np.where(shrinking, "shrinking", np.where(growing, "growing", "stable"))
     land = np.where(expanding, "expanding", np.where(contracting, "contracting", "stable"))
     out = out.copy()
-    out["shrinking"] = shrinking & judged
-    out["expanding"] = expanding & judged
-    out["paradox"] = out["shrinking"] & out["expanding"]
+    out["shrinking"] = status.astype("boolean")  # NA: the rule cannot decide (no population)
+    out["expanding"] = _flag(builtup > config.expand_threshold_pct, builtup)
+    out["paradox"] = out["shrinking"] & out["expanding"]  # Kleene: NA unless one is false
     rise = out["dark_builtup_share_change_pp"]
     hollow = (rise > 0) & (rise >= config.hollowing_min_rise_pp)
     hollow &= new >= config.hollowing_min_new_km2
@@ -1042,7 +1053,8 @@ def _warn_left_out(out: pd.DataFrame, config: AnalysisConfig) -> None:
             stacklevel=3,
         )
     if config.shrink_rule == "multi" and "pop_decline" not in config.criteria:
-        grew = out.index[out["shrinking"] & ~(out["pop_change_pct"] < 0)]
+        shrinking = out["shrinking"].fillna(False).to_numpy(dtype=bool)
+        grew = out.index[shrinking & ~(out["pop_change_pct"] < 0).to_numpy()]
         if len(grew):
             warnings.warn(
                 f'shrink_rule "multi" without "pop_decline" judges {len(grew)} cities shrinking '

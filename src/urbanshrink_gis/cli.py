@@ -6,6 +6,7 @@ import contextlib
 import functools
 import logging
 import os
+import re
 import sys
 import time
 import warnings
@@ -17,9 +18,10 @@ import click
 from urbanshrink_gis import demo, export, metrics, pipeline, prepare
 from urbanshrink_gis.analysis import AnalysisConfig, ShrinkRule, analyse, sensitivity, summarise
 from urbanshrink_gis.errors import UrbanShrinkError, UrbanShrinkWarning
+from urbanshrink_gis.io import read_boundaries
 from urbanshrink_gis.parallel import check_scheduler
-from urbanshrink_gis.products import get_product
-from urbanshrink_gis.zonal import DEFAULT_STATS, Coverage, zonal_stats
+from urbanshrink_gis.products import get_product, product_names
+from urbanshrink_gis.zonal import DEFAULT_STATS, Coverage, check_class_raster, zonal_stats
 
 log = logging.getLogger("urbanshrink_gis")
 
@@ -30,11 +32,17 @@ class BadInput(click.ClickException):
     exit_code = 2
 
 
+#: Exit code of a command stopped by Ctrl-C (128 + SIGINT), as shells report it.
+INTERRUPTED = 130
+_RESUMABLE = ("run", "export", "prepare")
+
+
 class Cli(click.Group):
     """Turns every :class:`UrbanShrinkError` into one line and exit code 2.
 
-    :class:`UrbanShrinkWarning` s are always shown, as one ``Warning:`` line each on stderr
-    (hidden by ``-q``); other warnings follow the interpreter's filters.
+    Every warning (the project's :class:`UrbanShrinkWarning` s and those of dependencies) is
+    one ``Warning:`` line on stderr, hidden by ``-q``. Ctrl-C exits 130, saying whether the
+    command resumes when started again.
     """
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -42,27 +50,114 @@ class Cli(click.Group):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("always", UrbanShrinkWarning)
-                warnings.showwarning = functools.partial(_show_warning, warnings.showwarning, ctx)
+                warnings.showwarning = functools.partial(_show_warning, ctx)
                 return super().invoke(ctx)
         except UrbanShrinkError as err:
             if ctx.obj and ctx.obj.get("verbose", 0) > 0:
                 log.error("traceback", exc_info=True)
-            raise BadInput(str(err)) from None
+            raise BadInput(_option_words(err)) from None
+        except KeyboardInterrupt:
+            name = ctx.invoked_subcommand
+            again = (
+                "run the same command again to resume from its checkpoints"
+                if name in _RESUMABLE
+                else "nothing was written"
+            )
+            click.echo(f"\nInterrupted: {again}.", err=True)
+            ctx.exit(INTERRUPTED)
 
 
-def _show_warning(
-    show: Callable[..., None], ctx: click.Context, message: Warning | str, category: type,
-    *args: Any, **kwargs: Any,
-) -> None:  # fmt: skip
-    if not issubclass(category, UrbanShrinkWarning):
-        show(message, category, *args, **kwargs)
-    elif not (ctx.obj or {}).get("quiet", 0):
-        click.echo(f"Warning: {message}", err=True)
+#: Where a library error names a keyword argument that a command sets with an option.
+_OPTION_WHERE = {"stats": "--stats", "coverage": "--coverage", "zone_id": "--id"}
+
+
+def _option_words(err: UrbanShrinkError) -> str:
+    """The error's one line, its place named as the option when it is a library keyword."""
+    if err.where in _OPTION_WHERE:
+        where = _OPTION_WHERE[err.where]
+        return f"{where}: {err.what}; {err.fix}" if err.fix else f"{where}: {err.what}"
+    return str(err)
+
+
+def _show_warning(ctx: click.Context, message: Warning | str, category: type,
+                  *args: Any, **kwargs: Any) -> None:  # fmt: skip
+    """One ``Warning:`` line on stderr (the category too with ``-v``), none with ``-q``."""
+    obj = ctx.obj or {}
+    if obj.get("quiet", 0):
+        return
+    text = " ".join(str(message).split())
+    if obj.get("verbose", 0) and not issubclass(category, UrbanShrinkWarning):
+        text = f"{text} ({category.__name__})"
+    click.echo(f"Warning: {text}", err=True)
+
+
+class _LogLine(logging.Formatter):
+    """Log records of the library and its dependencies (GDAL via rasterio) as CLI lines."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = " ".join(record.getMessage().split())
+        if record.levelno >= logging.ERROR:
+            text = f"Error: {text}"
+        elif record.levelno >= logging.WARNING:
+            text = f"Warning: {text}"
+        else:
+            text = f"{record.levelname.lower()} {record.name}: {text}"
+        if record.exc_info:  # the traceback asked for with -v
+            text = f"{text}\n{self.formatException(record.exc_info)}"
+        return text
+
+
+class _Stderr(logging.Handler):
+    """Writes to the current stderr (click's, in tests too)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(self.format(record), err=True)
+
+
+def _set_verbosity(obj: dict[str, int]) -> None:
+    level = logging.WARNING - 10 * obj["verbose"] + 10 * obj["quiet"]
+    root = logging.getLogger()
+    if not root.handlers:  # an application (or pytest) that set up logging keeps its own
+        handler = _Stderr()
+        handler.setFormatter(_LogLine())
+        root.addHandler(handler)
+    root.setLevel(max(level, logging.DEBUG))
+
+
+def _add_verbosity(ctx: click.Context, param: click.Parameter, value: int) -> int:
+    """-v / -q after the subcommand add to those before it."""
+    root = ctx.find_root()
+    if value and root.obj is not None:
+        root.obj[param.name] += value
+        _set_verbosity(root.obj)
+    return value
+
+
+_VERBOSE_HELP = "More messages (-vv for debug, tracebacks); before or after the command."
+_QUIET_HELP = "Fewer messages (-qq: no progress lines); before or after the command."
+
+
+def _verbosity_params() -> list[click.Option]:
+    return [
+        click.Option(["-v", "--verbose"], count=True, expose_value=False,
+                     callback=_add_verbosity, help=_VERBOSE_HELP),
+        click.Option(["-q", "--quiet"], count=True, expose_value=False,
+                     callback=_add_verbosity, help=_QUIET_HELP),
+    ]  # fmt: skip
 
 
 overwrite_opt = click.option(
     "--overwrite", is_flag=True, help="Replace existing outputs (never done without it)."
 )
+excel_opt = click.option(
+    "--excel", is_flag=True, help="CSV with a UTF-8 byte order mark, for Excel on Windows."
+)
+
+
+run_excel_opt = click.option(
+    "--excel", is_flag=True,
+    help="CSVs with a UTF-8 byte order mark, for Excel on Windows ([output] excel_csv = true).",
+)  # fmt: skip
 
 
 def engine_opts(f: Callable) -> Callable:
@@ -79,74 +174,179 @@ def engine_opts(f: Callable) -> Callable:
     )(f)
 
 
+def _words(values: tuple[str, ...]) -> list[str]:
+    """Repeated options' values, each split at spaces and commas, in order."""
+    return [w for v in values for w in v.replace(",", " ").split()]
+
+
+def _parse_years(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> tuple[int, ...] | None:
+    words = _words(values)
+    bad = [w for w in words if not w.isdigit()]
+    if bad:
+        raise click.BadParameter(
+            f"{bad[0]!r} is not a year; write --years 2010,2020 or --years '2010 2020'"
+        )
+    return tuple(sorted({int(w) for w in words})) or None
+
+
+def _parse_list(ctx: click.Context, param: click.Parameter, value: str) -> int | None:
+    if value == "all":
+        return None
+    if not value.isdigit():
+        raise click.BadParameter(f"{value!r} is neither a number nor all")
+    return int(value)
+
+
+list_opt = click.option(
+    "--list", "list_n", default="10", show_default=True, callback=_parse_list, metavar="N|all",
+    help="Paradox cities listed on stdout (most population lost first); none with -q.",
+)  # fmt: skip
+
+
+def _output(formats: str) -> Callable:
+    return click.option(
+        "-o", "--output", required=True,
+        help=f"Output table: {formats}, or - for CSV on standard output.",
+    )  # fmt: skip
+
+
+_ZONE_FORMATS = ".csv, .parquet, .xlsx, or .gpkg / .geojson with the zones' geometry"
+_TABLE_FORMATS = ".csv, .parquet, .xlsx or .gpkg"
+
+
+def _kinds(*kinds: str) -> tuple[str, ...]:
+    return tuple(n for n in product_names() if get_product(n).kind in kinds)
+
+
+def _product_choice(names: tuple[str, ...]) -> Callable[..., str | None]:
+    """A --product callback: one line naming the presets this command takes."""
+
+    def check(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        if value is not None and value.strip().lower() not in names:
+            raise BadInput(f"--product: unknown product {value!r}; choose from {', '.join(names)}")
+        return None if value is None else value.strip().lower()
+
+    return check
+
+
+def zone_opts(f: Callable) -> Callable:
+    """The options of every per-zone command (zonal, builtup, nightlight), declared once."""
+    for option in reversed([
+        click.option("--id", "zone_id", required=True, help="Zone field identifying each city."),
+        click.option("--id-as", help="Name of the id column in the output (default: --id's)."),
+        click.option("--include-cols", multiple=True, metavar="A,B",
+                     help="Zone fields copied to the output (repeatable, comma-separated)."),
+        click.option("--layer", help="Layer of ZONES (default: the first)."),
+        click.option("--coverage", type=click.Choice(get_args(Coverage)), default="center",
+                     show_default=True, help="Which pixels a zone counts."),
+        _output(_ZONE_FORMATS),
+        overwrite_opt,
+        excel_opt,
+        engine_opts,
+    ]):  # fmt: skip
+        f = option(f)
+    return f
+
+
 @click.group(cls=Cli, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-v", "--verbose", count=True, help="More messages (-vv for debug, tracebacks).")
-@click.option("-q", "--quiet", count=True, help="Fewer messages.")
+@click.option("-v", "--verbose", count=True, help=_VERBOSE_HELP)
+@click.option("-q", "--quiet", count=True, help=_QUIET_HELP)
 @click.version_option(package_name="urbanshrink_gis")
 @click.pass_context
 def cli(ctx: click.Context, verbose: int, quiet: int) -> None:
-    """Measure shrinking cities that keep expanding, from night-light and land-cover rasters."""
-    level = logging.WARNING - 10 * verbose + 10 * quiet
-    logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s %(message)s")
+    """Measure shrinking cities that keep expanding, from night-light and land-cover rasters.
+
+    Per-zone commands take the raster (or {year} pattern) first, then the zones.
+    """
     ctx.obj = {"verbose": verbose, "quiet": quiet}
+    _set_verbosity(ctx.obj)
+
+
+class _Zones:
+    """The zones of a per-zone command and how its output names and carries them."""
+
+    def __init__(self, ctx: click.Context, zones: str, p: dict[str, Any]) -> None:
+        self.output, self.overwrite, self.excel = p["output"], p["overwrite"], p["excel"]
+        export.check_output(self.output, overwrite=self.overwrite)
+        self.id_field, self.id_as = p["zone_id"], p["id_as"]
+        self.include = _words(p["include_cols"])
+        self.boundaries = read_boundaries(zones, id_field=self.id_field, layer=p["layer"])
+        self.engine = dict(coverage=p["coverage"], scheduler=p["scheduler"], workers=p["workers"])
+
+    def write(self, table: Any, rows: str = "zones") -> None:
+        out = export.zone_output(
+            table, self.boundaries, id_field=self.id_field, id_as=self.id_as,
+            include_cols=self.include,
+        )  # fmt: skip
+        export.write_table(out, self.output, overwrite=self.overwrite, excel=self.excel,
+                           parents=False)  # fmt: skip
+        if self.output != export.STDOUT:
+            click.echo(f"wrote {len(out)} {rows} to {self.output}")
 
 
 @cli.command()
 @click.argument("raster")  # a plain string: /vsigzip/ paths are not files; io checks them
 @click.argument("zones")
-@click.option("--id", "zone_id", required=True, help="Zone field that identifies each city.")
-@click.option("--layer", help="Layer of ZONES (default: the first).")
+@zone_opts
 @click.option(
     "--stats",
-    default=" ".join(DEFAULT_STATS),
-    show_default=True,
-    help="Space-separated statistics (count sum mean min max std area_sum median percentile_90"
-    " ...; weighted_sum weighted_mean with --weights).",
+    multiple=True,
+    help=f"Statistics, repeatable, space- or comma-separated [default: {' '.join(DEFAULT_STATS)}]:"
+    " count sum mean min max std area_sum median percentile_90 ...; weighted_sum weighted_mean"
+    " with --weights; above_count above_km2 with --threshold.",
 )
-@click.option("--coverage", type=click.Choice(get_args(Coverage)), default="center")
-@click.option("--categorical", is_flag=True, help="Pixel counts per class value.")
+@click.option("--categorical", is_flag=True, help="Pixel counts per class value (integer rasters).")
 @click.option("--areas", is_flag=True, help="With --categorical, true areas per class (km²).")
-@click.option("--band", default=1, show_default=True, help="Band number.")
+@click.option(
+    "--product", callback=_product_choice(product_names()),
+    help="Preset of RASTER: its band, nodata and scale, and its legend naming the classes.",
+)  # fmt: skip
+@click.option("--band", type=click.IntRange(min=1), help="Band number [default: 1].")
 @click.option("--nodata", type=float, help="Override the raster's nodata value.")
+@click.option("--threshold", type=float, help="Value above which above_count/above_km2 count.")
 @click.option(
     "--weights",
     help="Weights raster (e.g. population) for weighted_sum / weighted_mean; another grid is"
     " warped onto RASTER's, nearest.",
 )
-@click.option("-o", "--output", required=True, help="Output table (.csv, .parquet or .gpkg).")
-@overwrite_opt
-@engine_opts
-def zonal(
-    raster: str,
-    zones: str,
-    zone_id: str,
-    layer: str | None,
-    stats: str,
-    coverage: Coverage,
-    categorical: bool,
-    areas: bool,
-    band: int,
-    nodata: float | None,
-    weights: str | None,
-    output: str,
-    overwrite: bool,
-    scheduler: str,
-    workers: int | None,
-) -> None:
+@click.pass_context
+def zonal(ctx: click.Context, raster: str, zones: str, **p: Any) -> None:
     """Zonal statistics of RASTER for every zone in ZONES."""
+    if p["areas"] and not p["categorical"]:
+        raise BadInput("--areas gives the km² of each class: it needs --categorical")
+    if p["stats"] and p["categorical"]:
+        raise BadInput("--stats does not apply to --categorical (pixel counts per class)")
+    target = _Zones(ctx, zones, p)
+    preset = get_product(p["product"]) if p["product"] else None
+    settings = _raster_settings(preset, p)
+    if p["categorical"]:
+        check_class_raster(raster, band=settings["band"])
     table = zonal_stats(
-        zones, raster, stats.split(), zone_id=zone_id, layer=layer, coverage=coverage,
-        categorical=categorical, areas=areas, band=band, nodata=nodata, weights=weights,
-        scheduler=scheduler, workers=workers,
+        target.boundaries, raster, _words(p["stats"]) or DEFAULT_STATS, zone_id="city_id",
+        categorical=p["categorical"], areas=p["areas"], weights=p["weights"],
+        threshold=p["threshold"], **settings, **target.engine,
     )  # fmt: skip
-    export.write_table(table, output, overwrite=overwrite)
-    click.echo(f"wrote {len(table)} zones to {output}")
+    if p["categorical"]:
+        table = export.class_columns(table, preset.classes if preset else None)
+    target.write(table)
+
+
+def _raster_settings(preset: Any, p: dict[str, Any]) -> dict[str, Any]:
+    """Band, nodata, scale and offset: the options given, else the preset's, else the file's."""
+    band = p["band"] or (preset.band if preset else 1)
+    nodata = p["nodata"] if p["nodata"] is not None else (preset.nodata if preset else None)
+    factors = dict(scale=preset.scale, offset=preset.offset) if preset else {}
+    return dict(band=band, nodata=nodata, **factors)
 
 
 @cli.command()
 @click.argument("config", required=False)
 @click.option("--out", "out_dir", help="Output folder (default: [output] dir, or outputs/demo).")
 @overwrite_opt
+@run_excel_opt
+@list_opt
 @engine_opts
 @click.pass_context
 def run(
@@ -154,6 +354,8 @@ def run(
     config: str | None,
     out_dir: str | None,
     overwrite: bool,
+    excel: bool,
+    list_n: int | None,
     scheduler: str,
     workers: int | None,
 ) -> None:
@@ -164,12 +366,15 @@ def run(
     engine = dict(overwrite=overwrite, scheduler=scheduler, workers=workers)
     with _progress(ctx) as progress:
         if config is None:
-            result = pipeline.run_demo(out_dir or "outputs/demo", progress=progress, **engine)
+            result = pipeline.run_demo(
+                out_dir or "outputs/demo", progress=progress, excel=excel, **engine
+            )
         else:
-            cfg = pipeline.load_config(config)
+            cfg = pipeline.with_excel_csv(pipeline.load_config(config), excel)
             result = pipeline.run(cfg, out_dir=out_dir, progress=progress, **engine)
-    click.echo(_paradox_text(result.cities, result.summary))
-    click.echo(f"outputs: {', '.join(str(p) for p in result.files)}")
+    _echo_paradox(ctx, result.cities, result.summary, list_n)
+    if ctx.obj["quiet"] < 2:
+        click.echo(f"outputs: {', '.join(str(p) for p in result.files)}")
 
 
 @cli.command("prepare")
@@ -187,18 +392,19 @@ def prepare_inputs(ctx: click.Context, config: str, out_dir: str) -> None:
     click.echo(f"wrote {path}; run it with: urbanshrink run {path}")
 
 
-def _series_options(default_product: str) -> Callable[[Callable], Callable]:
+def _series_options(default_product: str, kinds: tuple[str, ...]) -> Callable:
     def wrap(f: Callable) -> Callable:
         for option in reversed([
-            click.argument("zones"),
             click.argument("pattern"),
-            click.option("--id", "zone_id", required=True, help="Zone field identifying cities."),
+            click.argument("zones"),
+            zone_opts,
             click.option("--product", default=default_product, show_default=True,
-                         help="Product preset (see the README)."),
-            click.option("--years", help="Comma-separated years (default: files found)."),
-            click.option("--coverage", type=click.Choice(get_args(Coverage)), default="center"),
-            click.option("-o", "--output", required=True, help="Output table (.csv, .gpkg)."),
-            overwrite_opt,
+                         callback=_product_choice(kinds),
+                         help=f"Product preset: {', '.join(kinds)} (see the README)."),
+            click.option("--years", multiple=True, callback=_parse_years,
+                         help="Years, repeatable, comma- or space-separated (default: files"
+                         " found)."),
+            click.pass_context,
         ]):  # fmt: skip
             f = option(f)
         return f
@@ -206,35 +412,44 @@ def _series_options(default_product: str) -> Callable[[Callable], Callable]:
     return wrap
 
 
-def _years(text: str | None) -> tuple[int, ...] | None:
-    return tuple(int(y) for y in text.split(",")) if text else None
+def _series(pattern: str, zones: str, years: tuple[int, ...] | None) -> tuple[dict, str]:
+    """Year to raster of PATTERN, and ZONES; the old order ZONES PATTERN still works."""
+    if "{year}" in zones and "{year}" not in pattern:
+        warnings.warn(
+            "ZONES before PATTERN is the old argument order; write PATTERN ZONES",
+            UrbanShrinkWarning,
+            stacklevel=2,
+        )
+        pattern, zones = zones, pattern
+    return pipeline.raster_series(pattern, years), zones
 
 
 @cli.command()
-@_series_options("clcd")
-def builtup(zones, pattern, zone_id, product, years, coverage, output, overwrite) -> None:
-    """Built-up km² per city and year from a land-cover PATTERN with {year}."""
-    series = pipeline.raster_series(pattern, _years(years))
+@_series_options("clcd", _kinds("landcover", "builtup_fraction"))
+def builtup(ctx: click.Context, pattern: str, zones: str, product: str, years: Any,
+            **p: Any) -> None:  # fmt: skip
+    """Built-up km² per zone and year from a land-cover PATTERN with {year}, in ZONES."""
+    series, zones = _series(pattern, zones, years)
+    target = _Zones(ctx, zones, p)
     table = metrics.landcover_metrics(
-        zones, series, get_product(product), zone_id=zone_id, coverage=coverage
+        target.boundaries, series, get_product(product), zone_id="city_id", **target.engine
     )
-    export.write_table(table.set_index(["city_id", "year"]), output, overwrite=overwrite)
-    click.echo(f"wrote {len(table)} rows to {output}")
+    target.write(table, "rows")
 
 
 @cli.command()
-@_series_options("vnl2")
+@_series_options("vnl2", _kinds("nightlight"))
 @click.option("--lit-threshold", type=float, help="Override the product's lit threshold.")
-def nightlight(zones, pattern, zone_id, product, years, coverage, output, overwrite,
-               lit_threshold) -> None:  # fmt: skip
-    """Night-light sum, mean and lit km² per city and year from a PATTERN with {year}."""
-    series = pipeline.raster_series(pattern, _years(years))
+def nightlight(ctx: click.Context, pattern: str, zones: str, product: str, years: Any,
+               lit_threshold: float | None, **p: Any) -> None:  # fmt: skip
+    """Night-light sum, mean and lit km² per zone and year from a PATTERN with {year}."""
+    series, zones = _series(pattern, zones, years)
+    target = _Zones(ctx, zones, p)
     table = metrics.nightlight_metrics(
-        zones, series, get_product(product), zone_id=zone_id, coverage=coverage,
-        lit_threshold=lit_threshold,
+        target.boundaries, series, get_product(product), zone_id="city_id",
+        lit_threshold=lit_threshold, **target.engine,
     )  # fmt: skip
-    export.write_table(table.set_index(["city_id", "year"]), output, overwrite=overwrite)
-    click.echo(f"wrote {len(table)} rows to {output}")
+    target.write(table, "rows")
 
 
 def analysis_opts(f: Callable) -> Callable:
@@ -243,15 +458,27 @@ def analysis_opts(f: Callable) -> Callable:
         click.argument("city_year"),
         click.option("--start", type=int, required=True, help="First year compared."),
         click.option("--end", type=int, required=True, help="Last year compared."),
-        click.option("--rule", type=click.Choice(get_args(ShrinkRule)), default="period"),
-        click.option("--consecutive-years", default=3, show_default=True),
+        click.option("--rule", type=click.Choice(get_args(ShrinkRule)), default="period",
+                     show_default=True, help="How a city is judged shrinking."),
+        click.option("--consecutive-years", default=3, show_default=True,
+                     help="Falls in a row (rules consecutive, both, multi)."),
         click.option("--national-gdp-growth-pct", type=float,
                      help="The nation's GDP growth over the period, % (rule multi)."),
-        click.option("-o", "--output", required=True, help="Output table (.csv, .gpkg)."),
+        _output(_TABLE_FORMATS),
         overwrite_opt,
+        excel_opt,
     ]):  # fmt: skip
         f = option(f)
     return f
+
+
+#: Options of classify and sensitivity by the AnalysisConfig field they set.
+_ANALYSIS_OPTIONS = {
+    "national_gdp_growth_pct": "--national-gdp-growth-pct",
+    "consecutive_years": "--consecutive-years",
+    "shrink_rule": "--rule",
+}
+_ANALYSIS_KEYS = re.compile(rf"\b({'|'.join(_ANALYSIS_OPTIONS)})\b(?!\()")
 
 
 def _analysis_config(start, end, rule, consecutive_years, national_gdp_growth_pct):
@@ -261,28 +488,56 @@ def _analysis_config(start, end, rule, consecutive_years, national_gdp_growth_pc
     )  # fmt: skip
 
 
+def _in_cli_terms(err: UrbanShrinkError) -> BadInput:
+    """An error of the analysis settings as the options say it (``--rule``), not as TOML keys."""
+    if not (err.where or "").startswith("[analysis]"):
+        return BadInput(str(err))
+    option = _ANALYSIS_OPTIONS.get(err.where.removeprefix("[analysis]").strip())
+    what = _ANALYSIS_KEYS.sub(lambda m: _ANALYSIS_OPTIONS[m[1]], err.what)
+    fix = err.fix or ""
+    if option and "(" in fix:  # it names library calls: say which option to give instead
+        fix = f"give {option}"
+    fix = _ANALYSIS_KEYS.sub(lambda m: _ANALYSIS_OPTIONS[m[1]], fix)
+    return BadInput(f"{what}; {fix}" if fix else what)
+
+
+def _analysed(function: Callable, city_year: str, output: str, overwrite: bool,
+              options: dict[str, Any]) -> Any:  # fmt: skip
+    export.check_output(output, overwrite=overwrite)
+    table = pipeline.read_city_year(city_year)
+    try:
+        return function(table, _analysis_config(**options))
+    except UrbanShrinkError as err:
+        raise _in_cli_terms(err) from None
+
+
 @cli.command()
 @analysis_opts
-def classify(city_year, output, overwrite, **options) -> None:
+@list_opt
+@click.pass_context
+def classify(ctx, city_year, output, overwrite, excel, list_n, **options) -> None:
     """Flag shrinking, expanding and paradox cities from a CITY_YEAR table (CSV)."""
-    table = analyse(pipeline.read_city_year(city_year), _analysis_config(**options))
-    export.write_table(table, output, overwrite=overwrite)
-    click.echo(_paradox_text(table.reset_index(), summarise(table)))
+    table = _analysed(analyse, city_year, output, overwrite, options)
+    export.write_table(table, output, overwrite=overwrite, excel=excel, parents=False)
+    if output != export.STDOUT:
+        _echo_paradox(ctx, table.reset_index(), summarise(table), list_n)
 
 
 @cli.command("sensitivity")
 @analysis_opts
-def sensitivity_command(city_year, output, overwrite, **options) -> None:
+def sensitivity_command(city_year, output, overwrite, excel, **options) -> None:
     """Shrinking, expanding, paradox and hollowing counts over a grid of thresholds."""
-    table = sensitivity(pipeline.read_city_year(city_year), _analysis_config(**options))
-    export.write_table(table, output, overwrite=overwrite)
-    click.echo(f"wrote {len(table)} threshold pairs to {output}")
+    table = _analysed(sensitivity, city_year, output, overwrite, options)
+    export.write_table(table, output, overwrite=overwrite, excel=excel, parents=False)
+    if output != export.STDOUT:
+        click.echo(f"wrote {len(table)} threshold pairs to {output}")
 
 
 @cli.command("export")
 @click.argument("config")
 @click.option("--out", "out_dir", help="Output folder (default: [output] dir).")
 @overwrite_opt
+@run_excel_opt
 @engine_opts
 @click.pass_context
 def export_command(
@@ -290,13 +545,14 @@ def export_command(
     config: str,
     out_dir: str | None,
     overwrite: bool,
+    excel: bool,
     scheduler: str,
     workers: int | None,
 ) -> None:
     """Write the GeoPackage (styled, with its QGIS project), CSVs and rasters of CONFIG."""
     engine = dict(overwrite=overwrite, scheduler=scheduler, workers=workers)
     with _progress(ctx) as progress:
-        cfg = pipeline.load_config(config)
+        cfg = pipeline.with_excel_csv(pipeline.load_config(config), excel)
         result = pipeline.run(cfg, out_dir=out_dir, with_report=False, progress=progress, **engine)
     click.echo(f"outputs: {', '.join(str(p) for p in result.files)}")
 
@@ -304,9 +560,11 @@ def export_command(
 @cli.command("report")
 @click.argument("out_dir")
 @overwrite_opt
-def report_command(out_dir: str, overwrite: bool) -> None:
+@click.pass_context
+def report_command(ctx: click.Context, out_dir: str, overwrite: bool) -> None:
     """Write the charts and report.html of the run in OUT_DIR again."""
-    pages = pipeline.report_from_outputs(out_dir, overwrite=overwrite)
+    with _progress(ctx) as progress:
+        pages = pipeline.report_from_outputs(out_dir, overwrite=overwrite, progress=progress)
     click.echo(f"wrote {', '.join(str(p) for p in pages)}")
 
 
@@ -352,7 +610,7 @@ def _progress(ctx: click.Context) -> Iterator[Callable[[str, int, int], None]]:
     variable ``URBANSHRINK_PROGRESS=lines`` every update is a line ``progress: STAGE DONE/TOTAL``
     on stdout (for the QGIS plugin).
     """
-    quiet = ctx.find_root().params.get("quiet", 0)
+    quiet = ctx.find_root().obj["quiet"]
     tty = sys.stderr.isatty() and not quiet
     lines = not tty and quiet < 2
     bars: dict[str, Any] = {}
@@ -368,14 +626,21 @@ def _progress(ctx: click.Context) -> Iterator[Callable[[str, int, int], None]]:
         started.setdefault(stage, last_end[0])
         if tty:
             if stage not in bars:
-                bar = click.progressbar(length=total, label=stage, file=sys.stderr, show_eta=True)
+                bar = click.progressbar(
+                    length=total, label=stage, file=sys.stderr, show_eta=True,
+                    item_show_func=lambda text: text,
+                )  # fmt: skip
                 bars[stage] = bar.__enter__()
             bars[stage].update(done - bars[stage].pos)
         if done == total:
             last_end[0] = time.monotonic()
             seconds = last_end[0] - started.pop(stage)
             if stage in bars:
-                bars.pop(stage).__exit__(None, None, None)
+                bar = bars.pop(stage)
+                bar.show_eta = False  # the finished bar keeps its elapsed time instead
+                bar.update(0, f"done in {seconds:.1f} s")
+                bar.render_progress()
+                bar.__exit__(None, None, None)
             elif lines:
                 click.echo(f"{stage}: done in {seconds:.1f} s")
 
@@ -386,11 +651,17 @@ def _progress(ctx: click.Context) -> Iterator[Callable[[str, int, int], None]]:
             bar.__exit__(None, None, None)
 
 
-def _paradox_text(cities: Any, summary: Any) -> str:
-    """:func:`urbanshrink_gis.report.paradox_text`, imported on use (it loads matplotlib)."""
-    from urbanshrink_gis.report import paradox_text as text
+def _echo_paradox(ctx: click.Context, cities: Any, summary: Any, limit: int | None) -> None:
+    """The paradox counts and the first ``limit`` cities (None: all); only counts with -q."""
+    from urbanshrink_gis.report import paradox_text  # imported on use: it loads matplotlib
 
-    return text(cities, summary)
+    quiet = ctx.find_root().obj["quiet"]
+    if quiet < 2:
+        click.echo(paradox_text(cities, summary, limit=0 if quiet else limit))
+
+
+for _command in cli.commands.values():  # -v / -q after the subcommand too (`run -q`)
+    _command.params.extend(_verbosity_params())
 
 
 def main() -> None:

@@ -1,4 +1,12 @@
-"""Write results: tables (CSV, Parquet, GeoPackage), atomically, never over an unasked output."""
+"""Write results: tables in five formats, atomically, never over an unasked output.
+
+Tables are CSV, Parquet, GeoPackage, GeoJSON or XLSX (:func:`write_table`).
+
+Booleans
+    Flags are pandas' nullable ``boolean`` everywhere (missing where their inputs are). CSV
+    writes them ``true`` / ``false`` / empty; GeoPackage as OGR boolean fields (0/1, NULL when
+    missing); Parquet as Arrow booleans with nulls; XLSX as TRUE / FALSE / empty cells.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +14,11 @@ import contextlib
 import dataclasses
 import logging
 import os
+import re
+import sys
 import tempfile
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import geopandas as gpd
@@ -17,22 +27,34 @@ from pyproj import CRS
 
 from urbanshrink_gis import qgisxml
 from urbanshrink_gis.analysis import CLASS_COLOURS, CLASSES
-from urbanshrink_gis.errors import ConfigError, OutputError, OutputExistsError
+from urbanshrink_gis.errors import ConfigError, InputError, OutputError, OutputExistsError
 
 __all__ = [
     "DEFAULT_PROJECT_CRS",
     "PROJECT_NAME",
     "RUN_OUTPUTS",
+    "STDOUT",
+    "TABLE_FORMATS",
     "atomic_path",
+    "check_output",
     "check_outputs",
     "cities_style",
+    "class_columns",
     "write_run",
     "write_table",
+    "zone_output",
 ]
 
 log = logging.getLogger(__name__)
 
-_TABLE_SUFFIXES = (".csv", ".parquet", ".gpkg")
+#: Table formats by suffix; ``.gpkg`` and ``.geojson`` keep the geometry of a GeoDataFrame.
+TABLE_FORMATS = (".csv", ".parquet", ".gpkg", ".geojson", ".xlsx")
+_TABLE_SUFFIXES = TABLE_FORMATS
+_SPATIAL = (".gpkg", ".geojson")
+#: The output path that means "CSV on standard output".
+STDOUT = "-"
+#: Byte order mark that makes Excel read a CSV as UTF-8 (Chinese names on Windows).
+_BOM = "\ufeff"
 #: Name of the QGIS project stored in the GeoPackage.
 PROJECT_NAME = "urbanshrink"
 #: Files a run writes in its output folder.
@@ -58,7 +80,9 @@ _UNDRAWN_IN_PROJECT = {"new_builtup_dark": ("1",)}
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator[Path]:
+def atomic_path(
+    path: str | os.PathLike, *, overwrite: bool = False, parents: bool = True
+) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; move it into place when the block succeeds.
 
     Parameters
@@ -67,18 +91,29 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator
         The final output path.
     overwrite
         Replace an existing output; otherwise an existing one raises.
+    parents
+        Create missing folders above ``path``; when False a missing folder raises.
 
     Raises
     ------
     OutputExistsError
         ``path`` exists and ``overwrite`` is False.
+    OutputError
+        ``parents`` is False and the folder of ``path`` does not exist.
     """
     final = Path(path)
     if final.exists() and not overwrite:
         raise OutputExistsError(
             "output exists", where=str(final), fix="pass --overwrite or choose another output"
         )
-    final.parent.mkdir(parents=True, exist_ok=True)
+    if parents:
+        final.parent.mkdir(parents=True, exist_ok=True)
+    elif not final.parent.is_dir():
+        raise OutputError(
+            f"folder {final.parent} does not exist",
+            where=str(final),
+            fix="create the folder first, or choose an output in an existing one",
+        )
     fd, tmp = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=final.suffix, dir=final.parent)
     os.close(fd)
     os.unlink(tmp)
@@ -96,50 +131,230 @@ def write_table(
     *,
     overwrite: bool = False,
     layer: str | None = None,
-) -> Path:
-    """Write a table as CSV, Parquet or a GeoPackage attribute table, chosen by the suffix.
+    excel: bool = False,
+    parents: bool = True,
+) -> Path | None:
+    """Write a table as CSV, Parquet, GeoPackage, GeoJSON or XLSX, chosen by the suffix.
 
     Parameters
     ----------
     table
-        The table; its index is written as columns.
+        The table; its index is written as columns. A GeoDataFrame keeps its geometry in
+        ``.gpkg`` (a layer of features) and ``.geojson`` (reprojected to WGS 84, as RFC 7946
+        asks); CSV, Parquet and XLSX get its attributes only. A plain table becomes a
+        GeoPackage attribute table; GeoJSON needs geometry.
     path
-        Output path ending in ``.csv``, ``.parquet`` or ``.gpkg``.
+        Output path ending in one of :data:`TABLE_FORMATS`, or ``"-"`` (:data:`STDOUT`) for
+        CSV on standard output.
     overwrite
         Replace an existing file.
     layer
         GeoPackage layer name (default: the file's stem).
+    excel
+        Start a CSV with a UTF-8 byte order mark, so that Excel (on a Chinese Windows too)
+        reads its names as UTF-8.
+    parents
+        Create missing folders of ``path``; when False a missing folder is refused.
 
     Returns
     -------
-    pathlib.Path
-        The written path.
+    pathlib.Path or None
+        The written path (None for standard output).
 
     Raises
     ------
     ConfigError
-        The suffix is not one of the supported ones.
+        The suffix is not one of the supported ones, or GeoJSON is asked of a table without
+        geometry.
     OutputExistsError
         The file exists and ``overwrite`` is False.
+    OutputError
+        ``parents`` is False and the folder does not exist.
+
+    Notes
+    -----
+    Booleans are written as the module docstring says (CSV ``true``/``false``/empty).
     """
+    if os.fspath(path) == STDOUT:
+        text = _csv_text(_attributes(table))
+        sys.stdout.write(_BOM + text if excel else text)
+        sys.stdout.flush()
+        return None
     final = Path(path)
     suffix = final.suffix.lower()
     if suffix not in _TABLE_SUFFIXES:
         raise ConfigError(
             f"unsupported table format {suffix or '(none)'!r}",
             where=str(final),
-            fix=f"use one of {', '.join(_TABLE_SUFFIXES)}",
+            fix=f"use one of {', '.join(_TABLE_SUFFIXES)}, or - for CSV on standard output",
         )
-    flat = _plain(table.reset_index())
-    with atomic_path(final, overwrite=overwrite) as tmp:
+    spatial = isinstance(table, gpd.GeoDataFrame) and table.geometry.name in table.columns
+    if suffix == ".geojson" and not spatial:
+        raise ConfigError(
+            "GeoJSON needs geometry, and this table has none",
+            where=str(final),
+            fix="write it as .csv, .parquet, .gpkg or .xlsx",
+        )
+    with atomic_path(final, overwrite=overwrite, parents=parents) as tmp:
         if suffix == ".csv":
-            flat.to_csv(tmp, index=False)
+            text = _csv_text(_attributes(table))
+            tmp.write_text(text, encoding="utf-8-sig" if excel else "utf-8")
         elif suffix == ".parquet":
-            flat.to_parquet(tmp, index=False)
+            _attributes(table).to_parquet(tmp, index=False)
+        elif suffix == ".xlsx":
+            _excel_plain(_attributes(table)).to_excel(tmp, index=False)
+        elif suffix == ".geojson":
+            _write_features(_flat(table).to_crs("EPSG:4326"), tmp, "GeoJSON", final.stem)
+        elif spatial:
+            _write_features(_flat(table), tmp, "GPKG", layer or final.stem)
         else:
-            _write_layer(flat, tmp, layer or final.stem)
+            _write_layer(_flat(table), tmp, layer or final.stem)
     log.info("wrote %s", final)
     return final
+
+
+def check_output(path: str | os.PathLike, *, overwrite: bool = False) -> None:
+    """Refuse an output table before any work: unknown format, existing file, missing folder.
+
+    Parameters
+    ----------
+    path
+        As for :func:`write_table` (``"-"`` is always accepted).
+    overwrite
+        Allow replacing an existing file.
+
+    Raises
+    ------
+    ConfigError
+        The suffix is not one of :data:`TABLE_FORMATS`.
+    OutputExistsError
+        The file exists and ``overwrite`` is False.
+    OutputError
+        The folder of ``path`` does not exist.
+    """
+    if os.fspath(path) == STDOUT:
+        return
+    final = Path(path)
+    if final.suffix.lower() not in _TABLE_SUFFIXES:
+        raise ConfigError(
+            f"unsupported table format {final.suffix or '(none)'!r}",
+            where=str(final),
+            fix=f"use one of {', '.join(_TABLE_SUFFIXES)}, or - for CSV on standard output",
+        )
+    if final.exists() and not overwrite:
+        raise OutputExistsError(
+            "output exists", where=str(final), fix="pass --overwrite or choose another output"
+        )
+    if not final.parent.is_dir():
+        raise OutputError(
+            f"folder {final.parent} does not exist",
+            where=str(final),
+            fix="create the folder first, or choose an output in an existing one",
+        )
+
+
+def zone_output(
+    table: pd.DataFrame,
+    boundaries: gpd.GeoDataFrame,
+    *,
+    id_field: str,
+    id_as: str | None = None,
+    include_cols: Iterable[str] = (),
+) -> gpd.GeoDataFrame:
+    """A per-zone result as the user's features: their id field, chosen attributes, geometry.
+
+    Parameters
+    ----------
+    table
+        Indexed by ``city_id`` (as :func:`urbanshrink_gis.zonal.zonal_stats` returns), or with
+        a ``city_id`` column (the long tables of :mod:`urbanshrink_gis.metrics`).
+    boundaries
+        The zones as :func:`urbanshrink_gis.io.read_boundaries` returns them (``city_id``,
+        the other attributes, geometry).
+    id_field
+        The id field the boundaries were read with; the id column is named after it.
+    id_as
+        Another name for the id column.
+    include_cols
+        Attributes of ``boundaries`` copied beside the id, in this order.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Columns: the id, ``include_cols``, the columns of ``table``, then the zone's geometry
+        (in the boundaries' CRS), rows in the order of ``table``.
+
+    Raises
+    ------
+    InputError
+        An included attribute is not a field of the boundaries, or a column name would be used
+        twice.
+    """
+    name = id_as or id_field
+    include = list(dict.fromkeys(include_cols))
+    fields = [c for c in boundaries.columns if c not in ("city_id", boundaries.geometry.name)]
+    missing = [c for c in include if c not in fields]
+    if missing:
+        raise InputError(
+            f"no field {', '.join(map(repr, missing))} to include",
+            where="zones",
+            fix=f"include some of its fields: {', '.join(fields) or '(none)'}",
+        )
+    flat = table.reset_index() if "city_id" not in table.columns else table
+    values = [c for c in flat.columns if c != "city_id"]
+    names = [name, *include, *map(str, values)]
+    twice = sorted({c for c in names if names.count(c) > 1})
+    if twice:
+        raise InputError(
+            f"column {', '.join(map(repr, twice))} would appear twice in the output",
+            where="zones",
+            fix="rename the id (id_as) or leave that field out of the included ones",
+        )
+    keep = boundaries[["city_id", *include, boundaries.geometry.name]]
+    out = flat.merge(keep, on="city_id", how="left", validate="many_to_one")
+    out = out.rename(columns={"city_id": name})
+    geometry = boundaries.geometry.name
+    out = out[[name, *include, *values, geometry]]
+    return gpd.GeoDataFrame(out, geometry=geometry, crs=boundaries.crs)
+
+
+def class_columns(table: pd.DataFrame, legend: Sequence | None = None) -> pd.DataFrame:
+    """Name the class columns of a categorical zonal table ``class_<code>_<name>``.
+
+    Parameters
+    ----------
+    table
+        Output of :func:`urbanshrink_gis.zonal.zonal_stats` with ``categorical=True``: a
+        column per class code (pixel counts) and, with areas, ``area_km2_<code>`` (km²).
+    legend
+        The product's :class:`urbanshrink_gis.products.ClassInfo` entries; without one (or for
+        a code outside it) the columns are ``class_<code>``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The same values; counts named ``class_<code>_<name>`` and areas
+        ``class_<code>_<name>_km2``, the name lower case with other characters than letters
+        and digits as ``_`` (CLCD's 8 ``impervious`` gives ``class_8_impervious``).
+    """
+    names = {c.code: _slug(c.name) for c in legend or ()}
+
+    def label(code: object) -> str:
+        return f"class_{code}_{names[code]}" if code in names else f"class_{code}"
+
+    renamed = {}
+    for col in table.columns:
+        if not isinstance(col, str):
+            renamed[col] = label(col)
+        elif col.startswith("area_km2_"):
+            code = col.removeprefix("area_km2_")
+            number = float(code)
+            renamed[col] = label(int(number) if number.is_integer() else number) + "_km2"
+    return table.rename(columns=renamed)
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_") or "class"
 
 
 def check_outputs(
@@ -200,6 +415,7 @@ def write_run(
     sensitivity: pd.DataFrame | None = None,
     overwrite: bool = False,
     project_crs: str | CRS = DEFAULT_PROJECT_CRS,
+    excel: bool = False,
 ) -> tuple[Path, ...]:
     """Write a run's GeoPackage and CSV copies of its tables.
 
@@ -231,6 +447,8 @@ def write_run(
         Replace existing outputs.
     project_crs
         CRS of the project's map (any form pyproj reads).
+    excel
+        Start the CSVs with a UTF-8 byte order mark (see :func:`write_table`).
 
     Returns
     -------
@@ -259,7 +477,7 @@ def write_run(
     for name, table in tables:
         path = out / f"{name}.csv"
         with atomic_path(path, overwrite=True) as tmp:
-            _plain(table).to_csv(tmp, index=False)
+            tmp.write_text(_csv_text(table), encoding="utf-8-sig" if excel else "utf-8")
         written.append(path)
     log.info("wrote %s", ", ".join(str(p) for p in written))
     return tuple(written)
@@ -275,7 +493,11 @@ _SCOPE_TABLES = ("cities", "city_year", "summary", "sensitivity")
 
 
 def write_scope(
-    out_dir: str | os.PathLike, scope: str, tables: Mapping[str, pd.DataFrame]
+    out_dir: str | os.PathLike,
+    scope: str,
+    tables: Mapping[str, pd.DataFrame],
+    *,
+    excel: bool = False,
 ) -> tuple[Path, ...]:
     """Add a second scope's tables to a run: GeoPackage layers and CSVs named ``<table>_<scope>``.
 
@@ -287,6 +509,8 @@ def write_scope(
         The scope's name, the suffix (``cities_urban``).
     tables
         ``cities`` (with geometry), ``city_year``, ``summary`` and ``sensitivity``.
+    excel
+        CSVs with a UTF-8 byte order mark.
 
     Returns
     -------
@@ -300,7 +524,7 @@ def write_scope(
         plain = table.drop(columns="geometry") if "geometry" in table.columns else table
         path = out / f"{name}_{scope}.csv"
         with atomic_path(path, overwrite=True) as tmp:
-            _plain(plain).to_csv(tmp, index=False)
+            tmp.write_text(_csv_text(plain), encoding="utf-8-sig" if excel else "utf-8")
         written.append(path)
     return tuple(written)
 
@@ -309,11 +533,13 @@ def write_extra(
     out_dir: str | os.PathLike,
     footprints: gpd.GeoDataFrame | None,
     compared: pd.DataFrame | None,
+    *,
+    excel: bool = False,
 ) -> tuple[Path, ...]:
     """Add the urban footprints and the scopes compared to a run's GeoPackage.
 
     The footprints become layer ``urban_footprint``; the comparison table ``scopes`` and
-    ``scopes.csv``.
+    ``scopes.csv`` (``excel``: with a UTF-8 byte order mark).
 
     Returns
     -------
@@ -328,7 +554,8 @@ def write_extra(
         _write_layer(compared.reset_index(), out / "urbanshrink.gpkg", "scopes")
         path = out / "scopes.csv"
         with atomic_path(path, overwrite=True) as tmp:
-            _plain(compared.reset_index()).to_csv(tmp, index=False)
+            text = _csv_text(compared.reset_index())
+            tmp.write_text(text, encoding="utf-8-sig" if excel else "utf-8")
         written.append(path)
     return tuple(written)
 
@@ -445,20 +672,72 @@ _TABLE_STYLE = f'<qgis version="{qgisxml.QGIS_VERSION}" styleCategories="AllStyl
 
 
 def _plain(table: pd.DataFrame) -> pd.DataFrame:
-    """Columns as strings; nullable booleans as 0/1 with missing kept missing."""
+    """Columns as strings; booleans as nullable booleans (missing kept missing)."""
     out = table.copy()
     out.columns = [str(c) for c in out.columns]
     for col in out.columns:
+        if out[col].dtype == bool:
+            out[col] = out[col].astype("boolean")
+    return out
+
+
+def _flat(table: pd.DataFrame) -> pd.DataFrame:
+    """The table with a named index as columns (a plain row number is left out)."""
+    return table.reset_index() if _named_index(table) else table
+
+
+def _attributes(table: pd.DataFrame) -> pd.DataFrame:
+    """The table's index as columns and its attributes, without geometry."""
+    flat = _flat(table)
+    if isinstance(flat, gpd.GeoDataFrame):
+        flat = pd.DataFrame(flat.drop(columns=flat.geometry.name))
+    return _plain(flat)
+
+
+def _named_index(table: pd.DataFrame) -> bool:
+    return any(name is not None for name in table.index.names)
+
+
+def _csv_text(table: pd.DataFrame) -> str:
+    """CSV text of a table (index as columns); booleans ``true``/``false``/empty."""
+    flat = _plain(_flat(table))
+    for col in flat.columns:
+        if str(flat[col].dtype) == "boolean":
+            flat[col] = flat[col].map({True: "true", False: "false"}, na_action="ignore")
+    return flat.to_csv(index=False, lineterminator="\n")
+
+
+def _excel_plain(table: pd.DataFrame) -> pd.DataFrame:
+    """Nullable booleans as Python bools and None, which openpyxl writes as cells."""
+    out = table.copy()
+    for col in out.columns:
         if str(out[col].dtype) == "boolean":
-            out[col] = out[col].astype("Int8")
+            out[col] = out[col].astype(object).where(out[col].notna(), None)
     return out
 
 
 def _write_layer(table: pd.DataFrame, path: Path, layer: str) -> None:
+    """One GeoPackage layer; pyogrio writes nullable booleans as boolean fields with NULLs."""
     import pyogrio
 
     exists = path.exists()
     pyogrio.write_dataframe(
         _plain(table), path, layer=layer, driver="GPKG", append=False,
         dataset_options=None if exists else _GPKG_OPTIONS,
+    )  # fmt: skip
+
+
+def _write_features(table: gpd.GeoDataFrame, path: Path, driver: str, layer: str | None) -> None:
+    import pyogrio
+
+    geometry = table.geometry.name
+    plain = gpd.GeoDataFrame(
+        _plain(pd.DataFrame(table.drop(columns=geometry))),
+        geometry=table.geometry.to_numpy(),
+        crs=table.crs,
+    )
+    options = _GPKG_OPTIONS if driver == "GPKG" and not path.exists() else None
+    pyogrio.write_dataframe(
+        plain, path, layer=layer, driver=driver, append=False, dataset_options=options,
+        promote_to_multi=driver == "GPKG",
     )  # fmt: skip

@@ -71,6 +71,7 @@ __all__ = [
     "report_from_outputs",
     "run",
     "run_demo",
+    "with_excel_csv",
 ]
 
 log = logging.getLogger(__name__)
@@ -275,11 +276,15 @@ class OutputConfig:
     project_crs
         CRS of the QGIS project's map (an EPSG code or a PROJ string); default the
         equal-area Albers for China, :data:`urbanshrink_gis.export.DEFAULT_PROJECT_CRS`.
+    excel_csv
+        Start every CSV with a UTF-8 byte order mark, so that Excel (on a Chinese Windows too)
+        reads the names as UTF-8.
     """
 
     dir: Path = Path("outputs")
     trend: change.TrendMethod = "ols"
     project_crs: str = export.DEFAULT_PROJECT_CRS
+    excel_csv: bool = False
 
     def __post_init__(self) -> None:
         export.project_crs(self.project_crs)  # refused here, before any work
@@ -1080,6 +1085,16 @@ def _coverage_table(
     return table
 
 
+@contextlib.contextmanager
+def _one_step(progress: Progress | None, name: str) -> Iterator[None]:
+    """A stage without steps of its own: shown when it starts, done when it ends."""
+    if progress is not None:
+        progress(name, 0, 1)
+    yield
+    if progress is not None:
+        progress(name, 1, 1)
+
+
 def _stage(progress: Progress, name: str) -> Callable[[int, int], None]:
     def step(done: int, total: int) -> None:
         progress(name, done, total)
@@ -1154,22 +1169,30 @@ def run(
         for plan in plans:
             step = None if progress is None else _stage(progress, f"raster {plan.name}")
             layers.append(plan.write(stage / RASTER_DIR, overwrite=True, progress=step))
-        files = export.write_run(
-            stage, head.city_year, head.cities, head.summary, rasters=[lay for lay, _ in layers],
-            sensitivity=head.sensitivity, overwrite=True, project_crs=config.output.project_crs,
-        )  # fmt: skip
-        for other in scopes[1:]:
-            files = (*files, *export.write_scope(stage, other.scope, other.tables()))
-        if footprints is not None or compared is not None:
-            files = (*files, *export.write_extra(stage, footprints, compared))
-        files = (*files, export.write_table(sources_table(config, series), stage / SOURCES_TABLE))
+        excel = config.output.excel_csv
+        with _one_step(progress, "tables (GeoPackage, CSV)"):
+            files = export.write_run(
+                stage, head.city_year, head.cities, head.summary,
+                rasters=[lay for lay, _ in layers], sensitivity=head.sensitivity, overwrite=True,
+                excel=excel, project_crs=config.output.project_crs,
+            )  # fmt: skip
+            for other in scopes[1:]:
+                files = (*files, *export.write_scope(stage, other.scope, other.tables(),
+                                                     excel=excel))  # fmt: skip
+            if footprints is not None or compared is not None:
+                files = (*files, *export.write_extra(stage, footprints, compared, excel=excel))
+            sources_csv = export.write_table(
+                sources_table(config, series), stage / SOURCES_TABLE, excel=excel
+            )
+        files = (*files, sources_csv)
         pages = ()
         if with_report:
-            pages = _report().write_report(
-                stage / "report", head.cities, head.city_year, head.summary,
-                sensitivity=head.sensitivity, scopes=compared, overwrite=True,
-                context=report_context(config, series),
-            )  # fmt: skip
+            with _one_step(progress, "report"):
+                pages = _report().write_report(
+                    stage / "report", head.cities, head.city_year, head.summary,
+                    sensitivity=head.sensitivity, scopes=compared, overwrite=True,
+                    context=report_context(config, series),
+                )  # fmt: skip
         written = (*files, *(p for _, p in layers), *pages)
     paths = tuple(out / p.relative_to(stage) for p in written)
     return RunResult(
@@ -1271,8 +1294,7 @@ def scope_tables(
     if new is not None:
         table = table.join(new)
     basis = population_basis(config, scope)
-    keep = ["city_id", *(["name"] if b.name else []), "geometry"]
-    shapes = boundaries[keep]
+    shapes = _cities(boundaries, b)  # the id under its own field too, name, province
     if scope == "urban":
         # every prefecture stays, without geometry where it has no footprint
         shapes = shapes.drop(columns="geometry").merge(footprints, on="city_id", how="left")  # type: ignore[arg-type]
@@ -1418,6 +1440,45 @@ def _prefixed(progress: Progress, prefix: str) -> Progress:
     return report
 
 
+def _cities(boundaries: gpd.GeoDataFrame, b: BoundariesConfig) -> gpd.GeoDataFrame:
+    """The cities layer's first columns: ``city_id``, the id under its own field, name, province.
+
+    ``province`` is the ``[boundaries] province`` field, else a 6-digit code's ``xx0000`` (as
+    :func:`urbanshrink_gis.analysis.summarise` groups them), else absent; geometry comes last.
+    """
+    out = boundaries[["city_id", *(["name"] if b.name else []), "geometry"]].copy()
+    if b.id not in ("city_id", "name", "province", "geometry"):
+        out.insert(1, b.id, out["city_id"])
+    ids = out["city_id"]
+    if b.province is not None:
+        province = boundaries[b.province].to_numpy()
+    elif ids.str.fullmatch(r"\d{6}").all():
+        province = (ids.str[:2] + "0000").to_numpy()
+    else:
+        return out
+    out.insert(len(out.columns) - 1, "province", province)
+    return out
+
+
+def with_excel_csv(config: RunConfig, excel: bool = True) -> RunConfig:
+    """The configuration with ``[output] excel_csv`` set (kept as it is when ``excel`` is False).
+
+    Parameters
+    ----------
+    config
+        A run configuration.
+    excel
+        Write the CSVs with a UTF-8 byte order mark.
+
+    Returns
+    -------
+    RunConfig
+    """
+    if not excel:
+        return config
+    return dataclasses.replace(config, output=dataclasses.replace(config.output, excel_csv=True))
+
+
 @contextlib.contextmanager
 def _staged(out: Path) -> Iterator[Path]:
     """A hidden folder in ``out`` for a run's files, moved into place only once all are written.
@@ -1451,8 +1512,12 @@ def _report() -> ModuleType:
     return report
 
 
-def report_from_outputs(out_dir: str | os.PathLike, *, overwrite: bool = False) -> tuple[Path, ...]:
+def report_from_outputs(
+    out_dir: str | os.PathLike, *, overwrite: bool = False, progress: Progress | None = None
+) -> tuple[Path, ...]:
     """Write ``report/`` again from the tables of an earlier run in ``out_dir``.
+
+    ``progress`` is called with ("report", 0, 1) and ("report", 1, 1).
 
     Raises
     ------
@@ -1465,17 +1530,28 @@ def report_from_outputs(out_dir: str | os.PathLike, *, overwrite: bool = False) 
         raise ConfigError(
             "holds no run (no urbanshrink.gpkg)", where=str(out), fix="run `urbanshrink run` first"
         )
-    cities = gpd.read_file(gpkg, layer="cities", engine="pyogrio")
+    cities = _read_layer_with_booleans(gpkg, "cities")
     city_year = read_city_year(out / "city_year.csv")
     summary = pd.read_csv(out / "summary.csv", index_col=0)
     sens = out / "sensitivity.csv"  # absent in runs of earlier versions
     sens = pd.read_csv(sens, index_col=[0, 1]) if sens.exists() else None
     scopes = out / "scopes.csv"  # a run of two scopes
     scopes = pd.read_csv(scopes, index_col=0) if scopes.exists() else None
-    return _report().write_report(
-        out / "report", cities, city_year, summary, sensitivity=sens, scopes=scopes,
-        overwrite=overwrite,
-    )  # fmt: skip
+    with _one_step(progress, "report"):
+        return _report().write_report(
+            out / "report", cities, city_year, summary, sensitivity=sens, scopes=scopes,
+            overwrite=overwrite,
+        )  # fmt: skip
+
+
+def _read_layer_with_booleans(gpkg: Path, layer: str) -> gpd.GeoDataFrame:
+    """A GeoPackage layer whose boolean fields come back as nullable booleans (NULL: NA)."""
+    import pyogrio
+
+    info = pyogrio.read_info(gpkg, layer=layer)
+    table = gpd.read_file(gpkg, layer=layer, engine="pyogrio")
+    flags = [f for f, kind in zip(info["fields"], info["dtypes"], strict=True) if kind == "bool"]
+    return table.astype(dict.fromkeys(flags, "boolean"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -1723,16 +1799,20 @@ def run_demo(
     scheduler: str = "threads",
     workers: int | None = None,
     progress: Progress | None = None,
+    excel: bool = False,
 ) -> RunResult:
-    """Write the demo dataset under ``out_dir/data`` (once) and run the whole job on it."""
+    """Write the demo dataset under ``out_dir/data`` (once) and run the whole job on it.
+
+    ``excel``: CSVs with a UTF-8 byte order mark (see :class:`OutputConfig`).
+    """
     out = Path(out_dir)
     _check_outputs(out, overwrite)
     config = out / "data" / "urbanshrink.toml"
     if not config.exists():  # kept when present, so a repeated demo resumes from checkpoints
         write_demo_data(out / "data")
     return run(
-        load_config(config), out_dir=out, overwrite=overwrite, scheduler=scheduler,
-        workers=workers, progress=progress,
+        with_excel_csv(load_config(config), excel), out_dir=out, overwrite=overwrite,
+        scheduler=scheduler, workers=workers, progress=progress,
     )  # fmt: skip
 
 

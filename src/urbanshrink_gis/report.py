@@ -83,7 +83,7 @@ _REQUIRED = {
 }
 
 
-def paradox_text(cities: pd.DataFrame, summary: pd.DataFrame) -> str:
+def paradox_text(cities: pd.DataFrame, summary: pd.DataFrame, *, limit: int | None = None) -> str:
     """Lines naming the paradox cities and the share of shrinking cities that still expand.
 
     Parameters
@@ -92,6 +92,9 @@ def paradox_text(cities: pd.DataFrame, summary: pd.DataFrame) -> str:
         The ``cities`` table (flags ``shrinking``, ``paradox``; optional ``name``).
     summary
         The regional tallies; its ``all`` row gives the totals.
+    limit
+        List at most this many paradox cities (those that lost most people first), then a line
+        saying how many more there are; None lists all, 0 none.
 
     Returns
     -------
@@ -109,12 +112,16 @@ def paradox_text(cities: pd.DataFrame, summary: pd.DataFrame) -> str:
             f"{total['share_shrinking_expanding_pct']:.1f} %"
         )
     cols = ["pop_change_pct", "builtup_change_pct"]
-    for _, row in paradox.sort_values("pop_change_pct").iterrows():
+    ranked = paradox.sort_values("pop_change_pct")
+    shown = ranked if limit is None else ranked.head(limit)
+    for _, row in shown.iterrows():
         name = row.get("name", "")
         lines.append(
             f"  {row['city_id']} {name}: population {row[cols[0]]:+.1f} %, "
             f"built-up {row[cols[1]]:+.1f} %"
         )
+    if 0 < len(shown) < len(ranked):
+        lines.append(f"  ... and {len(ranked) - len(shown)} more paradox cities")
     return "\n".join(lines)
 
 
@@ -414,7 +421,7 @@ def _series_chart(
     table: pd.DataFrame, city_year: pd.DataFrame, summary: pd.DataFrame
 ) -> Figure | None:
     """Built-up km² and night light by year of the paradox cities that lost most people."""
-    paradox = table[table["paradox"] & table["pop_change_pct"].notna()]
+    paradox = table[table["paradox"].fillna(False).astype(bool) & table["pop_change_pct"].notna()]
     top = paradox.sort_values(["pop_change_pct", "city_id"]).head(_N_SERIES)
     if top.empty:
         return None

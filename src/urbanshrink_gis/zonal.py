@@ -59,6 +59,7 @@ __all__ = [
     "Grid",
     "WindowSource",
     "Zones",
+    "check_class_raster",
     "zonal_stats",
     "zonal_stats_many",
 ]
@@ -458,7 +459,9 @@ def _check_stats(
     for s in stats:
         if s in _THRESHOLD_STATS and threshold is None:
             raise ConfigError(
-                f"statistic {s!r} needs a threshold", where="stats", fix="pass threshold=VALUE"
+                f"statistic {s!r} needs a threshold",
+                where="stats",
+                fix="pass threshold=VALUE (--threshold VALUE)",
             )
         if s in _WEIGHTED_STATS and not weighted:
             raise ConfigError(
@@ -510,6 +513,35 @@ class _Reading:
     def nodata_args(self) -> tuple[float, bool]:
         """Nodata as the kernels take it: a value and whether it applies."""
         return (0.0, False) if self.nodata is None else (self.nodata, True)
+
+
+def check_class_raster(raster: str | os.PathLike, *, band: int = 1) -> None:
+    """Refuse a floating-point band for categorical statistics (counts per class value).
+
+    Parameters
+    ----------
+    raster
+        Any GDAL-readable path.
+    band
+        Band number (1-based).
+
+    Raises
+    ------
+    RasterError
+        The band holds floating-point values (each distinct value would become a class), or
+        the raster cannot be read.
+    """
+    with open_raster(raster, band=band) as ds:
+        dtype = ds.dtypes[band - 1]
+        name = ds.name
+    if np.dtype(dtype).kind == "f":
+        raise RasterError(
+            f"band {band} is {dtype}: categories are counted per class value, which needs an "
+            "integer raster",
+            where=name,
+            fix="convert the classes to integers (gdal_translate -ot Int16), or compute "
+            "statistics of its values instead",
+        )
 
 
 def zonal_stats(

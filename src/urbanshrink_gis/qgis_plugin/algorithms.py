@@ -260,7 +260,7 @@ class _SeriesAlgorithm(CliAlgorithm):
         zones, zone_args = self.zones_arguments(parameters, context, feedback)
         pattern = self.parameterAsString(parameters, "PATTERN", context)
         product = self.presets[self.parameterAsEnum(parameters, "PRODUCT", context)]
-        args = [self.COMMAND, zones, pattern, *zone_args, "--product", product]
+        args = [self.COMMAND, pattern, zones, *zone_args, "--product", product]
         years = self.parameterAsString(parameters, "YEARS", context).strip()
         if years:
             args += ["--years", years]
