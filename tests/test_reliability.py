@@ -370,6 +370,43 @@ def test_stale_staging_folders_are_removed_and_live_ones_kept(tmp_path):
         live.wait()
 
 
+KILLED_IN_COMMIT = """
+import os, signal, sys
+from pathlib import Path
+from urbanshrink_gis import pipeline
+
+out, real, calls = Path(sys.argv[1]), os.replace, []
+
+def replace(src, dst):
+    calls.append(src)
+    if len(calls) == int(sys.argv[2]):
+        os.kill(os.getpid(), signal.SIGKILL)  # no finally, no rollback: as a killed run
+    return real(src, dst)
+
+pipeline.os.replace = replace
+with pipeline._staged(out, retire=["report/chart_quadrants.png"]) as stage:
+    (stage / "report").mkdir()
+    for rel in ("cities.csv", "city_year.csv", "summary.csv", "report/report.html"):
+        (stage / rel).write_text("new " + rel)
+"""
+
+
+@pytest.mark.parametrize("moves", [1, 3, 5, 7, 9])
+def test_a_run_killed_inside_its_commit_is_undone_by_the_next(tmp_path, moves):
+    """SIGKILL after some of the 9 moves (5 old files aside, 4 new in): the next run undoes it."""
+    out = tmp_path / "out"
+    before = _old_set(out)
+    (out / "city_year.csv").write_text("old city_year.csv")
+    before = full_tree(out)
+    script = tmp_path / "kill.py"
+    script.write_text(KILLED_IN_COMMIT)
+    done = subprocess.run([sys.executable, str(script), str(out), str(moves)], check=False)
+    assert done.returncode == -9
+    assert len(list(out.glob(".staging-*"))) == 1
+    assert len(pipeline.remove_stale_staging(out)) == 1
+    assert full_tree(out) == before
+
+
 def test_a_run_removes_a_killed_runs_staging_folder(tiny):
     root, out = tiny
     stale = out / f"{pipeline.STAGING_PREFIX}99999999-abcd1234"
