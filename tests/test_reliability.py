@@ -517,6 +517,33 @@ def test_report_on_a_damaged_run_folder_names_the_file_and_the_fix(tiny, damage)
     assert full_tree(out) == before
 
 
+def test_report_over_a_file_where_its_folder_goes(tiny):
+    _, out = tiny
+    shutil.rmtree(out / "report")
+    (out / "report").write_text("a file")
+    before = full_tree(out)
+    result = cli_run("report", out, "--overwrite")
+    assert_one_line_error(result, "report is a file where an output folder goes")
+    assert full_tree(out) == before
+
+
+def test_report_failing_midway_keeps_the_previous_pages(tiny, monkeypatch):
+    _, out = tiny
+    before = full_tree(out)
+    real, written = Path.write_bytes, []
+
+    def write_bytes(self, data):
+        written.append(self)
+        if len(written) == 3:  # two charts are written, then the disk is full
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self))
+        return real(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", write_bytes)
+    result = cli_run("report", out, "--overwrite")
+    assert_one_line_error(result, str(out), "the disk is full")
+    assert full_tree(out) == before
+
+
 def _no_city_has_data(root: Path) -> None:
     """Land cover all nodata in both years: no built-up land, so every city is no_data."""
     for year in (2010, 2020):

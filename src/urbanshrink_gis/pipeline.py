@@ -1486,6 +1486,15 @@ def report_from_outputs(out_dir: str | os.PathLike, *, overwrite: bool = False) 
         A table the report needs (``urbanshrink.gpkg`` layer ``cities``, ``city_year.csv``,
         ``summary.csv``) is missing, unreadable or lacks its columns; the message names the
         file and how to write it again.
+    OutputExistsError
+        Report files exist and ``overwrite`` is False.
+    OutputError
+        ``OUT/report`` is a file, or the disk is full (the previous report is kept).
+
+    Notes
+    -----
+    The pages are written into a staging folder and moved in together, as :func:`run`'s
+    outputs: the previous report's files all go (a chart no longer drawn too), or none.
     """
     out = Path(out_dir)
     gpkg = out / "urbanshrink.gpkg"
@@ -1502,10 +1511,15 @@ def report_from_outputs(out_dir: str | os.PathLike, *, overwrite: bool = False) 
     sens = out / "sensitivity.csv"  # absent in runs of earlier versions
     with _run_table(sens, out):
         sens = pd.read_csv(sens, index_col=[0, 1]) if sens.exists() else None
-    try:
-        return _report().write_report(
-            out / "report", cities, city_year, summary, sensitivity=sens, overwrite=overwrite
-        )
+    pages = [f"report/{n}" for n in _report().REPORT_FILES]
+    export.check_outputs(out, pages, overwrite=overwrite)
+    check_destinations(out, pages)
+    try:  # staged and committed as a run's outputs: the old pages all go, or none
+        with _staged(out, retire=[p for p in pages if (out / p).is_file()]) as stage:
+            written = _report().write_report(
+                stage / "report", cities, city_year, summary, sensitivity=sens, overwrite=True
+            )
+        return tuple(out / p.relative_to(stage) for p in written)
     except InputError as err:  # the tables read but lack what the report needs
         raise InputError(
             f"holds tables the report cannot use ({err.what}; cities is urbanshrink.gpkg layer "
