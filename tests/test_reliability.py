@@ -214,6 +214,13 @@ def test_dangling_symlink_as_out_is_refused(tmp_path):
     assert link.is_symlink() and not (tmp_path / "gone").exists()
 
 
+def test_dangling_symlink_as_the_demos_out_is_refused(tmp_path):
+    link = tmp_path / "demo"
+    link.symlink_to(tmp_path / "gone")
+    assert_one_line_error(cli_run("run", "--out", link), str(link), "symbolic link")
+    assert not (tmp_path / "gone").exists()
+
+
 def test_symlink_to_a_folder_as_out_is_followed(tmp_path):
     root = tmp_path / "d"
     cfg = write_tiny(root)

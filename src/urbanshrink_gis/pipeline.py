@@ -1773,6 +1773,7 @@ def run_demo(
 ) -> RunResult:
     """Write the demo dataset under ``out_dir/data`` (once) and run the whole job on it."""
     out = Path(out_dir)
+    check_output_folder(out)
     _check_outputs(out, overwrite)
     config = out / "data" / "urbanshrink.toml"
     if not config.exists():  # kept when present, so a repeated demo resumes from checkpoints
