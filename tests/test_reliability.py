@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 import rasterio
 from click.testing import CliRunner, Result
-from hypothesis import HealthCheck, Phase, example, given, settings
+from hypothesis import HealthCheck, Phase, assume, example, given, settings
 from hypothesis import strategies as st
 from rasterio.transform import from_origin
 
@@ -650,6 +650,37 @@ def test_symlinked_input_folder_is_followed_and_a_dangling_one_refused(tmp_path)
     result = cli_run("run", cfg, "--out", tmp_path / "out2")
     assert_one_line_error(result, "clcd_{year}.tif", "no file matches")
     assert not (tmp_path / "out2").exists()
+
+
+@pytest.mark.parametrize(
+    ("rel", "needle"),
+    [("rasters/clcd_2020.tif", "check the raster path"),
+     ("boundaries/cities.gpkg", "check the path to the boundaries"),
+     ("population.csv", "check the population path")],
+)  # fmt: skip
+def test_dangling_symlinked_input_is_one_line_and_writes_nothing(tmp_path, rel, needle):
+    cfg = write_tiny(tmp_path / "d")
+    target = tmp_path / "d" / rel
+    target.unlink()
+    target.symlink_to(tmp_path / "gone")
+    result = cli_run("run", cfg, "--out", tmp_path / "out")
+    assert_one_line_error(result, str(target), "file not found", needle)
+    assert not (tmp_path / "out").exists()
+
+
+@given(
+    st.text(st.characters(exclude_characters="/\0", exclude_categories=["Cs"]), min_size=1),
+    st.sampled_from(["", ".csv", ".gpkg", ".tif", ".x" * 20]),
+)
+@example("城" * 85, ".csv")
+def test_temp_prefix_fits_any_name(stem, suffix):
+    name = os.fsencode(stem)[: 255 - len(suffix)].decode("utf-8", errors="ignore") + suffix
+    assume(name.strip(".") != "" and (Path("/x") / name).name == name)
+    prefix = export.temp_prefix(Path("/x") / name)
+    kept = Path(name).suffix if len(os.fsencode(Path(name).suffix)) <= 16 else ""
+    assert len(os.fsencode(prefix)) + 8 + len(os.fsencode(kept)) <= 255
+    assert prefix.startswith(".") and prefix.endswith(".")
+    assert Path(name).stem.startswith(prefix[1:-1])
 
 
 # --- 5. a full disk ------------------------------------------------------------------------
