@@ -14,6 +14,7 @@ from qgis.PyQt.QtCore import QSize
 
 
 def main(plugins: str, out: str) -> None:
+    """Write the two screenshots of the provider into `out`."""
     app = QgsApplication([], True)
     app.initQgis()
     sys.path.insert(0, "/usr/share/qgis/python/plugins")
@@ -47,6 +48,7 @@ def main(plugins: str, out: str) -> None:
     app.processEvents()
     toolbox.grab().save(str(folder / "qgis_plugin_toolbox.png"))
     os._exit(0)  # QGIS's teardown of a standalone GUI application may crash; the files are done
+
 
 if __name__ == "__main__":
     main(sys.argv[1], sys.argv[2])

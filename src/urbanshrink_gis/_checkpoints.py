@@ -5,6 +5,8 @@ of everything that determines it: the package version, the boundaries file and i
 raster file (path, size, modification time), the product preset and the pixel rule. A changed
 input or setting changes the fingerprint, so exactly the affected units are computed again.
 Files are written under a temporary name and renamed, so a killed run leaves no partial one.
+A checkpoint that cannot be read (truncated, overwritten, from another pandas) is computed
+again, with one warning.
 """
 
 from __future__ import annotations
@@ -13,18 +15,30 @@ import hashlib
 import json
 import logging
 import os
+import pickle
+import warnings
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from urbanshrink_gis.export import atomic_path
+from urbanshrink_gis.errors import OutputError, UrbanShrinkWarning
+from urbanshrink_gis.export import atomic_path, disk_full
 
 __all__ = ["CHECKPOINT_DIR", "Checkpoints", "file_fingerprint"]
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_DIR = ".checkpoints"
+#: What unpickling a damaged or foreign file raises.
+_DAMAGED = (
+    pickle.UnpicklingError, EOFError, OSError, ValueError, TypeError, AttributeError,
+    ImportError, IndexError, KeyError, MemoryError,
+)  # fmt: skip
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0][:200] if text.strip() else text
 
 
 def file_fingerprint(path: str | os.PathLike) -> dict[str, Any]:
@@ -66,8 +80,17 @@ class Checkpoints:
             return None
         try:
             table = pd.read_pickle(self.folder / key)
-        except (OSError, EOFError, ValueError) as err:  # a damaged file: compute again
-            log.warning("ignoring unreadable checkpoint %s (%s)", key, err)
+        except _DAMAGED as err:  # a damaged file: compute again (any unpickling failure)
+            table = err
+        if not isinstance(table, pd.DataFrame):
+            damaged = isinstance(table, Exception)
+            what = f"{type(table).__name__}: {table}" if damaged else "not a table"
+            warnings.warn(
+                f"unreadable checkpoint {self.folder / key} ({_first_line(what)}); computing it "
+                "again",
+                UrbanShrinkWarning,
+                stacklevel=2,
+            )
             return None
         self.reused += 1
         return table
@@ -77,5 +100,15 @@ class Checkpoints:
         self.computed += 1
         if self.folder is None:
             return
-        with atomic_path(self.folder / key, overwrite=True) as tmp:
-            table.to_pickle(tmp)
+        try:
+            with atomic_path(self.folder / key, overwrite=True) as tmp:
+                table.to_pickle(tmp)
+        except OSError as err:
+            if not disk_full(err):
+                raise
+            raise OutputError(
+                f"the disk is full (saving a checkpoint of {table.memory_usage().sum():,} bytes)",
+                where=str(self.folder),
+                fix="free some space there, or choose another --out; the previous outputs are "
+                "kept and a new run resumes from the checkpoints saved",
+            ) from err

@@ -44,7 +44,7 @@ from rasterio.io import DatasetReader, DatasetWriter
 from rasterio.windows import Window
 
 from urbanshrink_gis.errors import ConfigError, OutputExistsError
-from urbanshrink_gis.export import atomic_path
+from urbanshrink_gis.export import atomic_path, temp_prefix
 
 __all__ = ["Ramp", "qml_path", "write_cog"]
 
@@ -170,7 +170,7 @@ def write_cog(
     band = _Band(description, units, scale, offset, colours, names)
     with (
         atomic_path(final, overwrite=overwrite) as tmp,
-        tempfile.TemporaryDirectory(prefix=f".{final.stem}.", dir=final.parent) as work,
+        tempfile.TemporaryDirectory(prefix=temp_prefix(final), dir=final.parent) as work,
     ):
         tiled = Path(work) / "source.tif"
         profile = {**_SOURCE_OPTIONS, **grid, "count": 1, "dtype": dtype, "nodata": nodata}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import logging
 import os
 import re
@@ -40,6 +41,8 @@ __all__ = [
     "check_outputs",
     "cities_style",
     "class_columns",
+    "disk_full",
+    "temp_prefix",
     "write_run",
     "write_table",
     "zone_output",
@@ -114,7 +117,8 @@ def atomic_path(
             where=str(final),
             fix="create the folder first, or choose an output in an existing one",
         )
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=final.suffix, dir=final.parent)
+    suffix = final.suffix if len(os.fsencode(final.suffix)) <= _SUFFIX_MAX else ""
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(final), suffix=suffix, dir=final.parent)
     os.close(fd)
     os.unlink(tmp)
     try:
@@ -123,6 +127,44 @@ def atomic_path(
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+#: A name's bytes the file systems take (NAME_MAX) and a temporary name's longest suffix.
+_NAME_MAX, _SUFFIX_MAX = 255, 16
+
+
+def temp_prefix(path: str | os.PathLike) -> str:
+    """Prefix of a temporary sibling of ``path``: ``.<stem>.``, within NAME_MAX.
+
+    The stem is cut (at a character boundary) so that the prefix, 8 random characters and
+    the suffix stay within 255 bytes, however long the final name is.
+    """
+    final = Path(path)
+    suffix = final.suffix if len(os.fsencode(final.suffix)) <= _SUFFIX_MAX else ""
+    room = max(_NAME_MAX - 2 - 8 - len(os.fsencode(suffix)), 0)
+    stem = os.fsencode(final.stem)[:room].decode("utf-8", errors="ignore")
+    return f".{stem}."
+
+
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def disk_full(err: BaseException) -> bool:
+    """Whether an error, or one it was raised from, is a full disk or an exceeded quota.
+
+    GDAL's errors carry no errno, only the system's message, which is matched too.
+    """
+    texts = [os.strerror(code) for code in _DISK_FULL]
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in _DISK_FULL:
+            return True
+        if any(text in str(current) for text in texts):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def write_table(

@@ -46,7 +46,15 @@ from urbanshrink_gis.analysis import (
     summarise,
 )
 from urbanshrink_gis.demo import write_demo_data
-from urbanshrink_gis.errors import ConfigError, PopulationError, RasterError, UrbanShrinkWarning
+from urbanshrink_gis.errors import (
+    ConfigError,
+    InputError,
+    OutputError,
+    PopulationError,
+    RasterError,
+    UrbanShrinkError,
+    UrbanShrinkWarning,
+)
 from urbanshrink_gis.io.boundaries import read_boundaries
 from urbanshrink_gis.io.population import PopulationSpec, interpolate_population, read_population
 from urbanshrink_gis.io.rasters import open_raster, reading_env
@@ -55,6 +63,7 @@ from urbanshrink_gis.zonal import Coverage, Grid, Zones
 
 __all__ = [
     "BoundariesConfig",
+    "CheckedRun",
     "OutputConfig",
     "PopulationConfig",
     "RasterConfig",
@@ -71,6 +80,7 @@ __all__ = [
     "report_from_outputs",
     "run",
     "run_demo",
+    "validate_run",
     "with_excel_csv",
 ]
 
@@ -243,6 +253,9 @@ class RasterConfig:
         if self.paths is not None:
             files = sources.year_of_files(self.paths, self.base)
             return {y: f for y, f in files.items() if not self.years or y in self.years}
+        base = os.path.join(self.base, "")  # the configuration's folder is taken literally
+        if self.path is not None and self.path.startswith(base) and base != os.sep:
+            return sources.find_files(self.path[len(base) :], self.years, root=self.base)
         return sources.find_files(self.path, self.years)  # type: ignore[arg-type]
 
     def preset(self) -> Product:
@@ -761,6 +774,7 @@ def city_year_table(
     scheduler: str = "threads",
     workers: int | None = None,
     progress: Progress | None = None,
+    population: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Metrics of every raster series and the population, one row per city and year.
 
@@ -780,6 +794,9 @@ def city_year_table(
         Where the zonal engine runs (see :mod:`urbanshrink_gis.parallel`).
     progress
         Called with (stage name, done, total).
+    population
+        The ``[population]`` table already read by
+        :func:`~urbanshrink_gis.io.population.read_population` (read here otherwise).
 
     Returns
     -------
@@ -794,7 +811,9 @@ def city_year_table(
         if series is None:
             folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="urbanshrink-"))
             series = resolve_sources(config, boundaries, folder=folder)
-        return _city_year(config, boundaries, series, checkpoints, scheduler, workers, progress)
+        return _city_year(
+            config, boundaries, series, checkpoints, scheduler, workers, progress, population
+        )
 
 
 def _city_year(
@@ -805,6 +824,7 @@ def _city_year(
     scheduler: str,
     workers: int | None,
     progress: Progress | None,
+    population: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     store = Checkpoints(checkpoints)
     tables = [
@@ -831,7 +851,7 @@ def _city_year(
         share = table["dark_builtup_km2"] / table["builtup_km2"] * 100  # percent
         table["dark_builtup_share_pct"] = share.where(table["builtup_km2"] > 0)
     if config.population is not None:
-        pop = read_population(config.population.spec)
+        pop = read_population(config.population.spec) if population is None else population
         if config.population.interpolate is not None:
             years = sorted(set(table["year"]) | set(pop["year"]))
             pop = interpolate_population(pop, years, method=config.population.interpolate)
@@ -1141,15 +1161,13 @@ def run(
     Every raster series x year is checkpointed under ``OUT/.checkpoints``: a run that was
     killed, or is repeated with some inputs changed, recomputes only what is missing or stale.
     """
-    out = Path(out_dir) if out_dir is not None else config.output.dir
-    names = [f"{RASTER_DIR}/{name}" for name in raster_names(config)]
-    extra = [*names, SOURCES_TABLE, *export.scope_outputs(config.boundaries.scope)]
-    _check_outputs(out, overwrite, extra, with_report)
-    b = config.boundaries
-    boundaries = read_boundaries(b.path, id_field=b.id, name_field=b.name, layer=b.layer)
-    series = resolve_sources(config, boundaries, folder=out / CHECKPOINT_DIR / "sources")
-    cut = [sources.clip_series(one, boundaries) for one in series]  # per-pixel outputs' extent
-    plans = raster_plans(config, cut)
+    checked = validate_run(config, out_dir=out_dir, overwrite=overwrite, with_report=with_report)
+    out, boundaries, b = checked.out, checked.boundaries, config.boundaries
+    with _undone_on_failure(out):  # a refused raster leaves no mosaic behind
+        series = resolve_sources(config, boundaries, folder=out / CHECKPOINT_DIR / "sources")
+        cut = [sources.clip_series(one, boundaries) for one in series]  # per-pixel outputs' extent
+        plans = raster_plans(config, cut)
+        needed = check_free_space(out, config, series, plans)
     footprints = None
     if b.urban is not None:
         footprints = urban_footprints(
@@ -1159,12 +1177,15 @@ def run(
     engine = dict(scheduler=scheduler, workers=workers, progress=progress)
     scopes = [
         scope_tables(config, scope, boundaries, series, cut, footprints=footprints,
-                     checkpoints=out / CHECKPOINT_DIR, **engine)  # type: ignore[arg-type]
+                     checkpoints=out / CHECKPOINT_DIR, population=checked.population,
+                     **engine)  # type: ignore[arg-type]
         for scope in b.scope
     ]  # fmt: skip
     head = scopes[0]
+    _warn_if_no_data(head.cities.set_index("city_id"), with_report)
     compared = compare_scopes(scopes) if len(scopes) > 1 else None
-    with _staged(out) as stage:  # all files or none: a late failure keeps the previous run's
+    retire = _previous_set(out, with_report)  # the previous run's files this run replaces
+    with _staged(out, needed=needed, retire=retire) as stage:  # all files or none
         layers = []
         for plan in plans:
             step = None if progress is None else _stage(progress, f"raster {plan.name}")
@@ -1237,6 +1258,7 @@ def scope_tables(
     scheduler: str = "threads",
     workers: int | None = None,
     progress: Progress | None = None,
+    population: pd.DataFrame | None = None,
 ) -> ScopeTables:
     """Metrics, classes and tallies of one scope: the prefectures or their urban footprints.
 
@@ -1257,6 +1279,8 @@ def scope_tables(
         Checkpoint folder (the urban scope keeps its own ``urban/`` inside).
     scheduler, workers, progress
         As for :func:`run`; the urban scope's stages are named ``urban ...``.
+    population
+        The population table already read (see :func:`city_year_table`).
     """
     b, analysis_config = config.boundaries, config.analysis
     zones, scoped = boundaries, config
@@ -1282,7 +1306,7 @@ def scope_tables(
     with _labelled_warnings(f"{scope} scope: " if len(b.scope) > 1 else ""):
         city_year = city_year_table(
             scoped, zones, series=series, checkpoints=checkpoints, scheduler=scheduler,
-            workers=workers, progress=progress,
+            workers=workers, progress=progress, population=population,
         )  # fmt: skip
         new = new_builtup_table(
             scoped, zones, cut, checkpoints=checkpoints, scheduler=scheduler, workers=workers,
@@ -1479,30 +1503,438 @@ def with_excel_csv(config: RunConfig, excel: bool = True) -> RunConfig:
     return dataclasses.replace(config, output=dataclasses.replace(config.output, excel_csv=True))
 
 
-@contextlib.contextmanager
-def _staged(out: Path) -> Iterator[Path]:
-    """A hidden folder in ``out`` for a run's files, moved into place only once all are written.
-
-    Only renames remain after the last file is complete, so a failure leaves the previous
-    run's outputs as they were and no temporary file behind.
-    """
-    out.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
-    try:
-        yield stage
-        for src in sorted(p for p in stage.rglob("*") if p.is_file()):
-            dst = out / src.relative_to(stage)
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(src, dst)
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
-
-
 def _check_outputs(
     out: Path, overwrite: bool, rasters: Sequence[str] = (), with_report: bool = True
 ) -> None:
     pages = [f"report/{n}" for n in _report().REPORT_FILES] if with_report else []
     export.check_outputs(out, [*export.RUN_OUTPUTS, *rasters, *pages], overwrite=overwrite)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedRun:
+    """What :func:`validate_run` read: the output folder, the boundaries, the population table."""
+
+    out: Path
+    boundaries: gpd.GeoDataFrame
+    population: pd.DataFrame | None = None
+
+
+def validate_run(
+    config: RunConfig,
+    *,
+    out_dir: str | os.PathLike | None = None,
+    overwrite: bool = False,
+    with_report: bool = True,
+) -> CheckedRun:
+    """Check a run's output folder, boundaries and population table; write nothing.
+
+    :func:`run` calls it first, so a bad output folder or table stops the run before any
+    raster is opened and nothing is written (no ``OUT/.checkpoints``, no ``OUT``); the raster
+    series are checked next, by :func:`resolve_sources`, before the first pixel is counted.
+
+    Parameters
+    ----------
+    config
+        The run configuration.
+    out_dir
+        Overrides ``[output] dir``.
+    overwrite, with_report
+        As for :func:`run`.
+
+    Returns
+    -------
+    CheckedRun
+        The output folder, the boundaries read and the population table read (None without
+        a ``[population]`` table), for the run to use.
+
+    Raises
+    ------
+    OutputError
+        The output folder is a dangling symbolic link, a file, not writable, holds a file where
+        an output folder goes (``OUT/report``, ``OUT/rasters``) or a folder where an output file
+        goes, its paths are too long for the file system or for sqlite3 (the GeoPackage), or
+        it has a ``!`` (which GDAL's GeoPackage driver takes for an archive's end).
+    OutputExistsError
+        Outputs exist and ``overwrite`` is False.
+    BoundaryError, PopulationError
+        The boundaries or the population table cannot be used, the table has no rows for the
+        analysis' start or end year, or none of its ids is a boundary id.
+    """
+    out = Path(out_dir) if out_dir is not None else config.output.dir
+    check_output_folder(out)
+    names = [f"{RASTER_DIR}/{name}" for name in raster_names(config)]
+    extra = [*names, SOURCES_TABLE, *export.scope_outputs(config.boundaries.scope)]
+    _check_outputs(out, overwrite, extra, with_report)
+    styles = [cog.qml_path(Path(n)).as_posix() for n in names]
+    pages = [f"report/{n}" for n in _report().REPORT_FILES] if with_report else []
+    files = [*export.RUN_OUTPUTS, SOURCES_TABLE, *names, *styles, *pages]
+    check_destinations(out, files, folders=[CHECKPOINT_DIR, f"{CHECKPOINT_DIR}/sources"])
+    _check_path_lengths(out, files)
+    b = config.boundaries
+    boundaries = read_boundaries(b.path, id_field=b.id, name_field=b.name, layer=b.layer)
+    return CheckedRun(out, boundaries, _checked_population(config, boundaries))
+
+
+def _checked_population(config: RunConfig, boundaries: gpd.GeoDataFrame) -> pd.DataFrame | None:
+    """The population table read and checked: start and end years, ids matching boundaries."""
+    if config.population is None:
+        return None
+    spec, a = config.population.spec, config.analysis
+    pop = read_population(spec)
+    years = pop
+    if config.population.interpolate is not None:
+        with warnings.catch_warnings():  # said once, when the run joins the table
+            warnings.simplefilter("ignore", UrbanShrinkWarning)
+            wanted = sorted(set(pop["year"]) | {a.start, a.end})
+            years = interpolate_population(pop, wanted, method=config.population.interpolate)
+    _check_population_years(years, config)
+    ids = boundaries["city_id"]
+    if not pop["city_id"].isin(ids).any():
+        table = ", ".join(repr(i) for i in pd.unique(pop["city_id"])[:3])
+        units = ", ".join(repr(i) for i in ids[:3])
+        raise PopulationError(
+            f"no id in column {spec.id!r} is a boundary id (table: {table}, ...; boundaries "
+            f"[{config.boundaries.id}]: {units}, ...)",
+            where=str(spec.path),
+            fix="set [population] id to the column holding the boundaries' codes, or fix the "
+            "codes (same length, leading zeros kept)",
+        )
+    return pop
+
+
+#: Prefix of the hidden folder in OUT where a run writes its outputs before moving them in.
+STAGING_PREFIX = ".staging-"
+_ASIDE = ".previous"  # in a staging folder: the previous outputs a commit replaces
+_MANIFEST = ".manifest"  # in _ASIDE while a commit moves files: the new outputs, one per line
+_NAME_MAX, _PATH_MAX = 255, 4096  # when the file system does not say
+#: Bytes of a database path sqlite3 opens (measured: 504 opens, 505 does not; it adds
+#: "-journal" within its 512).
+SQLITE_PATH_MAX = 504
+_TEMP_NAME = f"{STAGING_PREFIX}{'0' * 7}-{'0' * 8}"  # the longest staging folder's name
+
+
+def check_output_folder(out: str | os.PathLike) -> None:
+    """Refuse an output folder that is, or lies under, a dangling symbolic link.
+
+    Raises
+    ------
+    OutputError
+        ``out`` or one of its parents is a symbolic link whose target does not exist.
+    """
+    path = Path(out)
+    for p in (path, *path.parents):
+        if p.is_symlink() and not p.exists():
+            raise OutputError(
+                f"is a symbolic link to {os.readlink(p)}, which does not exist",
+                where=str(p),
+                fix="create the link's target, remove the link, or choose another --out",
+            )
+
+
+def check_destinations(
+    out: str | os.PathLike, files: Iterable[str | os.PathLike], *, folders: Iterable[str] = ()
+) -> None:
+    """Refuse outputs whose place is taken: a file where a folder goes, or the reverse.
+
+    Parameters
+    ----------
+    out
+        The output folder.
+    files
+        Output files relative to ``out``.
+    folders
+        More folders relative to ``out`` that the run creates.
+
+    Raises
+    ------
+    OutputError
+        One error listing every such place.
+    """
+    root = Path(out)
+    need = {Path(f).parent for f in files} | {Path(f) for f in folders}
+    dirs = {p for d in need for p in (d, *d.parents) if p != Path(".")}
+    problems = [
+        f"{(root / d).as_posix()} is a file where an output folder goes"
+        for d in sorted(dirs)
+        if (root / d).exists() and not (root / d).is_dir()
+    ]
+    problems += [
+        f"{(root / f).as_posix()} is a folder where an output file goes"
+        for f in sorted({Path(f) for f in files})
+        if (root / f).is_dir()
+    ]
+    if problems:
+        raise OutputError(
+            "; ".join(problems), where=str(root), fix="move or remove it, or choose another --out"
+        )
+
+
+def _pathconf(path: Path, name: str, default: int) -> int:
+    try:
+        return os.pathconf(path, name) or default
+    except (OSError, ValueError):
+        return default
+
+
+def _check_path_lengths(out: Path, files: Sequence[str]) -> None:
+    """Refuse an output folder whose outputs' (temporary) paths no writer could open."""
+    base = Path(os.path.abspath(out))
+    existing = next(p for p in (base, *base.parents) if p.exists())
+    name_max = _pathconf(existing, "PC_NAME_MAX", _NAME_MAX)
+    path_max = _pathconf(existing, "PC_PATH_MAX", _PATH_MAX)
+    for part in base.parts[1:]:
+        if len(os.fsencode(part)) > name_max:
+            raise OutputError(
+                f"has a folder name of {len(os.fsencode(part))} bytes; the file system takes "
+                f"{name_max}",
+                where=str(out),
+                fix="choose an --out folder with shorter names",
+            )
+    stage = base / _TEMP_NAME
+    longest = max((os.fsencode(stage / f) for f in files), key=len)
+    # temporaries add ".", "." and 8 characters to a name; the COGs' work folder adds more
+    if len(longest) + 40 >= path_max:
+        raise OutputError(
+            f"is too deep: output paths would be {len(longest) + 40} bytes long, the file "
+            f"system takes {path_max}",
+            where=str(out),
+            fix="choose a shorter --out path",
+        )
+    if "!" in str(base):  # GDAL 3.x: "a!/b/c.gpkg" is opened as "/b/c.gpkg"
+        raise OutputError(
+            "has a '!', where GDAL's GeoPackage driver cuts the path (it reads what follows as "
+            "a path inside an archive) and cannot write the GeoPackage",
+            where=str(out),
+            fix="choose an --out path without '!'",
+        )
+    gpkg = os.fsencode(stage / ".urbanshrink.00000000.gpkg")
+    if len(gpkg) > SQLITE_PATH_MAX:
+        room = SQLITE_PATH_MAX - (len(gpkg) - len(os.fsencode(base)))
+        raise OutputError(
+            f"is {len(os.fsencode(base))} bytes long: sqlite3, which writes the GeoPackage, "
+            f"opens paths of up to {SQLITE_PATH_MAX} bytes",
+            where=str(out),
+            fix=f"choose an --out path of at most {room} bytes (absolute)",
+        )
+
+
+def check_free_space(
+    out: str | os.PathLike,
+    config: RunConfig,
+    series: Sequence[sources.Series],
+    plans: Sequence[RasterPlan],
+) -> int:
+    """Estimate the bytes a run writes and refuse to start when the disk has fewer free.
+
+    The estimate is rough: each output raster's pixels at the compression its input files
+    achieve (their size over their pixels' bytes), a third more for overviews, the largest
+    one once more for the work file a COG is copied from, and the tables at three times the
+    boundaries' file size.
+
+    Returns
+    -------
+    int
+        The estimate, in bytes.
+
+    Raises
+    ------
+    OutputError
+        Fewer bytes are free where ``out`` is (or would be) than the estimate.
+    """
+    raw = packed = 0
+    for one in series:
+        year = one.years[0]
+        packed += sum(os.path.getsize(f) for f in one.files[year] if os.path.isfile(f))
+        raw += sum(_raster_bytes(name) for name in one.groups[year].values())
+    ratio = min(max(packed / raw, 0.01), 1.0) if raw else 1.0
+    rasters = [_raster_bytes(p.template, p.dtype) * ratio for p in plans]
+    tables = 3 * os.path.getsize(config.boundaries.path) + 2**20
+    needed = int(sum(rasters) * 4 / 3 + max(rasters, default=0) + tables)
+    base = Path(os.path.abspath(out))
+    existing = next(p for p in (base, *base.parents) if p.exists())
+    free = shutil.disk_usage(existing).free
+    if free < needed:
+        raise OutputError(
+            f"has {_megabytes(free)} free; this run writes about {_megabytes(needed)}",
+            where=str(existing),
+            fix="free some space there, or choose another --out",
+        )
+    return needed
+
+
+def _raster_bytes(name: str, dtype: str | None = None) -> int:
+    """Bytes of a raster's pixels, uncompressed (in ``dtype`` when given)."""
+    import numpy as np
+
+    with reading_env(), rasterio.open(name) as ds:
+        size = np.dtype(dtype or ds.dtypes[0]).itemsize
+        return ds.width * ds.height * (1 if dtype else ds.count) * size
+
+
+def _megabytes(n: float) -> str:
+    return f"{n / 2**20:,.0f} MB" if n >= 2**20 else f"{n / 2**20:.2f} MB"
+
+
+@contextlib.contextmanager
+def _undone_on_failure(out: Path) -> Iterator[None]:
+    """Remove every file and folder the block creates under ``out`` if it raises."""
+    top = Path(os.path.abspath(out))
+    while not top.parent.exists():
+        top = top.parent
+    existed = top.exists()
+    before = set(top.rglob("*")) if existed else set()
+    try:
+        yield
+    except BaseException:
+        if not existed:
+            shutil.rmtree(top, ignore_errors=True)
+        else:
+            for p in sorted(set(top.rglob("*")) - before, key=lambda p: -len(p.parts)):
+                if p.is_dir() and not p.is_symlink():
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    p.unlink(missing_ok=True)
+        raise
+
+
+def _warn_if_no_data(table: pd.DataFrame, with_report: bool) -> None:
+    """One line when no city carries data: the tables are written and the report says so."""
+    if len(table) and (table["class"] == "no_data").all():
+        report = "; report.html says so and draws no chart of changes" if with_report else ""
+        warnings.warn(
+            f"no city has data for the analysis (all {len(table)} units are no_data): the "
+            f"tables are written{report}",
+            UrbanShrinkWarning,
+            stacklevel=3,
+        )
+
+
+def _previous_set(out: Path, with_report: bool) -> list[str]:
+    """The previous run's files in ``out`` that a new run's set replaces (or leaves out)."""
+    names = [*export.RUN_OUTPUTS, SOURCES_TABLE]
+    for scopes in (("prefecture", "urban"), ("urban", "prefecture")):  # a two-scope run's
+        names += export.scope_outputs(scopes)
+    if with_report:
+        names += [f"report/{n}" for n in _report().REPORT_FILES]
+    rasters = out / RASTER_DIR
+    if rasters.is_dir():
+        made = ("builtup_change_", "ntl_change_", "ntl_trend_", "new_builtup_dark")
+        names += [f"{RASTER_DIR}/{p.name}" for p in rasters.iterdir() if p.name.startswith(made)]
+    return [n for n in names if (out / n).is_file()]
+
+
+@contextlib.contextmanager
+def _staged(out: Path, *, needed: int = 0, retire: Sequence[str] = ()) -> Iterator[Path]:
+    """A hidden folder in ``out`` for a run's files, moved into place only once all are written.
+
+    Stale staging folders of killed runs are removed first (a commit they were in the middle
+    of is undone). Then every destination is checked before the first move; the previous
+    run's files (those the new set replaces and those in ``retire``) are moved aside into
+    the staging folder, the new files moved in, and the old ones removed only after the
+    whole new set is in place. A failure at any point leaves the previous run's outputs as
+    they were and no temporary file behind; a full disk or quota becomes one
+    :class:`OutputError` naming the folder and ``needed``, the bytes the run writes.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    remove_stale_staging(out)
+    stage = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=out))
+    try:
+        with _disk_full_as_error(out, needed):
+            yield stage
+        _commit(stage, out, retire)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _commit(stage: Path, out: Path, retire: Sequence[str]) -> None:
+    """Move the staged files into ``out``, the files they replace aside, all or none."""
+    new = sorted(p.relative_to(stage) for p in stage.rglob("*") if p.is_file())
+    check_destinations(out, new)
+    old = sorted(
+        {Path(r) for r in (*new, *retire) if (out / r).is_file() or (out / r).is_symlink()}
+    )
+    aside = stage / _ASIDE
+    aside.mkdir()
+    (aside / _MANIFEST).write_text("".join(f"{p.as_posix()}\n" for p in new), encoding="utf-8")
+    moved: list[tuple[Path, Path]] = []
+    try:
+        for rel in old:
+            (aside / rel).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(out / rel, aside / rel)
+            moved.append((out / rel, aside / rel))
+        for rel in new:
+            (out / rel).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(stage / rel, out / rel)
+            moved.append((stage / rel, out / rel))
+    except BaseException:
+        for src, dst in reversed(moved):
+            os.replace(dst, src)
+        raise
+    (aside / _MANIFEST).unlink()  # the whole new set is in place: the old one may go
+
+
+def remove_stale_staging(out: str | os.PathLike) -> list[Path]:
+    """Remove the staging folders that killed runs left in ``out``; return them.
+
+    A folder whose run is still alive (its process id in its name) is kept. A run killed
+    while moving its files into place is undone: its new files that were moved in are
+    removed and the previous ones it had moved aside are put back.
+    """
+    removed = []
+    for stage in Path(out).glob(f"{STAGING_PREFIX}*"):
+        pid = stage.name[len(STAGING_PREFIX) :].split("-")[0]
+        if not stage.is_dir() or (pid.isdigit() and _alive(int(pid))):
+            continue
+        manifest = stage / _ASIDE / _MANIFEST
+        if manifest.exists():  # killed inside a commit: back to the previous set
+            for line in manifest.read_text(encoding="utf-8").splitlines():
+                if not (stage / line).exists():  # already moved in
+                    (Path(out) / line).unlink(missing_ok=True)
+            manifest.unlink()
+            for old in sorted(p for p in (stage / _ASIDE).rglob("*") if p.is_file()):
+                dst = Path(out) / old.relative_to(stage / _ASIDE)
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(old, dst)
+        shutil.rmtree(stage, ignore_errors=True)
+        log.info("removed the staging folder %s of a killed run", stage)
+        removed.append(stage)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+#: A write failing with less space than this left is taken for a full disk: GDAL's errors
+#: (``TIFFAppendToStrip: Write error``) lose the system's errno.
+_LOW_SPACE = 16 * 2**20
+
+
+@contextlib.contextmanager
+def _disk_full_as_error(out: Path, needed: int) -> Iterator[None]:
+    """Turn a full disk or quota during the block into one :class:`OutputError`."""
+    try:
+        yield
+    except OutputError:
+        raise
+    except Exception as err:
+        free = shutil.disk_usage(out).free
+        if not export.disk_full(err) and free >= _LOW_SPACE:
+            raise
+        raise OutputError(
+            f"the disk is full (writing the outputs needs about {_megabytes(needed)}, "
+            f"{_megabytes(free)} is free)",
+            where=str(out),
+            fix="free some space there, or choose another --out; the previous outputs are kept",
+        ) from err
 
 
 def _report() -> ModuleType:
@@ -1523,6 +1955,19 @@ def report_from_outputs(
     ------
     ConfigError
         ``out_dir`` holds no run (no ``urbanshrink.gpkg`` or CSV tables).
+    InputError
+        A table the report needs (``urbanshrink.gpkg`` layer ``cities``, ``city_year.csv``,
+        ``summary.csv``) is missing, unreadable or lacks its columns; the message names the
+        file and how to write it again.
+    OutputExistsError
+        Report files exist and ``overwrite`` is False.
+    OutputError
+        ``OUT/report`` is a file, or the disk is full (the previous report is kept).
+
+    Notes
+    -----
+    The pages are written into a staging folder and moved in together, as :func:`run`'s
+    outputs: the previous report's files all go (a chart no longer drawn too), or none.
     """
     out = Path(out_dir)
     gpkg = out / "urbanshrink.gpkg"
@@ -1530,18 +1975,65 @@ def report_from_outputs(
         raise ConfigError(
             "holds no run (no urbanshrink.gpkg)", where=str(out), fix="run `urbanshrink run` first"
         )
-    cities = _read_layer_with_booleans(gpkg, "cities")
-    city_year = read_city_year(out / "city_year.csv")
-    summary = pd.read_csv(out / "summary.csv", index_col=0)
+    with _run_table(gpkg, out):
+        cities = _read_layer_with_booleans(gpkg, "cities")
+    with _run_table(out / "city_year.csv", out):
+        city_year = read_city_year(out / "city_year.csv")
+    with _run_table(out / "summary.csv", out):
+        summary = pd.read_csv(out / "summary.csv", index_col=0)
     sens = out / "sensitivity.csv"  # absent in runs of earlier versions
-    sens = pd.read_csv(sens, index_col=[0, 1]) if sens.exists() else None
+    with _run_table(sens, out):
+        sens = pd.read_csv(sens, index_col=[0, 1]) if sens.exists() else None
     scopes = out / "scopes.csv"  # a run of two scopes
-    scopes = pd.read_csv(scopes, index_col=0) if scopes.exists() else None
-    with _one_step(progress, "report"):
-        return _report().write_report(
-            out / "report", cities, city_year, summary, sensitivity=sens, scopes=scopes,
-            overwrite=overwrite,
-        )  # fmt: skip
+    with _run_table(scopes, out):
+        scopes = pd.read_csv(scopes, index_col=0) if scopes.exists() else None
+    pages = [f"report/{n}" for n in _report().REPORT_FILES]
+    export.check_outputs(out, pages, overwrite=overwrite)
+    check_destinations(out, pages)
+    try:  # staged and committed as a run's outputs: the old pages all go, or none
+        old = [p for p in pages if (out / p).is_file()]
+        with _staged(out, retire=old) as stage, _one_step(progress, "report"):
+            written = _report().write_report(
+                stage / "report", cities, city_year, summary, sensitivity=sens, scopes=scopes,
+                overwrite=True,
+            )  # fmt: skip
+        return tuple(out / p.relative_to(stage) for p in written)
+    except InputError as err:  # the tables read but lack what the report needs
+        raise InputError(
+            f"holds tables the report cannot use ({err.what}; cities is urbanshrink.gpkg layer "
+            "cities, city_year and summary are city_year.csv and summary.csv)",
+            where=str(out),
+            fix=_REGENERATE.format(out=out),
+        ) from err
+
+
+_REGENERATE = (
+    "write the run's tables again with `urbanshrink export CONFIG.toml --out {out} --overwrite` "
+    "(the checkpoints make it quick), then `urbanshrink report {out} --overwrite`"
+)
+
+
+@contextlib.contextmanager
+def _run_table(path: Path, out: Path) -> Iterator[None]:
+    """Turn a missing or unreadable table of a run folder into one :class:`InputError`."""
+    import pyogrio.errors
+
+    if not path.exists() and path.name not in ("sensitivity.csv", "scopes.csv"):
+        raise InputError(
+            "is missing from the run folder", where=str(path), fix=_REGENERATE.format(out=out)
+        )
+    try:
+        yield
+    except UrbanShrinkError as err:
+        raise InputError(err.what, where=str(path), fix=_REGENERATE.format(out=out)) from err
+    except (
+        OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError,
+        pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError,
+    ) as err:  # fmt: skip
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise InputError(
+            f"cannot be read ({reason})", where=str(path), fix=_REGENERATE.format(out=out)
+        ) from err
 
 
 def _read_layer_with_booleans(gpkg: Path, layer: str) -> gpd.GeoDataFrame:
@@ -1806,6 +2298,7 @@ def run_demo(
     ``excel``: CSVs with a UTF-8 byte order mark (see :class:`OutputConfig`).
     """
     out = Path(out_dir)
+    check_output_folder(out)
     _check_outputs(out, overwrite)
     config = out / "data" / "urbanshrink.toml"
     if not config.exists():  # kept when present, so a repeated demo resumes from checkpoints

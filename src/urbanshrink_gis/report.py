@@ -315,8 +315,9 @@ def _class_scatter(ax: Axes, table: pd.DataFrame, x: str, y: str) -> int:
 
 
 def _limits(values: pd.Series) -> tuple[float, float]:
-    """Axis limits around the values and 0, with a margin."""
-    low, high = min(values.min(), 0.0), max(values.max(), 0.0)
+    """Axis limits around the finite values and 0, with a margin."""
+    finite = values[np.isfinite(values.astype(float))]
+    low, high = (min(finite.min(), 0.0), max(finite.max(), 0.0)) if len(finite) else (0.0, 0.0)
     margin = (high - low) * 0.08 or 1.0
     return low - margin, high + margin
 
@@ -775,8 +776,9 @@ def _html(
     sensitivity: pd.DataFrame | None = None,
     scopes: pd.DataFrame | None = None,
     context: Mapping[str, Any] | None = None,
+    no_data: bool = False,
 ) -> str:
-    """The whole page; charts are (file name, caption, PNG bytes)."""
+    """The whole page; charts are (file name, caption, PNG bytes); ``no_data``: say so."""
     figures = {name: _figure_html(name, caption, png) for name, caption, png in charts}
     province_figure = figures.pop("chart_provinces.png", "")
     dark_figure = figures.pop("chart_dark_builtup.png", "")
@@ -790,6 +792,7 @@ def _html(
         f"<h1>{_e(title)}</h1>",
         f'<p class="meta">{len(table)} cities{_e(_years(city_year))}. A city is in the paradox '
         f"when it shrinks (population) and expands (built-up land) at once.{_e(_unit(table))}</p>",
+        _NO_DATA_HTML if no_data else "",
         _cards_html(summary.loc["all"], share_text),
         f"<p>Of the shrinking cities, <b>{_e(share_text)}</b> still expanded their built-up "
         "land.</p>",
@@ -811,6 +814,13 @@ def _html(
         f"<script>{_JS}</script></body></html>",
     ]
     return "\n".join(part for part in parts if part) + "\n"
+
+
+_NO_DATA_HTML = (
+    '<p class="nodata"><b>No city has data for the analysis</b>: every unit is '
+    "<code>no_data</code> (population or built-up land missing at the start or end year; "
+    "city_year.csv shows which). The tables are written; no chart of changes is drawn.</p>"
+)
 
 
 def _figure_html(name: str, caption: str, png: bytes) -> str:
@@ -1115,14 +1125,18 @@ def write_report(
         raise OutputExistsError("output exists", where=", ".join(existing), fix=fix)
     table = _prepare(cities)
     charts = []
+    empty = bool((table["class"] == "no_data").all())  # no city has data: only the map
     with _font_context():
         for name, caption, draw in _CHARTS:
-            fig = draw(table, city_year, summary)
+            skip = empty and name != "chart_class_map.png"
+            fig = None if skip else draw(table, city_year, summary)
             if fig is None:
                 log.info("no data for %s; not drawn", name)
             else:
                 charts.append((name, caption, _png(fig)))
-    page = _html(title, table, city_year, summary, charts, sensitivity, scopes, context)
+    page = _html(
+        title, table, city_year, summary, charts, sensitivity, scopes, context, no_data=empty
+    )
     page = page.encode("utf-8")
     files = [(out / name, png) for name, _, png in charts] + [(out / "report.html", page)]
     for path, content in files:

@@ -112,16 +112,23 @@ def _is_literal(part: str) -> bool:
 
 
 def find_files(
-    pattern: str | os.PathLike, years: Iterable[int] | None = None
+    pattern: str | os.PathLike,
+    years: Iterable[int] | None = None,
+    *,
+    root: str | os.PathLike | None = None,
 ) -> dict[int, tuple[str, ...]]:
     """Files matching a ``{year}`` pattern, grouped by year and sorted.
 
     Parameters
     ----------
     pattern
-        Path pattern (see the module's terms); relative to the working folder when relative.
+        Path pattern (see the module's terms); relative to `root`, else to the working folder,
+        when relative.
     years
         Keep only these years (all found otherwise).
+    root
+        A folder taken literally (its ``{year}``, ``*``, ``?`` are characters of its names,
+        as in a configuration's folder).
 
     Returns
     -------
@@ -142,8 +149,9 @@ def find_files(
             where="path",
             fix='write the year as {year}, e.g. "ntl/VNL_*_{year}_*.average_masked.dat.tif.gz"',
         )
-    parts = Path(os.path.abspath(text)).parts
-    cut = next(i for i, p in enumerate(parts) if not _is_literal(p))
+    literal = 0 if root is None else len(Path(os.path.abspath(root)).parts)
+    parts = Path(os.path.abspath(os.path.join(root or "", text))).parts
+    cut = next(i for i, p in enumerate(parts) if i >= literal and not _is_literal(p))
     root, rest = Path(*parts[:cut]), parts[cut:]
     regex = _pattern_regex(rest)
     deep = "**" in rest
@@ -167,7 +175,7 @@ def find_files(
     if missing:
         raise RasterError(
             "file not found",
-            where=text.replace("{year}", str(missing[0])),
+            where=os.path.join(root or "", text.replace("{year}", str(missing[0]))),
             fix="check the raster path (wildcards * ? ** may stand for stamps), or drop the "
             "year from years",
         )
