@@ -173,3 +173,26 @@ def test_weights_nodata_stands_in_for_a_missing_nodata_tag(demo_with_population,
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError, match="weights_nodata applies to kind = 'nightlight'"):
         pipeline.load_config(path)
+
+
+def test_nightlight_command_takes_weights(demo_with_population, tmp_path):
+    """`urbanshrink nightlight --weights` gives the run's ntl_pop_weighted_mean."""
+    demo, _ = demo_with_population
+    out = tmp_path / "ntl.csv"
+    args = [
+        "-qq", "nightlight", str(demo.root / "rasters/ntl/Harmonized_DN_NTL_{year}_*.tif"),
+        str(demo.boundaries), "--layer", "cities", "--id", "adcode",
+        "--product", "dmsp_harmonized", "--years", "2020",
+        "--weights", str(demo.root / "pop/worldpop_{year}.tif"), "-o", str(out),
+    ]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out, dtype={"adcode": str}).set_index("adcode")
+    cities = read_boundaries(demo.boundaries, id_field="adcode", layer="cities")
+    ntl = demo.root / "rasters" / "ntl" / "Harmonized_DN_NTL_2020_simVIIRS.tif"
+    pop = demo.root / "pop" / "worldpop_2020.tif"
+    direct = zonal_stats(cities, ntl, ("weighted_mean",), zone_id="city_id", weights=pop)
+    got = table.loc[direct.index, "ntl_pop_weighted_mean"].to_numpy()
+    assert got == pytest.approx(direct["weighted_mean"].to_numpy(), rel=1e-9)
+    alone = CliRunner().invoke(cli, [*args[:-4], "--weights-nodata", "0", "-o", str(out)])
+    assert alone.exit_code == 2 and "give --weights too" in alone.output

@@ -122,6 +122,21 @@ def test_zonal_statistics_in_qgis_equals_the_cli(profile, demo, tmp_path):
     ])  # fmt: skip
     assert result.exit_code == 0, result.output
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "qgis.csv"), pd.read_csv(direct))
+    plugins = str(profile / "profiles" / "default" / "python" / "plugins")
+    params = tmp_path / "zonal.json"
+    params.write_text(json.dumps({
+        "ZONES": zones, "ZONE_ID": "adcode", "RASTER": str(raster), "STATS": [0, 5, 12],
+        "COVERAGE": 2, "OUTPUT": str(tmp_path / "dialog.csv"),
+    }))  # fmt: skip
+    proc = subprocess.run(
+        [SYSTEM_PYTHON, str(DRIVER), plugins, "zonalstatistics", str(params)],
+        capture_output=True, text=True, env=_env(profile), timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    seen = json.loads(next(x for x in proc.stdout.splitlines() if x.startswith("QGIS-JSON "))[10:])
+    assert seen["ok"] and max(seen["progress"]) == 100  # the dialog's bar moves to the end
+    assert "zonal statistics" in seen["texts"]
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "dialog.csv"), pd.read_csv(direct))
 
 
 def test_a_bad_input_is_the_projects_one_line_error(profile, demo, tmp_path):

@@ -323,11 +323,12 @@ def zonal(ctx: click.Context, raster: str, zones: str, **p: Any) -> None:
     settings = _raster_settings(preset, p)
     if p["categorical"]:
         check_class_raster(raster, band=settings["band"])
-    table = zonal_stats(
-        target.boundaries, raster, _words(p["stats"]) or DEFAULT_STATS, zone_id="city_id",
-        categorical=p["categorical"], areas=p["areas"], weights=p["weights"],
-        threshold=p["threshold"], **settings, **target.engine,
-    )  # fmt: skip
+    with _stage_progress(ctx, "zonal statistics") as progress:
+        table = zonal_stats(
+            target.boundaries, raster, _words(p["stats"]) or DEFAULT_STATS, zone_id="city_id",
+            categorical=p["categorical"], areas=p["areas"], weights=p["weights"],
+            threshold=p["threshold"], progress=progress, **settings, **target.engine,
+        )  # fmt: skip
     if p["categorical"]:
         table = export.class_columns(table, preset.classes if preset else None)
     target.write(table)
@@ -431,24 +432,44 @@ def builtup(ctx: click.Context, pattern: str, zones: str, product: str, years: A
     """Built-up km² per zone and year from a land-cover PATTERN with {year}, in ZONES."""
     series, zones = _series(pattern, zones, years)
     target = _Zones(ctx, zones, p)
-    table = metrics.landcover_metrics(
-        target.boundaries, series, get_product(product), zone_id="city_id", **target.engine
-    )
+    with _stage_progress(ctx, f"landcover {product}") as progress:
+        table = metrics.landcover_metrics(
+            target.boundaries, series, get_product(product), zone_id="city_id",
+            progress=progress, **target.engine,
+        )  # fmt: skip
     target.write(table, "rows")
 
 
 @cli.command()
 @_series_options("vnl2", _kinds("nightlight"))
 @click.option("--lit-threshold", type=float, help="Override the product's lit threshold.")
+@click.option(
+    "--weights",
+    help="Population raster (a pattern with {year}, or one file for every year): adds"
+    " ntl_pop_weighted_mean; another grid is warped onto the light's, nearest.",
+)
+@click.option("--weights-nodata", type=float, help="The weights' fill, where untagged.")
 def nightlight(ctx: click.Context, pattern: str, zones: str, product: str, years: Any,
-               lit_threshold: float | None, **p: Any) -> None:  # fmt: skip
+               lit_threshold: float | None, weights: str | None, weights_nodata: float | None,
+               **p: Any) -> None:  # fmt: skip
     """Night-light sum, mean and lit km² per zone and year from a PATTERN with {year}."""
+    if weights_nodata is not None and weights is None:
+        raise BadInput("--weights-nodata is the fill of --weights: give --weights too")
     series, zones = _series(pattern, zones, years)
     target = _Zones(ctx, zones, p)
-    table = metrics.nightlight_metrics(
-        target.boundaries, series, get_product(product), zone_id="city_id",
-        lit_threshold=lit_threshold, **target.engine,
-    )  # fmt: skip
+    per_year = None
+    if weights is not None:
+        per_year = (
+            pipeline.raster_series(weights, tuple(series))
+            if "{year}" in weights
+            else dict.fromkeys(series, weights)
+        )
+    with _stage_progress(ctx, f"nightlight {product}") as progress:
+        table = metrics.nightlight_metrics(
+            target.boundaries, series, get_product(product), zone_id="city_id",
+            lit_threshold=lit_threshold, weights=per_year, weights_nodata=weights_nodata,
+            progress=progress, **target.engine,
+        )  # fmt: skip
     target.write(table, "rows")
 
 
@@ -597,6 +618,19 @@ def qgis_plugin_install(profile: str, profiles_path: str | None) -> None:
 
     target = install_plugin(profile, profiles_path=profiles_path)
     click.echo(f"installed {target}; restart QGIS: Processing Toolbox > Urban shrinkage")
+
+
+@contextlib.contextmanager
+def _stage_progress(ctx: click.Context, stage: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A (done, total) callback of one stage, drawn as :func:`_progress` draws stages.
+
+    None when the table goes to stdout (``-o -``), which then holds the table alone.
+    """
+    if ctx.params.get("output") == export.STDOUT:
+        yield None  # type: ignore[misc]
+        return
+    with _progress(ctx) as progress:
+        yield functools.partial(progress, stage)
 
 
 @contextlib.contextmanager
