@@ -78,7 +78,9 @@ def test_rasters_open_with_their_styles(qgis_report):
 def test_project_has_cities_rasters_and_tables_groups(qgis_report):
     groups = qgis_report["project"]["groups"]
     assert list(groups) == ["cities", "rasters", "tables"]
-    assert groups["cities"] == ["cities"]
+    # the demo's second scope: its cities layer opens from the project, unchecked
+    assert groups["cities"] == ["cities", "cities_urban"]
+    assert "cities_urban" not in qgis_report["project"]["visible"]
     assert groups["tables"] == ["city_year", "summary", "sensitivity"]
     assert len(groups["rasters"]) == 4
 

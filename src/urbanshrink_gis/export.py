@@ -458,6 +458,7 @@ def write_run(
     overwrite: bool = False,
     project_crs: str | CRS = DEFAULT_PROJECT_CRS,
     excel: bool = False,
+    other_scopes: Sequence[str] = (),
 ) -> tuple[Path, ...]:
     """Write a run's GeoPackage and CSV copies of its tables.
 
@@ -491,6 +492,9 @@ def write_run(
         CRS of the project's map (any form pyproj reads).
     excel
         Start the CSVs with a UTF-8 byte order mark (see :func:`write_table`).
+    other_scopes
+        Scopes whose ``cities_<scope>`` layers :func:`write_scope` adds to the GeoPackage:
+        in the project's ``cities`` group too, styled as ``cities`` and unchecked.
 
     Returns
     -------
@@ -507,7 +511,9 @@ def write_run(
         if sensitivity is not None:
             _write_layer(sensitivity.reset_index(), tmp, "sensitivity")
         style = cities_style(cities)
-        project = _project(gpkg.name, city_year, cities, rasters or (), sensitivity, project_crs)
+        project = _project(
+            gpkg.name, city_year, cities, rasters or (), sensitivity, project_crs, other_scopes
+        )
         qgisxml.store_in_geopackage(
             tmp, styles={"cities": style}, project=project, project_name=PROJECT_NAME
         )
@@ -645,6 +651,7 @@ def _project(
     rasters: Sequence[qgisxml.ProjectLayer],
     sensitivity: pd.DataFrame | None,
     crs_value: str | CRS,
+    other_scopes: Sequence[str] = (),
 ) -> str:
     """The run's QGIS project document (see :func:`write_run`)."""
     crs = project_crs(crs_value)
@@ -654,6 +661,17 @@ def _project(
         style=cities_style(cities), crs=CRS.from_user_input(cities.crs), geometry="Polygon",
         group="cities", title="City class (population, built-up change)",
     )  # fmt: skip
+
+    scope_layers = [
+        dataclasses.replace(
+            city_layer,
+            name=f"cities_{scope}",
+            visible=False,
+            source=f"./{gpkg_name}|layername=cities_{scope}",
+            title=f"City class, {scope} scope (population, built-up change)",
+        )
+        for scope in other_scopes
+    ]
 
     def rank(layer: qgisxml.ProjectLayer) -> int:
         return next(
@@ -691,7 +709,8 @@ def _project(
         parent_field=key, child_field=key,
     )  # fmt: skip
     return qgisxml.project_xml(
-        "urbanshrink", [city_layer, *raster_layers, *tables], crs=crs, extent=extent,
+        "urbanshrink", [city_layer, *scope_layers, *raster_layers, *tables], crs=crs,
+        extent=extent,
         relations=[relation], layout=layout,
     )  # fmt: skip
 

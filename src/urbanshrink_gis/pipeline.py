@@ -1196,6 +1196,7 @@ def run(
                 stage, head.city_year, head.cities, head.summary,
                 rasters=[lay for lay, _ in layers], sensitivity=head.sensitivity, overwrite=True,
                 excel=excel, project_crs=config.output.project_crs,
+                other_scopes=[other.scope for other in scopes[1:]],
             )  # fmt: skip
             for other in scopes[1:]:
                 files = (*files, *export.write_scope(stage, other.scope, other.tables(),
