@@ -688,15 +688,15 @@ def test_temp_prefix_fits_any_name(stem, suffix):
 
 def _full_disk_at(writer: str, monkeypatch) -> None:
     """Make one writer fail as a full disk does: errno ENOSPC or EDQUOT, or GDAL's error."""
-    if writer == "csv":
-        real = pd.DataFrame.to_csv
+    if writer == "csv":  # the CSVs are written as text under a temporary name
+        real = Path.write_text
 
-        def to_csv(self, path, *args, **kwargs):
-            if "summary" in str(path):
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
-            return real(self, path, *args, **kwargs)
+        def write_text(self, *args, **kwargs):
+            if "summary" in self.name:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self))
+            return real(self, *args, **kwargs)
 
-        monkeypatch.setattr(pd.DataFrame, "to_csv", to_csv)
+        monkeypatch.setattr(Path, "write_text", write_text)
     elif writer == "quota":
 
         def write_bytes(self, data):
