@@ -30,6 +30,7 @@ from rasterio.transform import from_origin
 from test_bad_input import (
     POPULATION,
     SIZE,
+    YEARS,
     assert_one_line_error,
     edit_config,
     landcover,
@@ -272,6 +273,30 @@ def test_short_disk_is_refused_before_any_zonal_work(tmp_path, monkeypatch):
     line = assert_one_line_error(result, str(tmp_path), "has 0.00 MB free", "this run writes about")
     assert "free some space there, or choose another --out" in line
     assert not out.exists()
+
+
+def test_the_free_space_check_comes_before_the_first_pixel_is_read(tmp_path, monkeypatch):
+    """A land cover holding a class outside CLCD's legend: on a short disk the run stops at
+    the space check, having read no pixel; with room it stops at the sampled values."""
+    root = tmp_path / "d"
+    cfg = write_tiny(root)
+    odd = landcover(YEARS[0])
+    odd[0:4, 0:4] = 77  # not a CLCD class
+    write_raster(root / "rasters" / f"clcd_{YEARS[0]}.tif", odd, nodata=0)
+    read = []
+    real_read = pipeline.sources.read_block
+    monkeypatch.setattr(
+        pipeline.sources, "read_block", lambda *a, **k: read.append(a) or real_read(*a, **k)
+    )
+    real = shutil.disk_usage
+    with monkeypatch.context() as short:
+        short.setattr(pipeline.shutil, "disk_usage", lambda p: real(p)._replace(free=4096))
+        result = cli_run("run", cfg, "--out", tmp_path / "short")
+    assert_one_line_error(result, "has 0.00 MB free")
+    assert read == []  # refused before any value was sampled
+    result = cli_run("run", cfg, "--out", tmp_path / "room")
+    assert_one_line_error(result, "77")
+    assert read
 
 
 def test_free_space_estimate_is_of_the_outputs_size(tmp_path):

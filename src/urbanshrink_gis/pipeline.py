@@ -70,6 +70,7 @@ __all__ = [
     "RasterPlan",
     "RunConfig",
     "RunResult",
+    "check_source_values",
     "city_year_table",
     "discover_years",
     "load_config",
@@ -694,6 +695,7 @@ def resolve_sources(
     boundaries: gpd.GeoDataFrame,
     *,
     folder: str | os.PathLike,
+    check_values: bool = True,
 ) -> tuple[sources.Series, ...]:
     """Find, check and mosaic every raster series of a run before any zonal work.
 
@@ -705,6 +707,9 @@ def resolve_sources(
         The cities (values are sampled where they are).
     folder
         Where mosaics (VRTs) and converted tiles are kept.
+    check_values
+        Also sample the values (legend, valid range); False leaves that to
+        :func:`check_source_values`, so that a run reads no pixel before its free-space check.
 
     Returns
     -------
@@ -733,10 +738,22 @@ def resolve_sources(
         series = sources.resolve_series(
             files, raster.preset(), label=raster.label, folder=Path(folder), zones_bounds=boxes,
             allow_outside_product=raster.allow_outside_product, grid_crs=raster.grid_crs,
+            check_values=check_values,
         )  # fmt: skip
         out.append(series)
     _check_sensors(config, out)
     return tuple(out)
+
+
+def check_source_values(
+    config: RunConfig, boundaries: gpd.GeoDataFrame, series: Sequence[sources.Series]
+) -> tuple[sources.Series, ...]:
+    """The value checks :func:`resolve_sources` left out (``check_values=False``)."""
+    boxes = _zone_boxes(boundaries)
+    return tuple(
+        sources.check_series_values(one, boxes, raster.allow_outside_product)
+        for raster, one in zip(config.rasters, series, strict=True)
+    )
 
 
 def _zone_boxes(boundaries: gpd.GeoDataFrame) -> list[tuple[float, float, float, float, Any]]:
@@ -1164,10 +1181,12 @@ def run(
     checked = validate_run(config, out_dir=out_dir, overwrite=overwrite, with_report=with_report)
     out, boundaries, b = checked.out, checked.boundaries, config.boundaries
     with _undone_on_failure(out):  # a refused raster leaves no mosaic behind
-        series = resolve_sources(config, boundaries, folder=out / CHECKPOINT_DIR / "sources")
+        folder = out / CHECKPOINT_DIR / "sources"
+        series = resolve_sources(config, boundaries, folder=folder, check_values=False)
         cut = [sources.clip_series(one, boundaries) for one in series]  # per-pixel outputs' extent
         plans = raster_plans(config, cut)
         needed = check_free_space(out, config, series, plans)
+        series = check_source_values(config, boundaries, series)  # the first pixels read
     footprints = None
     if b.urban is not None:
         footprints = urban_footprints(

@@ -60,6 +60,7 @@ __all__ = [
     "Series",
     "Tile",
     "check_against",
+    "check_series_values",
     "clip_series",
     "covered_share",
     "find_files",
@@ -415,6 +416,7 @@ def resolve_series(
     zones_bounds: Sequence[tuple[float, float, float, float, CRS]] | None = None,
     allow_outside_product: bool = False,
     grid_crs: str | None = None,
+    check_values: bool = True,
 ) -> Series:
     """Describe, check and mosaic the files of a series, before any zonal work.
 
@@ -436,6 +438,9 @@ def resolve_series(
         Turn violations of the preset into warnings (and a note in the outputs' metadata).
     grid_crs
         CRS of the per-pixel outputs of a multi-CRS series (default: the first group's).
+    check_values
+        Also sample its values for the legend and range checks (:func:`check_values`);
+        False leaves that to a later call, so that no pixel is read yet.
 
     Returns
     -------
@@ -493,8 +498,31 @@ def resolve_series(
         label, effective, {y: tuple(fs) for y, fs in sorted(files.items())},
         dict(sorted(groups.items())), tuple(crs_list), tuple(notes), folder, footprints,
     )  # fmt: skip
+    series = dataclasses.replace(series, grid_crs=grid_crs)
+    if check_values:
+        series = check_series_values(series, zones_bounds, allow_outside_product)
+    return series
+
+
+def check_series_values(
+    series: Series,
+    zones_bounds: Sequence[tuple[float, float, float, float, CRS]] | None = None,
+    allow_outside_product: bool = False,
+) -> Series:
+    """The legend and valid-range checks of :func:`resolve_series`, on sampled windows.
+
+    Returns
+    -------
+    Series
+        The series with a note per violation that `allow_outside_product` lets through.
+
+    Raises
+    ------
+    RasterError
+        A value outside the preset's legend or valid range (unless allowed).
+    """
     notes = _check_values(series, zones_bounds, allow_outside_product)
-    return dataclasses.replace(series, notes=(*series.notes, *notes), grid_crs=grid_crs)
+    return dataclasses.replace(series, notes=(*series.notes, *notes))
 
 
 def _note_archives(files: Mapping[int, Sequence[str]], label: str) -> None:
