@@ -523,10 +523,7 @@ def write_run(
     if sensitivity is not None:
         tables.append(("sensitivity", sensitivity.reset_index()))
     for name, table in tables:
-        path = out / f"{name}.csv"
-        with atomic_path(path, overwrite=True) as tmp:
-            tmp.write_text(_csv_text(table), encoding="utf-8-sig" if excel else "utf-8")
-        written.append(path)
+        written.append(write_table(table, out / f"{name}.csv", overwrite=True, excel=excel))
     log.info("wrote %s", ", ".join(str(p) for p in written))
     return tuple(written)
 
@@ -569,11 +566,8 @@ def write_scope(
     written = []
     for name, table in tables.items():
         _write_layer(table, out / "urbanshrink.gpkg", f"{name}_{scope}")
-        plain = table.drop(columns="geometry") if "geometry" in table.columns else table
-        path = out / f"{name}_{scope}.csv"
-        with atomic_path(path, overwrite=True) as tmp:
-            tmp.write_text(_csv_text(plain), encoding="utf-8-sig" if excel else "utf-8")
-        written.append(path)
+        path = out / f"{name}_{scope}.csv"  # the CSV without the geometry
+        written.append(write_table(table, path, overwrite=True, excel=excel))
     return tuple(written)
 
 
@@ -600,11 +594,9 @@ def write_extra(
         _write_layer(footprints, out / "urbanshrink.gpkg", "urban_footprint")
     if compared is not None:
         _write_layer(compared.reset_index(), out / "urbanshrink.gpkg", "scopes")
-        path = out / "scopes.csv"
-        with atomic_path(path, overwrite=True) as tmp:
-            text = _csv_text(compared.reset_index())
-            tmp.write_text(text, encoding="utf-8-sig" if excel else "utf-8")
-        written.append(path)
+        written.append(
+            write_table(compared.reset_index(), out / "scopes.csv", overwrite=True, excel=excel)
+        )
     return tuple(written)
 
 

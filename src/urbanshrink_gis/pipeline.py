@@ -29,7 +29,6 @@ from typing import Any, Literal
 
 import geopandas as gpd
 import pandas as pd
-import pyproj
 import rasterio
 import shapely
 from pyproj import CRS
@@ -1400,10 +1399,9 @@ def urban_footprints(
     b = config.boundaries
     urban = b.urban if b.urban is not None else UrbanConfig()
     if urban.path is not None:
-        shapes = urban_stage.footprints_from_layer(
+        return urban_stage.footprints_from_layer(
             urban.path, boundaries, id_field=urban.id or b.id, layer=urban.layer
         )
-        return shapes.assign(footprint_km2=_km2(shapes))[["city_id", "footprint_km2", "geometry"]]
     pair = _first_of(config, series, "landcover")
     if pair is None:
         raise ConfigError(
@@ -1436,14 +1434,6 @@ def urban_footprints(
     units = [(f"urban-footprint-{year}", fingerprint, compute)]
     [shapes] = _through_checkpoints(Checkpoints(checkpoints), units, "urban footprints", progress)
     return shapes
-
-
-def _km2(shapes: gpd.GeoDataFrame) -> pd.Series:
-    """True area of polygons, km² (on the WGS 84 ellipsoid)."""
-    geod = pyproj.Geod(ellps="WGS84")
-    lonlat = shapes.geometry.to_crs("EPSG:4326")
-    km2 = [abs(geod.geometry_area_perimeter(g)[0]) / 1e6 for g in lonlat]
-    return pd.Series(km2, index=shapes.index)
 
 
 def _footprint_file(footprints: gpd.GeoDataFrame, folder: Path | None) -> Path:

@@ -30,7 +30,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 from affine import Affine
-from pyproj import CRS
+from pyproj import CRS, Geod
 from rasterio import features, windows
 
 from urbanshrink_gis.errors import ConfigError, UrbanShrinkWarning
@@ -69,7 +69,8 @@ def footprints_from_layer(
     Returns
     -------
     geopandas.GeoDataFrame
-        ``city_id`` and ``geometry`` (the boundaries' CRS), one row per matched prefecture.
+        ``city_id``, ``footprint_km2`` (on the WGS 84 ellipsoid) and ``geometry`` (the
+        boundaries' CRS), one row per matched prefecture, as :func:`derive_footprints`.
 
     Raises
     ------
@@ -93,7 +94,11 @@ def footprints_from_layer(
             UrbanShrinkWarning,
             stacklevel=2,
         )
-    return parts[parts["city_id"].isin(known)].reset_index(drop=True)
+    parts = parts[parts["city_id"].isin(known)].reset_index(drop=True)
+    geod = Geod(ellps="WGS84")
+    lonlat = parts.geometry.to_crs("EPSG:4326")
+    km2 = [abs(geod.geometry_area_perimeter(g)[0]) / 1e6 for g in lonlat]
+    return parts.assign(footprint_km2=km2)[["city_id", "footprint_km2", "geometry"]]
 
 
 def derive_footprints(
