@@ -3,9 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-# The zonal kernels compiled ahead of time (see src/urbanshrink_gis/_kernel_build.py).
+# The zonal kernels compiled ahead of time (see src/urbanshrink_gis/zonal/_kernel_build.py).
 KERNELS := $(VENV)/.kernels-built
-KERNEL_SOURCES := src/urbanshrink_gis/_kernel_code.py src/urbanshrink_gis/_kernel_build.py
+KERNEL_SOURCES := src/urbanshrink_gis/zonal/_kernel_code.py src/urbanshrink_gis/zonal/_kernel_build.py
 # Debian packages: QGIS opens the outputs in the export tests; a CJK font renders city names.
 APT_PACKAGES := qgis python3-qgis fonts-noto-cjk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml
 
 # Without a C compiler the build fails and numba compiles the same kernels at first use instead.
 $(KERNELS): $(STAMP) $(KERNEL_SOURCES)
-	@if $(BIN)/python -m urbanshrink_gis._kernel_build; then touch $(KERNELS); else \
+	@if $(BIN)/python -m urbanshrink_gis.zonal._kernel_build; then touch $(KERNELS); else \
 	  echo "warning: kernels not compiled ahead of time (needs a C compiler, e.g. apt-get install" \
 	    "gcc); numba compiles them at first use instead, ~0.3 s more per process" >&2; fi
 
@@ -57,4 +57,4 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench docs
 
 clean:
-	rm -rf $(VENV) outputs bench/.cache src/urbanshrink_gis/_kernels_aot.*.so
+	rm -rf $(VENV) outputs bench/.cache src/urbanshrink_gis/zonal/_kernels_aot.*.so

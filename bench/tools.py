@@ -200,9 +200,9 @@ def run_ours(sc: Scenario, zones: Path, rasters: dict[int, Path]) -> pd.DataFram
 
 def write_change(rasters: dict[int, Path]) -> None:
     """The built-up change COG between the first and last raster, written as a run writes it."""
-    from urbanshrink_gis.change import BUILTUP_CHANGE_CLASSES, builtup_change_blocks
-    from urbanshrink_gis.pipeline import RasterPlan
-    from urbanshrink_gis.products import get_product
+    from urbanshrink_gis.metrics.change import BUILTUP_CHANGE_CLASSES, builtup_change_blocks
+    from urbanshrink_gis.pipeline.plans import RasterPlan
+    from urbanshrink_gis.products.presets import get_product
 
     start, end = rasters[min(rasters)], rasters[max(rasters)]
     plan = RasterPlan(
@@ -252,8 +252,9 @@ def run_job(zones: Path, rasters: dict[int, Path]) -> pd.DataFrame:
     :data:`RUN_INPUTS` (``landcover/clcd_2010.vrt`` -> the mosaic, ...), the configuration
     and the outputs; deleted after. Returns the ``city_year`` table.
     """
-    from urbanshrink_gis import report
-    from urbanshrink_gis.pipeline import load_config, run
+    from urbanshrink_gis.export import report
+    from urbanshrink_gis.pipeline.config import load_config
+    from urbanshrink_gis.pipeline.run import run
 
     cache = next(iter(rasters.values())).parent
     with tempfile.TemporaryDirectory(prefix="run-", dir=cache) as folder:
@@ -294,8 +295,9 @@ def _run_clock() -> Iterator[Callable[[str, int, int], None]]:
     (population, analysis, moving the staged outputs into place). UrbanShrinkWarnings are
     collected (``-q`` hides them).
     """
-    from urbanshrink_gis import export, report
+    from urbanshrink_gis import export
     from urbanshrink_gis.errors import UrbanShrinkWarning
+    from urbanshrink_gis.export import report
 
     start = time.perf_counter()
     events: list[tuple[str, float | None, float]] = []  # stage, start (None: previous end), end

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import shutil
 import struct
+import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -28,14 +30,18 @@ from hypothesis import strategies as st
 from rasterio.transform import from_origin
 from shapely.geometry import LineString, Point, Polygon, box
 
+import urbanshrink_gis.metrics
 from urbanshrink_gis import export, pipeline
 from urbanshrink_gis.cli import cli
 from urbanshrink_gis.errors import UrbanShrinkError, UrbanShrinkWarning
+from urbanshrink_gis.export import qgisxml
 from urbanshrink_gis.io.boundaries import read_boundaries
 from urbanshrink_gis.io.population import PopulationSpec, read_population
+from urbanshrink_gis.pipeline import config as run_config
+from urbanshrink_gis.pipeline import scopes
 
 try:
-    from urbanshrink_gis._checkpoints import CHECKPOINT_DIR
+    from urbanshrink_gis.pipeline.checkpoints import CHECKPOINT_DIR
 except ImportError:  # before resumable runs
     CHECKPOINT_DIR = ".checkpoints"
 
@@ -515,8 +521,8 @@ def test_unwritable_output_folder_is_one_line(tiny, monkeypatch) -> None:
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied", str(out))
 
-    monkeypatch.setattr(export.tempfile, "mkstemp", refuse)
-    monkeypatch.setattr(export.os, "access", lambda *a, **k: False)
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(os, "access", lambda *a, **k: False)
     result = invoke(root, out, ("run", "{cfg}", "--out", "{out}", "--overwrite"))
     assert_one_line_error(result, str(out), "cannot be written")
     assert hash_tree(out) == before
@@ -588,7 +594,7 @@ def test_corrupt_input_stops_before_any_work_and_keeps_previous_outputs(tiny) ->
     root, out = tiny
     corrupt_tile(root / "rasters" / "vnl2_2020.tif")
     stages = []
-    real = pipeline.metrics.landcover_metrics
+    real = urbanshrink_gis.metrics.landcover_metrics
 
     def spy(*args, **kwargs):
         stages.append("landcover")
@@ -596,7 +602,7 @@ def test_corrupt_input_stops_before_any_work_and_keeps_previous_outputs(tiny) ->
 
     before = hash_tree(out)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(pipeline.metrics, "landcover_metrics", spy)
+        mp.setattr(urbanshrink_gis.metrics, "landcover_metrics", spy)
         result = invoke(root, out, ("run", "{cfg}", "--out", "{out}", "--overwrite"))
     assert not stages  # the inputs' check reads where the zones are: no zonal work starts
     assert_one_line_error(result, "vnl2_2020.tif", "cannot read block")
@@ -613,9 +619,9 @@ def test_late_failure_keeps_previous_outputs_and_leaves_no_temporary_file(tiny, 
 
     with pytest.MonkeyPatch.context() as mp:
         if stage == "analysis":
-            mp.setattr(pipeline, "analyse", boom)
+            mp.setattr(scopes, "analyse", boom)
         else:
-            mp.setattr(export.qgisxml, "store_in_geopackage", boom)
+            mp.setattr(qgisxml, "store_in_geopackage", boom)
         result = invoke(root, out, ("run", "{cfg}", "--out", "{out}", "--overwrite"))
     assert_one_line_error(result, "late failure")
     assert hash_tree(out) == before
@@ -711,7 +717,7 @@ def check_config(raw: dict) -> None:
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
-@given(st.dictionaries(st.sampled_from([*pipeline._SECTIONS, "x"]), values, max_size=6))
+@given(st.dictionaries(st.sampled_from([*run_config._SECTIONS, "x"]), values, max_size=6))
 def test_fuzz_config_random_sections(raw) -> None:
     check_config(raw)
 

@@ -12,9 +12,12 @@ from urbanshrink_gis.errors import (
     UrbanShrinkWarning,
 )
 from urbanshrink_gis.io import PopulationSpec, open_raster, read_boundaries, read_population
-from urbanshrink_gis.metrics import landcover_metrics, nightlight_metrics, population_metrics
-from urbanshrink_gis.products import Product, get_product, product_names
-from urbanshrink_gis.zonal import Grid, Zones, zonal_stats, zonal_stats_many
+from urbanshrink_gis.metrics.city import landcover_metrics, nightlight_metrics, population_metrics
+from urbanshrink_gis.products.model import Product
+from urbanshrink_gis.products.presets import get_product, product_names
+from urbanshrink_gis.zonal.engine import zonal_stats, zonal_stats_many
+from urbanshrink_gis.zonal.grid import Grid
+from urbanshrink_gis.zonal.zones import Zones
 
 __version__ = "0.1.0"
 

@@ -67,7 +67,7 @@ ageing
     ``age60_share_change_pp`` is in percentage points.
 dark built-up, hollowing
     ``dark_builtup_km2``: built-up land whose night light is at or below the lit threshold
-    (see :mod:`urbanshrink_gis.vacancy`); ``dark_builtup_share_pct`` is it in percent of all
+    (see :mod:`urbanshrink_gis.metrics.vacancy`); ``dark_builtup_share_pct`` is it in percent of all
     built-up land; ``light_per_builtup`` is the area-true night light (``ntl_area_sum``,
     radiance x km²) per built-up km², comparable across latitudes. A city is
     *hollowing* when it is in the paradox, its dark built-up share rose by more than 0 and by

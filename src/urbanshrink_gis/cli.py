@@ -15,13 +15,16 @@ from typing import Any, get_args
 
 import click
 
-from urbanshrink_gis import demo, export, metrics, pipeline, prepare
+from urbanshrink_gis import demo, export, metrics, pipeline
 from urbanshrink_gis.analysis import AnalysisConfig, ShrinkRule, analyse, sensitivity, summarise
 from urbanshrink_gis.errors import UrbanShrinkError, UrbanShrinkWarning
 from urbanshrink_gis.io import read_boundaries
-from urbanshrink_gis.parallel import check_scheduler
-from urbanshrink_gis.products import get_product, product_names
-from urbanshrink_gis.zonal import DEFAULT_STATS, Coverage, check_class_raster, zonal_stats
+from urbanshrink_gis.pipeline import prepare
+from urbanshrink_gis.products.presets import get_product, product_names
+from urbanshrink_gis.zonal.coverage import Coverage
+from urbanshrink_gis.zonal.engine import check_class_raster, zonal_stats
+from urbanshrink_gis.zonal.parallel import check_scheduler
+from urbanshrink_gis.zonal.stats import DEFAULT_STATS
 
 log = logging.getLogger("urbanshrink_gis")
 
@@ -687,7 +690,7 @@ def _progress(ctx: click.Context) -> Iterator[Callable[[str, int, int], None]]:
 
 def _echo_paradox(ctx: click.Context, cities: Any, summary: Any, limit: int | None) -> None:
     """The paradox counts and the first ``limit`` cities (None: all); only counts with -q."""
-    from urbanshrink_gis.report import paradox_text  # imported on use: it loads matplotlib
+    from urbanshrink_gis.export.report.text import paradox_text
 
     quiet = ctx.find_root().obj["quiet"]
     if quiet < 2:

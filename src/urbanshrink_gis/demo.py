@@ -29,7 +29,7 @@ from rasterio.features import rasterize
 from rasterio.transform import from_origin
 
 from urbanshrink_gis.errors import InputError, OutputExistsError
-from urbanshrink_gis.products import get_product
+from urbanshrink_gis.products.presets import get_product
 
 __all__ = ["DEMO_YEARS", "DemoData", "demo_root", "write_demo_data"]
 

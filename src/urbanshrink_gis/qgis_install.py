@@ -20,8 +20,9 @@ from typing import get_args
 
 from urbanshrink_gis.analysis import ShrinkRule
 from urbanshrink_gis.errors import ConfigError
-from urbanshrink_gis.products import get_product, product_names
-from urbanshrink_gis.zonal import DEFAULT_STATS, STATISTICS, Coverage
+from urbanshrink_gis.products.presets import get_product, product_names
+from urbanshrink_gis.zonal.coverage import Coverage
+from urbanshrink_gis.zonal.stats import DEFAULT_STATS, STATISTICS
 
 __all__ = ["PLUGIN_NAME", "default_profiles_path", "install_plugin"]
 

@@ -56,7 +56,7 @@ def __getattr__(name: str) -> Any:
 
 
 def _crs() -> str:
-    from urbanshrink_gis.products import _MODIS_SINUSOIDAL
+    from urbanshrink_gis.products.presets import _MODIS_SINUSOIDAL
 
     return _MODIS_SINUSOIDAL
 

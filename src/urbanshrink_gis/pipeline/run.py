@@ -1,0 +1,199 @@
+"""The whole job in stage order, and the demo."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+
+from urbanshrink_gis import export
+from urbanshrink_gis._progress import StageProgress, for_stage, one_step
+from urbanshrink_gis.demo import write_demo_data
+from urbanshrink_gis.errors import (
+    UrbanShrinkWarning,
+)
+from urbanshrink_gis.io import series as sources
+from urbanshrink_gis.pipeline.checkpoints import CHECKPOINT_DIR
+from urbanshrink_gis.pipeline.config import RunConfig, load_config, with_excel_csv
+from urbanshrink_gis.pipeline.outputs import report_context, sources_table
+from urbanshrink_gis.pipeline.plans import RASTER_DIR, raster_plans
+from urbanshrink_gis.pipeline.scopes import (
+    ScopeTables,
+    compare_scopes,
+    scope_tables,
+    urban_footprints,
+)
+from urbanshrink_gis.pipeline.sources import check_source_values, resolve_sources
+from urbanshrink_gis.pipeline.staging import (
+    SOURCES_TABLE,
+    _previous_set,
+    _report,
+    _staged,
+    _undone_on_failure,
+    check_free_space,
+    check_output_folder,
+)
+from urbanshrink_gis.pipeline.validate import _check_outputs, validate_run
+
+__all__ = ["RunResult", "run", "run_demo"]
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """Tables of a run and the files written.
+
+    ``sensitivity`` is the threshold grid; ``scopes`` the tables of every scope (the first is
+    the headline, whose tables the other fields repeat) and ``compared`` their national
+    tallies side by side when there are two.
+    """
+
+    city_year: pd.DataFrame
+    cities: gpd.GeoDataFrame
+    summary: pd.DataFrame
+    files: tuple[Path, ...]
+    sensitivity: pd.DataFrame | None = None
+    scopes: tuple[ScopeTables, ...] = ()
+    compared: pd.DataFrame | None = None
+
+
+def run(
+    config: RunConfig,
+    *,
+    out_dir: str | os.PathLike | None = None,
+    overwrite: bool = False,
+    scheduler: str = "threads",
+    workers: int | None = None,
+    with_report: bool = True,
+    progress: StageProgress | None = None,
+) -> RunResult:
+    """Run the whole job and write its outputs.
+
+    Parameters
+    ----------
+    config
+        The validated configuration.
+    out_dir
+        Overrides ``[output] dir``.
+    overwrite
+        Replace existing outputs; without it an existing output stops the run before any work.
+    scheduler, workers
+        Where the zonal engine runs (:mod:`urbanshrink_gis.zonal.parallel`); results are the same.
+    with_report
+        Also write ``report/`` (charts and report.html); without it, the GeoPackage, CSVs and
+        rasters only (``urbanshrink export``).
+    progress
+        Called with (stage name, done, total).
+
+    Returns
+    -------
+    RunResult
+        The ``city_year``, ``cities``, ``summary`` and ``sensitivity`` tables (see
+        :func:`urbanshrink_gis.analysis.sensitivity`) and the files written.
+
+    Notes
+    -----
+    Every raster series x year is checkpointed under ``OUT/.checkpoints``: a run that was
+    killed, or is repeated with some inputs changed, recomputes only what is missing or stale.
+    """
+    checked = validate_run(config, out_dir=out_dir, overwrite=overwrite, with_report=with_report)
+    out, boundaries, b = checked.out, checked.boundaries, config.boundaries
+    with _undone_on_failure(out):  # a refused raster leaves no mosaic behind
+        folder = out / CHECKPOINT_DIR / "sources"
+        series = resolve_sources(config, boundaries, folder=folder, check_values=False)
+        cut = [sources.clip_series(one, boundaries) for one in series]  # per-pixel outputs' extent
+        plans = raster_plans(config, cut)
+        needed = check_free_space(out, config, series, plans)
+        series = check_source_values(config, boundaries, series)  # the first pixels read
+    footprints = None
+    if b.urban is not None:
+        footprints = urban_footprints(
+            config, boundaries, series, checkpoints=out / CHECKPOINT_DIR / "urban",
+            progress=progress,
+        )  # fmt: skip
+    engine = dict(scheduler=scheduler, workers=workers, progress=progress)
+    scopes = [
+        scope_tables(config, scope, boundaries, series, cut, footprints=footprints,
+                     checkpoints=out / CHECKPOINT_DIR, population=checked.population,
+                     **engine)  # type: ignore[arg-type]
+        for scope in b.scope
+    ]  # fmt: skip
+    head = scopes[0]
+    _warn_if_no_data(head.cities.set_index("city_id"), with_report)
+    compared = compare_scopes(scopes) if len(scopes) > 1 else None
+    retire = _previous_set(out, with_report)  # the previous run's files this run replaces
+    with _staged(out, needed=needed, retire=retire) as stage:  # all files or none
+        layers = []
+        for plan in plans:
+            step = None if progress is None else for_stage(progress, f"raster {plan.name}")
+            layers.append(plan.write(stage / RASTER_DIR, overwrite=True, progress=step))
+        excel = config.output.excel_csv
+        with one_step(progress, "tables (GeoPackage, CSV)"):
+            files = export.write_run(
+                stage, head.city_year, head.cities, head.summary,
+                rasters=[lay for lay, _ in layers], sensitivity=head.sensitivity, overwrite=True,
+                excel=excel, project_crs=config.output.project_crs,
+                other_scopes=[other.scope for other in scopes[1:]],
+            )  # fmt: skip
+            for other in scopes[1:]:
+                files = (*files, *export.write_scope(stage, other.scope, other.tables(),
+                                                     excel=excel))  # fmt: skip
+            if footprints is not None or compared is not None:
+                files = (*files, *export.write_extra(stage, footprints, compared, excel=excel))
+            sources_csv = export.write_table(
+                sources_table(config, series), stage / SOURCES_TABLE, excel=excel
+            )
+        files = (*files, sources_csv)
+        pages = ()
+        if with_report:
+            with one_step(progress, "report"):
+                pages = _report().write_report(
+                    stage / "report", head.cities, head.city_year, head.summary,
+                    sensitivity=head.sensitivity, scopes=compared, overwrite=True,
+                    context=report_context(config, series),
+                )  # fmt: skip
+        written = (*files, *(p for _, p in layers), *pages)
+    paths = tuple(out / p.relative_to(stage) for p in written)
+    return RunResult(
+        head.city_year, head.cities, head.summary, paths, head.sensitivity, tuple(scopes), compared
+    )
+
+
+def _warn_if_no_data(table: pd.DataFrame, with_report: bool) -> None:
+    """One line when no city carries data: the tables are written and the report says so."""
+    if len(table) and (table["class"] == "no_data").all():
+        report = "; report.html says so and draws no chart of changes" if with_report else ""
+        warnings.warn(
+            f"no city has data for the analysis (all {len(table)} units are no_data): the "
+            f"tables are written{report}",
+            UrbanShrinkWarning,
+            stacklevel=3,
+        )
+
+
+def run_demo(
+    out_dir: str | os.PathLike = "outputs/demo",
+    *,
+    overwrite: bool = False,
+    scheduler: str = "threads",
+    workers: int | None = None,
+    progress: StageProgress | None = None,
+    excel: bool = False,
+) -> RunResult:
+    """Write the demo dataset under ``out_dir/data`` (once) and run the whole job on it.
+
+    ``excel``: CSVs with a UTF-8 byte order mark (see :class:`OutputConfig`).
+    """
+    out = Path(out_dir)
+    check_output_folder(out)
+    _check_outputs(out, overwrite)
+    config = out / "data" / "urbanshrink.toml"
+    if not config.exists():  # kept when present, so a repeated demo resumes from checkpoints
+        write_demo_data(out / "data")
+    return run(
+        with_excel_csv(load_config(config), excel), out_dir=out, overwrite=overwrite,
+        scheduler=scheduler, workers=workers, progress=progress,
+    )  # fmt: skip

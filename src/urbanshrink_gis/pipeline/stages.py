@@ -1,0 +1,452 @@
+"""The stages of a run: metrics per raster series and year, through checkpoints."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib.metadata
+import logging
+import os
+import tempfile
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+
+from urbanshrink_gis import metrics
+from urbanshrink_gis._progress import StageProgress, for_stage
+from urbanshrink_gis.analysis import (
+    match_population,
+)
+from urbanshrink_gis.errors import (
+    ConfigError,
+    PopulationError,
+    UrbanShrinkWarning,
+)
+from urbanshrink_gis.io import series as sources
+from urbanshrink_gis.io.boundaries import read_boundaries
+from urbanshrink_gis.io.population import interpolate_population, read_population
+from urbanshrink_gis.io.rasters import open_raster
+from urbanshrink_gis.metrics import vacancy
+from urbanshrink_gis.pipeline.checkpoints import Checkpoints, file_fingerprint
+from urbanshrink_gis.pipeline.config import RasterConfig, RunConfig
+from urbanshrink_gis.pipeline.sources import _year_files, raster_series, resolve_sources
+from urbanshrink_gis.products.model import Product
+from urbanshrink_gis.zonal.coverage import Coverage
+from urbanshrink_gis.zonal.grid import Grid
+from urbanshrink_gis.zonal.zones import Zones
+
+__all__ = ["city_year_table", "new_builtup_table"]
+
+log = logging.getLogger(__name__)
+
+
+def city_year_table(
+    config: RunConfig,
+    boundaries: gpd.GeoDataFrame | None = None,
+    *,
+    series: Sequence[sources.Series] | None = None,
+    checkpoints: str | os.PathLike | None = None,
+    scheduler: str = "threads",
+    workers: int | None = None,
+    progress: StageProgress | None = None,
+    population: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Metrics of every raster series and the population, one row per city and year.
+
+    Parameters
+    ----------
+    config
+        The run configuration.
+    boundaries
+        Boundaries already read (read from the configuration otherwise).
+    series
+        The raster series resolved by :func:`resolve_sources` (resolved here otherwise, with
+        mosaics in a temporary folder).
+    checkpoints
+        Folder of checkpoints: each raster series x year is saved there when done and reused
+        while its inputs and settings are unchanged (:mod:`urbanshrink_gis.pipeline.checkpoints`).
+    scheduler, workers
+        Where the zonal engine runs (see :mod:`urbanshrink_gis.zonal.parallel`).
+    progress
+        Called with (stage name, done, total).
+    population
+        The ``[population]`` table already read by
+        :func:`~urbanshrink_gis.io.population.read_population` (read here otherwise).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``city_id, year`` then metrics (``builtup_km2``, ``ntl_sum``, ...) and
+        population columns, sorted by city and year.
+    """
+    b = config.boundaries
+    if boundaries is None:
+        boundaries = read_boundaries(b.path, id_field=b.id, name_field=b.name, layer=b.layer)
+    with contextlib.ExitStack() as stack:
+        if series is None:
+            folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="urbanshrink-"))
+            series = resolve_sources(config, boundaries, folder=folder)
+        return _city_year(
+            config, boundaries, series, checkpoints, scheduler, workers, progress, population
+        )
+
+
+def _city_year(
+    config: RunConfig,
+    boundaries: gpd.GeoDataFrame,
+    series: Sequence[sources.Series],
+    checkpoints: str | os.PathLike | None,
+    scheduler: str,
+    workers: int | None,
+    progress: StageProgress | None,
+    population: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    store = Checkpoints(checkpoints)
+    tables = [
+        _series_metrics(config, raster, one, boundaries, store, scheduler, workers, progress)
+        for raster, one in zip(config.rasters, series, strict=True)
+    ]
+    tables.append(_coverage_table(config, series, boundaries))
+    pair = _vacancy_pair(config, series)
+    if pair is not None:
+        tables.append(_dark_series(config, *pair, boundaries, store, scheduler, workers, progress))
+    if checkpoints is not None:
+        log.info("checkpoints: %d reused, %d computed", store.reused, store.computed)
+    table = tables[0]
+    for more in tables[1:]:
+        overlap = [c for c in more.columns if c in table.columns and c not in ("city_id", "year")]
+        if overlap:
+            raise ConfigError(
+                f"two raster series give the same metrics ({', '.join(overlap)})",
+                where="[[rasters]]",
+                fix="use one land-cover and one night-light series",
+            )
+        table = table.merge(more, on=["city_id", "year"], how="outer")
+    if "dark_builtup_km2" in table:
+        share = table["dark_builtup_km2"] / table["builtup_km2"] * 100  # percent
+        table["dark_builtup_share_pct"] = share.where(table["builtup_km2"] > 0)
+    if config.population is not None:
+        pop = read_population(config.population.spec) if population is None else population
+        if config.population.interpolate is not None:
+            years = sorted(set(table["year"]) | set(pop["year"]))
+            pop = interpolate_population(pop, years, method=config.population.interpolate)
+        _check_population_years(pop, config)
+        pop = match_population(pop, boundaries["city_id"])  # warns what matched nothing
+        table = table.merge(pop, on=["city_id", "year"], how="outer")
+    return table.sort_values(["city_id", "year"], ignore_index=True)
+
+
+def _check_population_years(pop: pd.DataFrame, config: RunConfig) -> None:
+    """Refuse a population table without rows for the analysis' start or end year."""
+    a, spec = config.analysis, config.population.spec  # type: ignore[union-attr]
+    present = set(pop["year"])
+    missing = [str(y) for y in (a.start, a.end) if y not in present]
+    if missing:
+        shown = ", ".join(map(str, sorted(present)))
+        raise PopulationError(
+            f"has no rows for year {' and '.join(missing)} (years present: {shown})",
+            where=str(spec.path),
+            fix='add that year, set [population] interpolate = "linear" for a year between '
+            "censuses, or change [analysis] start / end",
+        )
+
+
+_Pair = tuple[RasterConfig, sources.Series]
+
+
+def _first_of(
+    config: RunConfig, series: Sequence[sources.Series], kind: str
+) -> tuple[RasterConfig, sources.Series] | None:
+    return next(
+        ((r, s) for r, s in zip(config.rasters, series, strict=True) if r.kind == kind), None
+    )
+
+
+def _vacancy_pair(
+    config: RunConfig, series: Sequence[sources.Series]
+) -> tuple[_Pair, _Pair] | None:
+    """The land-cover and night-light series whose dark built-up is measured, if both exist."""
+    lc, ntl = _first_of(config, series, "landcover"), _first_of(config, series, "nightlight")
+    if lc is None or ntl is None or lc[1].product.kind != "landcover":
+        return None
+    return lc, ntl
+
+
+def _fingerprint(config: RunConfig, raster: RasterConfig, series: sources.Series) -> dict[str, Any]:
+    """What a checkpoint of one raster series depends on, besides its files."""
+    b = config.boundaries
+    return {
+        "version": importlib.metadata.version("urbanshrink_gis"),
+        "boundaries": file_fingerprint(b.path),
+        "id": b.id,
+        "layer": b.layer,
+        "product": repr(series.product),
+        "coverage": raster.coverage,
+        "lit_threshold": raster.lit_threshold,
+        "weights": raster.weights,
+        **({} if raster.weights_nodata is None else {"weights_nodata": raster.weights_nodata}),
+        "default_value": raster.default_value,
+        "population_column": raster.population_column,
+        "columns": 2,  # ntl_area_sum was added to the night-light tables
+    }
+
+
+@dataclass
+class _LazyZones:
+    """Zones prepared on each grid a series uses, only when a year needs computing."""
+
+    boundaries: gpd.GeoDataFrame
+    coverage: Coverage
+    zones: dict[tuple[Any, ...], Zones] = field(default_factory=dict)
+
+    def on_grid_of(self, path: str, band: int) -> Zones:
+        """The zones prepared on the grid of a raster (shared by rasters of that grid)."""
+        with open_raster(path, band=band) as ds:
+            grid = Grid.of(ds, band)
+        key = (tuple(grid.transform), grid.width, grid.height, grid.crs.to_wkt())
+        if key not in self.zones:
+            self.zones[key] = Zones(self.boundaries, grid, coverage=self.coverage)
+        return self.zones[key]
+
+
+def _through_checkpoints(
+    store: Checkpoints,
+    units: list[tuple[str, dict[str, Any], Callable[[], pd.DataFrame]]],
+    stage: str,
+    progress: StageProgress | None,
+) -> list[pd.DataFrame]:
+    """Tables of units ``(label, fingerprint, compute)``, reused from checkpoints when fresh."""
+    if progress is not None:
+        progress(stage, 0, len(units))  # the stage starts: a bar shows before the first unit
+    tables = []
+    for done, (label, fingerprint, compute) in enumerate(units, start=1):
+        key = store.key(label, fingerprint)
+        table = store.load(key)
+        if table is None:
+            table = compute()
+            store.save(key, table)
+        tables.append(table)
+        if progress is not None:
+            progress(stage, done, len(units))
+    return tables
+
+
+def _dark_series(
+    config: RunConfig,
+    lc_pair: _Pair,
+    ntl_pair: _Pair,
+    boundaries: gpd.GeoDataFrame,
+    store: Checkpoints,
+    scheduler: str,
+    workers: int | None,
+    progress: StageProgress | None,
+) -> pd.DataFrame:
+    """Dark built-up km² for every year that has both land cover and night light."""
+    (lc, lc_series), (ntl, ntl_series) = lc_pair, ntl_pair
+    base = {
+        "landcover": _fingerprint(config, lc, lc_series),
+        "nightlight": _fingerprint(config, ntl, ntl_series),
+    }
+    zones = _LazyZones(boundaries, lc.coverage)
+
+    def compute(year: int) -> pd.DataFrame:
+        landcover = lc_series.path(year)
+        return vacancy.dark_builtup_metrics(
+            zones.on_grid_of(landcover, lc_series.product.band),
+            {year: (landcover, ntl_series.path(year))}, lc_series.product, ntl_series.product,
+            threshold=ntl.lit_threshold, coverage=lc.coverage, scheduler=scheduler,
+            workers=workers,
+        )  # fmt: skip
+
+    units = [
+        (
+            f"dark-{year}",
+            {**base, "files": _year_files(lc_series, year) + _year_files(ntl_series, year)},
+            functools.partial(compute, year),
+        )
+        for year in sorted(set(lc_series.files) & set(ntl_series.files))
+    ]
+    tables = _through_checkpoints(store, units, "dark built-up", progress)
+    columns = ["city_id", "year", "dark_builtup_km2"]
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=columns)
+
+
+def _series_metrics(
+    config: RunConfig,
+    raster: RasterConfig,
+    series: sources.Series,
+    boundaries: gpd.GeoDataFrame,
+    store: Checkpoints,
+    scheduler: str,
+    workers: int | None,
+    progress: StageProgress | None,
+) -> pd.DataFrame:
+    """Metrics of one raster series, year by year, through the checkpoints.
+
+    A year of tiles in several CRSs is measured on each CRS group's grid (the zones
+    reprojected to each) and the groups' areas and sums are added.
+    """
+    product = series.product
+    weights = _weights_series(raster, series.years)
+    base = _fingerprint(config, raster, series)
+    zones = _LazyZones(boundaries, raster.coverage)
+
+    def compute(year: int) -> pd.DataFrame:
+        tables = []
+        for path in series.groups[year].values():
+            prepared = zones.on_grid_of(path, product.band)
+            tables.append(_year_metrics(
+                raster, product, prepared, {year: path}, scheduler, workers,
+                weights=None if weights is None else {year: weights[year]},
+            ))  # fmt: skip
+        return tables[0] if len(tables) == 1 else metrics.add_groups(tables, product)
+
+    units = [
+        (
+            f"{raster.kind}-{product.name}-{year}",
+            {
+                **base,
+                "raster": _year_files(series, year),
+                **({} if weights is None else {"weights_file": file_fingerprint(weights[year])}),
+            },
+            functools.partial(compute, year),
+        )
+        for year in series.years
+    ]
+    stage = f"{raster.kind} {product.name}"
+    return pd.concat(_through_checkpoints(store, units, stage, progress), ignore_index=True)
+
+
+def _weights_series(raster: RasterConfig, years: tuple[int, ...]) -> dict[int, str] | None:
+    """Year to weights raster of a series: its ``{year}`` pattern, or one file for all years."""
+    if raster.weights is None:
+        return None
+    if "{year}" in raster.weights:
+        return raster_series(raster.weights, years)
+    return dict.fromkeys(years, raster.weights)
+
+
+def _year_metrics(
+    raster: RasterConfig,
+    product: Product,
+    zones: Zones,
+    series: dict[int, str],
+    scheduler: str,
+    workers: int | None,
+    *,
+    weights: dict[int, str] | None = None,
+) -> pd.DataFrame:
+    engine = dict(coverage=raster.coverage, scheduler=scheduler, workers=workers)
+    if raster.kind == "landcover":
+        return metrics.landcover_metrics(zones, series, product, **engine)
+    if raster.kind == "population":
+        return metrics.population_metrics(
+            zones, series, product, default_value=raster.default_value,
+            column=raster.population_column, **engine,
+        )  # fmt: skip
+    return metrics.nightlight_metrics(
+        zones, series, product, lit_threshold=raster.lit_threshold, weights=weights,
+        weights_nodata=raster.weights_nodata, **engine,
+    )  # fmt: skip
+
+
+def _coverage_table(
+    config: RunConfig, series: Sequence[sources.Series], boundaries: gpd.GeoDataFrame
+) -> pd.DataFrame:
+    """Share of each city inside each year's files, per series kind; warns of partial cover."""
+    frames = []
+    for raster, one in zip(config.rasters, series, strict=True):
+        share = sources.covered_share(one, boundaries)
+        column = f"{raster.kind}_covered_pct"
+        frame = share.rename(column).reset_index()
+        frames.append(frame)
+        partial = frame[frame[column] < 99.9]
+        if len(partial):
+            ids = ", ".join(partial["city_id"].drop_duplicates().astype(str).head(5))
+            warnings.warn(
+                f"{raster.label}: {partial['city_id'].nunique()} cities are not fully inside "
+                f"the files of some years (first: {ids}); see {column} in city_year",
+                UrbanShrinkWarning,
+                stacklevel=3,
+            )
+    table = frames[0]
+    for more in frames[1:]:
+        table = table.merge(more, on=["city_id", "year"], how="outer")
+    return table
+
+
+def new_builtup_table(
+    config: RunConfig,
+    boundaries: gpd.GeoDataFrame,
+    series: Sequence[sources.Series],
+    *,
+    checkpoints: str | os.PathLike | None = None,
+    scheduler: str = "threads",
+    workers: int | None = None,
+    progress: StageProgress | None = None,
+) -> pd.DataFrame | None:
+    """Built-up gained over the analysis period and the part of it dark at the end, per city.
+
+    The land cover of the period's first and last years with the night light of the last (see
+    :func:`vacancy_source`), through the checkpoints like a raster series x year; None
+    without such a pair. Columns as :func:`urbanshrink_gis.metrics.vacancy.new_builtup_metrics`.
+    """
+    pair, source = _vacancy_pair(config, series), vacancy_source(config, series)
+    if pair is None or source is None:
+        return None
+    (lc, lc_series), (ntl, ntl_series) = pair
+    first, last = _period_years(config, lc_series)
+    fingerprint = {
+        "landcover": _fingerprint(config, lc, lc_series),
+        "nightlight": _fingerprint(config, ntl, ntl_series),
+        "files": _year_files(lc_series, first, last) + _year_files(ntl_series, last),
+    }
+    stage = "new built-up"
+    step = None if progress is None else for_stage(progress, stage)
+
+    def compute() -> pd.DataFrame:
+        return vacancy.new_builtup_metrics(
+            boundaries, source, coverage=lc.coverage, scheduler=scheduler, workers=workers,
+            progress=step,
+        )  # fmt: skip
+
+    store = Checkpoints(checkpoints)
+    (table,) = _through_checkpoints(store, [("new-builtup", fingerprint, compute)], stage, None)
+    if store.reused:
+        log.info("checkpoints: new built-up reused")
+        if progress is not None:
+            progress(stage, 1, 1)
+    return table
+
+
+def _period_years(config: RunConfig, series: sources.Series) -> tuple[int, int]:
+    """First and last year of a series within ``[analysis] start..end`` (equal when < 2)."""
+    a = config.analysis
+    years = [y for y in series.years if a.start <= y <= a.end] or [0]
+    return years[0], years[-1]
+
+
+def vacancy_source(
+    config: RunConfig, series: Sequence[sources.Series]
+) -> vacancy.BuiltupLight | None:
+    """Land cover at the period's first and last years with the night light of the last.
+
+    None unless the run has both series and the night light covers the land cover's last
+    year within ``[analysis] start..end``.
+    """
+    pair = _vacancy_pair(config, series)
+    if pair is None:
+        return None
+    (_, lc), (ntl_config, ntl) = pair
+    first, last = _period_years(config, lc)
+    if first == last or last not in ntl.files:
+        log.info("no dark built-up change: land cover and night light share no period end")
+        return None
+    return vacancy.BuiltupLight(
+        lc.path(last), ntl.path(last), lc.product, ntl.product,
+        threshold=ntl_config.lit_threshold, start=lc.path(first),
+    )  # fmt: skip

@@ -1,0 +1,54 @@
+"""How the engine reads one raster: its settings and where its windows come from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+from rasterio.windows import Window
+
+from urbanshrink_gis.zonal.grid import Grid
+
+__all__ = ["WindowSource"]
+
+
+def _mask_or_dummy(mask: np.ndarray | None) -> np.ndarray:
+    return mask if mask is not None else np.ones((1, 1), np.uint8)
+
+
+@runtime_checkable
+class WindowSource(Protocol):
+    """A raster computed window by window on a grid, instead of read from a file.
+
+    It must pickle (for process and Dask schedulers) and be cheap to call per window.
+    """
+
+    @property
+    def grid(self) -> Grid:
+        """The grid the values are on."""
+
+    @property
+    def nodata(self) -> float | None:
+        """Value of pixels to ignore."""
+
+    def read(self, window: Window) -> np.ndarray:
+        """Values of one window."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    """How to read one raster: path, band, nodata override and scale."""
+
+    path: str
+    band: int
+    nodata: float | None
+    scale: float
+    offset: float
+    threshold: float
+    source: WindowSource | None = None
+
+    @property
+    def nodata_args(self) -> tuple[float, bool]:
+        """Nodata as the kernels take it: a value and whether it applies."""
+        return (0.0, False) if self.nodata is None else (self.nodata, True)
