@@ -24,7 +24,7 @@ from urbanshrink_gis.products.presets import get_product, product_names
 from urbanshrink_gis.zonal.coverage import Coverage
 from urbanshrink_gis.zonal.engine import check_class_raster, zonal_stats
 from urbanshrink_gis.zonal.parallel import check_scheduler
-from urbanshrink_gis.zonal.stats import DEFAULT_STATS
+from urbanshrink_gis.zonal.stats import DEFAULT_STATS, statistics_help
 
 log = logging.getLogger("urbanshrink_gis")
 
@@ -296,9 +296,8 @@ class _Zones:
 @click.option(
     "--stats",
     multiple=True,
-    help=f"Statistics, repeatable, space- or comma-separated [default: {' '.join(DEFAULT_STATS)}]:"
-    " count sum mean min max std area_sum median percentile_90 ...; weighted_sum weighted_mean"
-    " with --weights; above_count above_km2 with --threshold.",
+    help=f"Statistics, repeatable, space- or comma-separated [default: {' '.join(DEFAULT_STATS)}]."
+    f" {statistics_help()}.",
 )
 @click.option("--categorical", is_flag=True, help="Pixel counts per class value (integer rasters).")
 @click.option("--areas", is_flag=True, help="With --categorical, true areas per class (km²).")

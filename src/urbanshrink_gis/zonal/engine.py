@@ -27,16 +27,14 @@ from urbanshrink_gis.zonal.grid import Grid
 from urbanshrink_gis.zonal.parallel import check_scheduler, decode_threads, map_ordered
 from urbanshrink_gis.zonal.reading import WindowSource, _mask_or_dummy, _Reading
 from urbanshrink_gis.zonal.stats import (
-    _AREA_STATS,
-    _PERCENTILE,
-    _VALUE_STATS,
-    _WEIGHTED_STATS,
     DEFAULT_STATS,
     _check_stats,
     _class_lut,
     _Classes,
     _Moments,
     _value_stats,
+    kind_of,
+    statistics_section,
 )
 from urbanshrink_gis.zonal.zones import Zones
 
@@ -105,11 +103,9 @@ def zonal_stats(
     raster
         Any GDAL-readable path (``/vsigzip/…`` too).
     stats
-        Any of count, nodata_count, sum, mean, min, max, std, range, area_km2, above_count,
-        above_km2, area_sum, weighted_sum, weighted_mean, median, majority, minority, unique
-        and percentile_N (N from 0 to 100). ``area_sum`` is the sum of value x true pixel area
-        (km²); ``weighted_sum`` (sum of weight x value) and ``weighted_mean`` (that divided by
-        the sum of weights) need ``weights``. Ignored when ``categorical``.
+        Names from :data:`~urbanshrink_gis.zonal.stats.REGISTRY` (listed under Statistics
+        below). ``weighted_*`` need ``weights``, ``above_*`` a ``threshold``. Ignored when
+        ``categorical``.
     zone_id
         Field of ``zones`` that identifies each zone (not needed for prepared zones).
     coverage
@@ -181,6 +177,9 @@ def zonal_stats(
         progress=progress,
     )
     return result.droplevel("key")
+
+
+zonal_stats.__doc__ = (zonal_stats.__doc__ or "") + statistics_section()
 
 
 def zonal_stats_many(
@@ -258,7 +257,7 @@ def zonal_stats_many(
                     where=f"{reading.path} (key {k})",
                     fix="warp the series onto one grid, or give each grid its own raster entry",
                 )
-    gather = any(s in _VALUE_STATS or _PERCENTILE.match(s) for s in stats)
+    gather = any(kind_of(s) == "value" for s in stats)
     prepared = _prepare(
         zones, grid, zone_id=zone_id, coverage=coverage, layer=layer,
         where=f"{readings[0].path} (key {keys[0]})",
@@ -267,7 +266,7 @@ def zonal_stats_many(
     row_area = grid.row_areas_km2() if wants_area else np.ones(grid.height)
     threads = decode_threads(check_scheduler(scheduler), workers)
     weighing = _weighings(keys, weights, weights_nodata, grid, categorical)
-    extra = not categorical and any(s in _AREA_STATS | _WEIGHTED_STATS for s in stats)
+    extra = not categorical and any(kind_of(s) in ("area", "weighted") for s in stats)
     job = _Job(
         prepared, tuple(readings), stats, categorical, gather, row_area, threads, weighing, extra
     )
@@ -485,7 +484,7 @@ def _run(
             progress(done, len(bands))
     if job.categorical:
         return [t.classes.table(areas=areas) for t in totals]
-    gather = [s for s in job.stats if s in _VALUE_STATS or _PERCENTILE.match(s)]
+    gather = [s for s in job.stats if kind_of(s) == "value"]
     out = []
     for total in totals:
         table = total.moments.table(job.stats)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -14,18 +14,126 @@ from urbanshrink_gis.zonal import _kernels
 from urbanshrink_gis.zonal.coverage import Runs
 from urbanshrink_gis.zonal.reading import _mask_or_dummy, _Reading
 
-__all__ = ["DEFAULT_STATS", "STATISTICS"]
+__all__ = ["DEFAULT_STATS", "REGISTRY", "STATISTICS", "Statistic", "kind_of", "lookup"]
 
 DEFAULT_STATS = ("count", "sum", "mean", "min", "max")
-_MOMENT_STATS = {"count", "nodata_count", "sum", "mean", "min", "max", "std", "range", "area_km2"}
-_THRESHOLD_STATS = {"above_count", "above_km2"}
-_VALUE_STATS = {"median", "majority", "minority", "unique"}
-_AREA_STATS = {"area_sum"}
-_WEIGHTED_STATS = {"weighted_sum", "weighted_mean"}
-_KNOWN_STATS = _MOMENT_STATS | _VALUE_STATS | _THRESHOLD_STATS | _AREA_STATS | _WEIGHTED_STATS
-#: Every statistic :func:`zonal_stats` takes; ``percentile_N`` stands for any N in 0..100.
-STATISTICS = (*sorted(_KNOWN_STATS), "percentile_N")
 _PERCENTILE = re.compile(r"percentile_(\d+(\.\d+)?)$")
+
+Kind = Literal["moment", "threshold", "area", "weighted", "value"]
+#: What each kind of statistic needs, in the library's words.
+KIND_NOTES: dict[Kind, str] = {
+    "moment": "from running sums",
+    "threshold": "needs threshold",
+    "area": "from true pixel areas",
+    "weighted": "needs weights",
+    "value": "keeps every covered value to the end",
+}
+_CLI_NOTES = {"threshold": "with --threshold", "weighted": "with --weights"}
+
+
+@dataclass(frozen=True)
+class Statistic:
+    """One statistic of the engine: its name, kind, meaning and how it is finished.
+
+    Terms
+    -----
+    finish
+        For the kinds other than ``"value"``: the per-zone column from the accumulators
+        (:class:`_Moments`). For ``"value"``: one zone's value from its sorted values, their
+        weights, whether weights are coverage fractions, and the percentile (``q``).
+    """
+
+    name: str
+    kind: Kind
+    meaning: str
+    finish: Callable[..., Any]
+
+
+def _some(m: _Moments, values: np.ndarray) -> np.ndarray:
+    return np.where(m.n > 0, values, np.nan)
+
+
+def _percentile(v: np.ndarray, w: np.ndarray, weighted: bool, q: float) -> float:
+    if not weighted:
+        return float(np.percentile(v, q))
+    cum = np.cumsum(w)
+    return float(v[min(np.searchsorted(cum, q / 100 * cum[-1]), len(v) - 1)])
+
+
+def _by_weight(pick: Callable[[np.ndarray], Any]) -> Callable[..., float]:
+    def finish(v: np.ndarray, w: np.ndarray, weighted: bool, q: float) -> float:
+        uniq, start = np.unique(v, return_index=True)
+        return float(uniq[pick(np.add.reduceat(w, start))])
+
+    return finish
+
+
+_REGISTRY = (
+    Statistic("count", "moment", "valid pixels covered (fractions with exact coverage)",
+              lambda m: m.n),
+    Statistic("nodata_count", "moment", "nodata pixels covered", lambda m: m.total - m.n),
+    Statistic("sum", "moment", "sum of the scaled values", lambda m: _some(m, m.sum)),
+    Statistic("mean", "moment", "mean value", lambda m: _some(m, m.sum / m.n)),
+    Statistic("min", "moment", "smallest value", lambda m: _some(m, m.vmin)),
+    Statistic("max", "moment", "largest value", lambda m: _some(m, m.vmax)),
+    Statistic("std", "moment", "population standard deviation",
+              lambda m: _some(m, np.sqrt(m.m2 / m.n))),
+    Statistic("range", "moment", "max - min", lambda m: _some(m, m.vmax - m.vmin)),
+    Statistic("area_km2", "moment", "true area of the valid pixels (km²)", lambda m: m.area),
+    Statistic("above_count", "threshold", "valid pixels above the threshold",
+              lambda m: m.above_n),
+    Statistic("above_km2", "threshold", "true area above the threshold (km²)",
+              lambda m: m.above_area),
+    Statistic("area_sum", "area", "sum of value x true pixel area (radiance x km², say)",
+              lambda m: _some(m, m.area_sum)),
+    Statistic("weighted_sum", "weighted", "sum of weight x value",
+              lambda m: np.where(m.wn > 0, m.wv, np.nan)),
+    Statistic("weighted_mean", "weighted", "weighted_sum / sum of weights",
+              lambda m: np.where((m.wn > 0) & (m.w != 0), m.wv / m.w, np.nan)),
+    Statistic("median", "value", "median value",
+              lambda v, w, weighted, q: _percentile(v, w, weighted, 50.0)),
+    Statistic("percentile_N", "value", "N-th percentile, N from 0 to 100 (percentile_90, say)",
+              _percentile),
+    Statistic("majority", "value", "most common value (by covered area)", _by_weight(np.argmax)),
+    Statistic("minority", "value", "least common value (by covered area)", _by_weight(np.argmin)),
+    Statistic("unique", "value", "number of distinct values",
+              lambda v, w, weighted, q: float(len(np.unique(v)))),
+)  # fmt: skip
+#: The registry: every statistic :func:`~urbanshrink_gis.zonal.zonal_stats` takes, by name.
+REGISTRY: dict[str, Statistic] = {s.name: s for s in _REGISTRY}
+#: Every statistic's name; ``percentile_N`` stands for any N in 0..100.
+STATISTICS = tuple(REGISTRY)
+
+
+def lookup(name: str) -> tuple[Statistic, float] | None:
+    """The registry's entry for a statistic name and its percentile (``percentile_90``: 90)."""
+    if name in REGISTRY and name != "percentile_N":
+        return REGISTRY[name], 50.0
+    m = _PERCENTILE.match(name)
+    if m and 0 <= float(m.group(1)) <= 100:
+        return REGISTRY["percentile_N"], float(m.group(1))
+    return None
+
+
+def kind_of(name: str) -> Kind | None:
+    """The kind of a statistic name, or None for a name the engine does not know."""
+    found = lookup(name)
+    return None if found is None else found[0].kind
+
+
+def statistics_help() -> str:
+    """The statistics grouped by kind, for ``--help``."""
+    groups = []
+    for kind, note in KIND_NOTES.items():
+        names = " ".join(s.name for s in _REGISTRY if s.kind == kind)
+        groups.append(f"{_CLI_NOTES.get(kind, note)}: {names}")
+    return "; ".join(groups)
+
+
+def statistics_section() -> str:
+    """A numpydoc section listing every statistic with its meaning, for docstrings."""
+    rows = "".join(f"    {s.name}\n        {s.meaning}; {KIND_NOTES[s.kind]}.\n" for s in _REGISTRY)
+    return f"\n    Statistics\n    ----------\n{rows}"
 
 
 @dataclass
@@ -113,27 +221,13 @@ class _Moments:
         self.vmax = np.maximum(self.vmax, other.vmax)
 
     def table(self, stats: Sequence[str]) -> dict[str, np.ndarray]:
-        """Final statistics from the accumulators."""
-        n = self.n
-        some = n > 0
+        """Final statistics from the accumulators (the kinds other than ``"value"``)."""
         with np.errstate(invalid="ignore", divide="ignore"):
-            out = {
-                "count": n,
-                "nodata_count": self.total - n,
-                "sum": np.where(some, self.sum, np.nan),
-                "mean": np.where(some, self.sum / n, np.nan),
-                "min": np.where(some, self.vmin, np.nan),
-                "max": np.where(some, self.vmax, np.nan),
-                "std": np.where(some, np.sqrt(self.m2 / n), np.nan),
-                "range": np.where(some, self.vmax - self.vmin, np.nan),
-                "area_km2": self.area,
-                "above_count": self.above_n,
-                "above_km2": self.above_area,
-                "area_sum": np.where(some, self.area_sum, np.nan),
-                "weighted_sum": np.where(self.wn > 0, self.wv, np.nan),
-                "weighted_mean": np.where((self.wn > 0) & (self.w != 0), self.wv / self.w, np.nan),
+            return {
+                s: REGISTRY[s].finish(self)
+                for s in stats
+                if s in REGISTRY and REGISTRY[s].kind != "value"
             }
-        return {s: out[s] for s in stats if s in out}
 
 
 _ADDITIVE = ("n", "total", "area", "above_n", "above_area", "sum", "area_sum", "wn", "w", "wv")
@@ -228,24 +322,25 @@ def _check_stats(
 ) -> tuple[str, ...]:
     stats = tuple(stats)
     for s in stats:
-        if s in _THRESHOLD_STATS and threshold is None:
+        kind = kind_of(s)
+        if kind is None:
+            raise ConfigError(
+                f"unknown statistic {s!r}",
+                where="stats",
+                fix=f"choose from {', '.join(STATISTICS)}",
+            )
+        if kind == "threshold" and threshold is None:
             raise ConfigError(
                 f"statistic {s!r} needs a threshold",
                 where="stats",
                 fix="pass threshold=VALUE (--threshold VALUE)",
             )
-        if s in _WEIGHTED_STATS and not weighted:
+        if kind == "weighted" and not weighted:
             raise ConfigError(
                 f"statistic {s!r} needs a weights raster",
                 where="stats",
                 fix="pass weights=RASTER (--weights RASTER)",
             )
-        m = _PERCENTILE.match(s)
-        if s in _KNOWN_STATS or (m and 0 <= float(m.group(1)) <= 100):
-            continue
-        raise ConfigError(
-            f"unknown statistic {s!r}", where="stats", fix=f"choose from {', '.join(STATISTICS)}"
-        )
     return stats
 
 
@@ -306,15 +401,5 @@ def _value_stats(
 
 
 def _one_value_stat(name: str, v: np.ndarray, w: np.ndarray, weighted: bool) -> float:
-    if name in ("majority", "minority", "unique"):
-        uniq, start = np.unique(v, return_index=True)
-        if name == "unique":
-            return float(len(uniq))
-        totals = np.add.reduceat(w, start)
-        pick = np.argmax(totals) if name == "majority" else np.argmin(totals)
-        return float(uniq[pick])
-    q = 50.0 if name == "median" else float(_PERCENTILE.match(name).group(1))  # type: ignore[union-attr]
-    if not weighted:
-        return float(np.percentile(v, q))
-    cum = np.cumsum(w)
-    return float(v[min(np.searchsorted(cum, q / 100 * cum[-1]), len(v) - 1)])
+    statistic, q = lookup(name)  # type: ignore[misc]  # checked by _check_stats
+    return statistic.finish(v, w, weighted, q)
