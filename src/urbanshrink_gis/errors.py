@@ -6,6 +6,9 @@ wrong, where, and how to fix it. The CLI turns the root class into exit code 2.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 __all__ = [
     "BoundaryError",
     "ConfigError",
@@ -16,6 +19,8 @@ __all__ = [
     "RasterError",
     "UrbanShrinkError",
     "UrbanShrinkWarning",
+    "did_you_mean",
+    "first_line",
 ]
 
 
@@ -71,3 +76,17 @@ class OutputExistsError(OutputError, FileExistsError):
 
 class UrbanShrinkWarning(UserWarning):
     """An oddity a run survives, such as a repaired polygon."""
+
+
+def did_you_mean(word: object, choices: Iterable[object]) -> str:
+    """``"did you mean 'x'? "`` for the choice closest to ``word``, or ``""`` if none is close."""
+    near = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.4)
+    return f"did you mean {near[0]!r}? " if near else ""
+
+
+def first_line(err: BaseException | str) -> str:
+    """The first line of an error's message (its type's name when it has no message)."""
+    text = str(err).strip()
+    if text:
+        return text.splitlines()[0]
+    return type(err).__name__ if isinstance(err, BaseException) else ""

@@ -9,7 +9,6 @@ city id
 
 from __future__ import annotations
 
-import difflib
 import logging
 import os
 import warnings
@@ -20,7 +19,7 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from urbanshrink_gis.errors import BoundaryError, UrbanShrinkWarning
+from urbanshrink_gis.errors import BoundaryError, UrbanShrinkWarning, did_you_mean, first_line
 
 __all__ = ["read_boundaries"]
 
@@ -108,7 +107,7 @@ def _read(source: str | os.PathLike, layer: str | None, where: str) -> gpd.GeoDa
         layers = [row[0] for row in pyogrio.list_layers(path)]
     except (pyogrio.errors.DataSourceError, OSError) as err:
         raise BoundaryError(
-            f"not a readable vector file ({_first_line(err)})",
+            f"not a readable vector file ({first_line(err)})",
             where=path,
             fix="give a GeoPackage, Shapefile (with .shx/.dbf) or GeoJSON",
         ) from err
@@ -122,7 +121,7 @@ def _read(source: str | os.PathLike, layer: str | None, where: str) -> gpd.GeoDa
         gdf = gpd.read_file(path, layer=layer, engine="pyogrio")
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, OSError) as err:
         raise BoundaryError(
-            f"cannot be read ({_first_line(err)})", where=where, fix="repair or re-export the file"
+            f"cannot be read ({first_line(err)})", where=where, fix="repair or re-export the file"
         ) from err
     except UnicodeDecodeError as err:
         raise BoundaryError(
@@ -137,16 +136,11 @@ def _read(source: str | os.PathLike, layer: str | None, where: str) -> gpd.GeoDa
     return gdf
 
 
-def _first_line(err: BaseException) -> str:
-    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-
-
 def _require_field(gdf: pd.DataFrame, field: str, where: str, *, role: str) -> None:
     if field in gdf.columns:
         return
     fields = [c for c in gdf.columns if c != gdf.geometry.name]
-    near = difflib.get_close_matches(field, fields, n=1, cutoff=0.3)
-    hint = f"did you mean {near[0]!r}? " if near else ""
+    hint = did_you_mean(field, fields)
     raise BoundaryError(
         f"no {role} field {field!r}",
         where=where,

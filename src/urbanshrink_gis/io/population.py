@@ -17,7 +17,6 @@ row
 
 from __future__ import annotations
 
-import difflib
 import io
 import logging
 import os
@@ -32,7 +31,7 @@ from typing import Literal, get_args
 import numpy as np
 import pandas as pd
 
-from urbanshrink_gis.errors import ConfigError, PopulationError
+from urbanshrink_gis.errors import ConfigError, PopulationError, did_you_mean, first_line
 
 __all__ = [
     "MUNICIPALITY_ALIASES",
@@ -305,7 +304,7 @@ def _csv_grid(path: Path, encoding: str | None) -> pd.DataFrame:
         ) from err
     except pd.errors.ParserError as err:
         raise PopulationError(
-            f"is not a readable CSV table ({_first_line(err)})",
+            f"is not a readable CSV table ({first_line(err)})",
             where=str(path),
             fix="give a comma-separated file with the same number of fields on every line",
         ) from err
@@ -345,7 +344,7 @@ def _excel_grid(path: Path, sheet: str | int | None) -> tuple[pd.DataFrame, str]
         book = openpyxl.load_workbook(path, data_only=True)
     except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError) as err:
         raise PopulationError(
-            f"is not a readable Excel workbook ({_first_line(err)})",
+            f"is not a readable Excel workbook ({first_line(err)})",
             where=str(path),
             fix="open and save it again as .xlsx, or export a CSV",
         ) from err
@@ -424,8 +423,7 @@ def _wide_table(
     _require(cells.columns, spec.id, where, role="id")
     years = _pattern_years(spec.resident, cells.columns)
     if not years:
-        near = difflib.get_close_matches(spec.resident, list(cells.columns), n=1, cutoff=0.3)
-        hint = f"did you mean {near[0]!r}? " if near else ""
+        hint = did_you_mean(spec.resident, cells.columns)
         raise PopulationError(
             f"no column matches the resident pattern {spec.resident!r}",
             where=where,
@@ -472,8 +470,7 @@ def _missing_column(
     column: str, columns: Iterable[str], where: str, *, role: str
 ) -> PopulationError:
     columns = list(columns)
-    near = difflib.get_close_matches(column, columns, n=1, cutoff=0.3)
-    hint = f"did you mean {near[0]!r}? " if near else ""
+    hint = did_you_mean(column, columns)
     return PopulationError(
         f"no {role} column {column!r}",
         where=where,
@@ -537,8 +534,3 @@ def _check_unique(table: pd.DataFrame, where: str) -> None:
         where=where,
         fix="keep one row per city and year (ids are compared after aliases, 110100 -> 110000)",
     )
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__

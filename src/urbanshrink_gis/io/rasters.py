@@ -20,7 +20,7 @@ import rasterio
 from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
 
-from urbanshrink_gis.errors import RasterError
+from urbanshrink_gis.errors import RasterError, first_line
 
 __all__ = ["band_nodata", "open_raster", "read_block", "reading_env", "tile_index"]
 
@@ -58,7 +58,7 @@ def open_raster(path: str | os.PathLike, *, band: int = 1) -> rasterio.DatasetRe
         ds = rasterio.open(name)
     except RasterioIOError as err:
         raise RasterError(
-            f"not a readable raster ({_first_line(err)})",
+            f"not a readable raster ({first_line(err)})",
             where=name,
             fix="give a GeoTIFF or another GDAL raster (gdalinfo should open it)",
         ) from err
@@ -112,11 +112,6 @@ def _problem(ds: rasterio.DatasetReader, band: int) -> tuple[str, str] | None:
     return None
 
 
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
-
-
 def read_block(
     ds: rasterio.DatasetReader, window: Window, *, band: int = 1
 ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -147,7 +142,7 @@ def read_block(
     except RasterioIOError as err:
         raise RasterError(
             f"cannot read block at row {window.row_off}, column {window.col_off} "
-            f"({_first_line(err)})",
+            f"({first_line(err)})",
             where=ds.name,
             fix="the file is truncated or corrupt; download or export it again",
         ) from err

@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 
 from urbanshrink_gis._files import atomic_path, disk_full
-from urbanshrink_gis.errors import OutputError, UrbanShrinkWarning
+from urbanshrink_gis.errors import OutputError, UrbanShrinkWarning, first_line
 
 __all__ = ["CHECKPOINT_DIR", "Checkpoints", "file_fingerprint"]
 
@@ -35,10 +35,6 @@ _DAMAGED = (
     pickle.UnpicklingError, EOFError, OSError, ValueError, TypeError, AttributeError,
     ImportError, IndexError, KeyError, MemoryError,
 )  # fmt: skip
-
-
-def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0][:200] if text.strip() else text
 
 
 def file_fingerprint(path: str | os.PathLike) -> dict[str, Any]:
@@ -86,7 +82,7 @@ class Checkpoints:
             damaged = isinstance(table, Exception)
             what = f"{type(table).__name__}: {table}" if damaged else "not a table"
             warnings.warn(
-                f"unreadable checkpoint {self.folder / key} ({_first_line(what)}); computing it "
+                f"unreadable checkpoint {self.folder / key} ({first_line(what)}); computing it "
                 "again",
                 UrbanShrinkWarning,
                 stacklevel=2,

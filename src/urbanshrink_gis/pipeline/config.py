@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 import tomllib
 import typing
@@ -17,9 +16,7 @@ from urbanshrink_gis.analysis import (
     AnalysisConfig,
     PopulationKind,
 )
-from urbanshrink_gis.errors import (
-    ConfigError,
-)
+from urbanshrink_gis.errors import ConfigError, did_you_mean
 from urbanshrink_gis.io import series as sources
 from urbanshrink_gis.io.population import PopulationSpec
 from urbanshrink_gis.metrics import change
@@ -499,8 +496,7 @@ def _resolve(base: Path, path: Path) -> Path:
 def _check_keys(raw: Mapping[str, Any], valid: tuple[str, ...] | list[str], where: str) -> None:
     for key in raw:
         if key not in valid:
-            near = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
-            hint = f"did you mean {near[0]!r}?" if near else f"valid keys: {', '.join(valid)}"
+            hint = did_you_mean(key, valid).strip() or f"valid keys: {', '.join(valid)}"
             raise ConfigError(f"unknown key {key!r}", where=where, fix=hint)
 
 
@@ -547,8 +543,7 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:  # noqa: C901 - one branc
         raise errors[0]
     if origin is Literal:
         if value not in args:
-            near = difflib.get_close_matches(str(value), [str(a) for a in args], n=1)
-            hint_text = f"did you mean {near[0]!r}? " if near else ""
+            hint_text = did_you_mean(value, args)
             raise ConfigError(
                 f"{value!r} is not one of {', '.join(map(repr, args))}",
                 where=where,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -14,7 +13,7 @@ import numpy as np
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
-from urbanshrink_gis.errors import ConfigError
+from urbanshrink_gis.errors import ConfigError, did_you_mean
 
 __all__ = ["ClassInfo", "Kind", "Product", "Sensor", "custom_product"]
 
@@ -330,8 +329,8 @@ def _check_field_names(names: Mapping[str, Any], *, where: str) -> None:
         return
     guesses = []
     for n in unknown:
-        near = difflib.get_close_matches(n, _FIELDS, n=1)
-        guesses.append(f"{n!r} (did you mean {near[0]!r}?)" if near else repr(n))
+        hint = did_you_mean(n, _FIELDS).strip()
+        guesses.append(f"{n!r} ({hint})" if hint else repr(n))
     raise ConfigError(
         f"unknown product field {', '.join(guesses)}",
         where=where,
