@@ -184,7 +184,7 @@ def run_floor(sc: Scenario, zones: Path, rasters: dict[int, Path]) -> None:
 
 def run_ours(sc: Scenario, zones: Path, rasters: dict[int, Path]) -> pd.DataFrame | None:
     """urbanshrink_gis: zonal_stats_many over the rasters, or the change raster of the job."""
-    from urbanshrink_gis import zonal_stats_many
+    from urbanshrink_gis import Engine, zonal_stats_many
 
     if sc.job == "change":
         return write_change(rasters)
@@ -192,7 +192,12 @@ def run_ours(sc: Scenario, zones: Path, rasters: dict[int, Path]) -> pd.DataFram
         return run_job(zones, rasters)
 
     df = zonal_stats_many(
-        zones, rasters, STATS, zone_id=ZONE_ID, coverage=sc.coverage, categorical=sc.categorical
+        zones,
+        rasters,
+        STATS,
+        zone_id=ZONE_ID,
+        engine=Engine(sc.coverage),
+        categorical=sc.categorical,
     )
     df.index.names = ["year", "zone"]
     return df.reset_index()
@@ -356,7 +361,7 @@ def run_ours_dask(
     """Ours through a real local Dask cluster of ``n_workers`` one-thread worker processes."""
     from distributed import Client, LocalCluster
 
-    from urbanshrink_gis import zonal_stats_many
+    from urbanshrink_gis import Engine, zonal_stats_many
 
     t0 = time.perf_counter()
     cluster = LocalCluster(
@@ -369,8 +374,8 @@ def run_ours_dask(
     with cluster:
         t1 = time.perf_counter()
         df = zonal_stats_many(
-            zones, rasters, STATS, zone_id=ZONE_ID, coverage=sc.coverage,
-            categorical=sc.categorical, scheduler=cluster.scheduler_address,
+            zones, rasters, STATS, zone_id=ZONE_ID, categorical=sc.categorical,
+            engine=Engine(sc.coverage, cluster.scheduler_address),
         )  # fmt: skip
         t2 = time.perf_counter()
         with Client(cluster, set_as_default=False) as client:
@@ -394,11 +399,11 @@ def run_ours_on_cluster(
     """Ours sent to a running Dask cluster (fresh workers: they import the package in the run)."""
     from distributed import Client
 
-    from urbanshrink_gis import zonal_stats_many
+    from urbanshrink_gis import Engine, zonal_stats_many
 
     df = zonal_stats_many(
-        zones, rasters, STATS, zone_id=ZONE_ID, coverage=sc.coverage,
-        categorical=sc.categorical, scheduler=scheduler,
+        zones, rasters, STATS, zone_id=ZONE_ID, categorical=sc.categorical,
+        engine=Engine(sc.coverage, scheduler),
     )  # fmt: skip
     with Client(scheduler, set_as_default=False) as client:
         workers_mb = client.run(_high_water_mb)

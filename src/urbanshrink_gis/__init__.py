@@ -15,7 +15,7 @@ from urbanshrink_gis.io import PopulationSpec, open_raster, read_boundaries, rea
 from urbanshrink_gis.metrics.city import landcover_metrics, nightlight_metrics, population_metrics
 from urbanshrink_gis.products.model import Product
 from urbanshrink_gis.products.presets import get_product, product_names
-from urbanshrink_gis.zonal.engine import zonal_stats, zonal_stats_many
+from urbanshrink_gis.zonal.engine import Engine, zonal_stats, zonal_stats_many
 from urbanshrink_gis.zonal.grid import Grid
 from urbanshrink_gis.zonal.zones import Zones
 
@@ -38,6 +38,7 @@ __all__ = [
     "AnalysisConfig",
     "BoundaryError",
     "ConfigError",
+    "Engine",
     "Grid",
     "InputError",
     "OutputExistsError",

@@ -11,6 +11,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from dataclasses import asdict
 from typing import Any, get_args
 
 import click
@@ -22,7 +23,7 @@ from urbanshrink_gis.io import read_boundaries
 from urbanshrink_gis.pipeline import prepare
 from urbanshrink_gis.products.presets import get_product, product_names
 from urbanshrink_gis.zonal.coverage import Coverage
-from urbanshrink_gis.zonal.engine import check_class_raster, zonal_stats
+from urbanshrink_gis.zonal.engine import Engine, check_class_raster, zonal_stats
 from urbanshrink_gis.zonal.parallel import check_scheduler
 from urbanshrink_gis.zonal.stats import DEFAULT_STATS, statistics_help
 
@@ -276,7 +277,7 @@ class _Zones:
         self.id_field, self.id_as = p["zone_id"], p["id_as"]
         self.include = _words(p["include_cols"])
         self.boundaries = read_boundaries(zones, id_field=self.id_field, layer=p["layer"])
-        self.engine = dict(coverage=p["coverage"], scheduler=p["scheduler"], workers=p["workers"])
+        self.engine = Engine(p["coverage"], p["scheduler"], p["workers"])
 
     def write(self, table: Any, rows: str = "zones") -> None:
         out = export.zone_output(
@@ -329,7 +330,7 @@ def zonal(ctx: click.Context, raster: str, zones: str, **p: Any) -> None:
         table = zonal_stats(
             target.boundaries, raster, _words(p["stats"]) or DEFAULT_STATS, zone_id="city_id",
             categorical=p["categorical"], areas=p["areas"], weights=p["weights"],
-            threshold=p["threshold"], progress=progress, **settings, **target.engine,
+            threshold=p["threshold"], progress=progress, **settings, **asdict(target.engine),
         )  # fmt: skip
     if p["categorical"]:
         table = export.class_columns(table, preset.classes if preset else None)
@@ -366,15 +367,18 @@ def run(
 
     An interrupted run started again resumes from its checkpoints (OUT/.checkpoints).
     """
-    engine = dict(overwrite=overwrite, scheduler=scheduler, workers=workers)
+    engine = Engine(scheduler=scheduler, workers=workers)
     with _progress(ctx) as progress:
         if config is None:
             result = pipeline.run_demo(
-                out_dir or "outputs/demo", progress=progress, excel=excel, **engine
-            )
+                out_dir or "outputs/demo", overwrite=overwrite, engine=engine, progress=progress,
+                excel=excel,
+            )  # fmt: skip
         else:
             cfg = pipeline.with_excel_csv(pipeline.load_config(config), excel)
-            result = pipeline.run(cfg, out_dir=out_dir, progress=progress, **engine)
+            result = pipeline.run(
+                cfg, out_dir=out_dir, overwrite=overwrite, engine=engine, progress=progress
+            )
     _echo_paradox(ctx, result.cities, result.summary, list_n)
     if ctx.obj["quiet"] < 2:
         click.echo(f"outputs: {', '.join(str(p) for p in result.files)}")
@@ -437,7 +441,7 @@ def builtup(ctx: click.Context, pattern: str, zones: str, product: str, years: A
     with _stage_progress(ctx, f"landcover {product}") as progress:
         table = metrics.landcover_metrics(
             target.boundaries, series, get_product(product), zone_id="city_id",
-            progress=progress, **target.engine,
+            progress=progress, engine=target.engine,
         )  # fmt: skip
     target.write(table, "rows")
 
@@ -470,7 +474,7 @@ def nightlight(ctx: click.Context, pattern: str, zones: str, product: str, years
         table = metrics.nightlight_metrics(
             target.boundaries, series, get_product(product), zone_id="city_id",
             lit_threshold=lit_threshold, weights=per_year, weights_nodata=weights_nodata,
-            progress=progress, **target.engine,
+            progress=progress, engine=target.engine,
         )  # fmt: skip
     target.write(table, "rows")
 
@@ -573,10 +577,13 @@ def export_command(
     workers: int | None,
 ) -> None:
     """Write the GeoPackage (styled, with its QGIS project), CSVs and rasters of CONFIG."""
-    engine = dict(overwrite=overwrite, scheduler=scheduler, workers=workers)
+    engine = Engine(scheduler=scheduler, workers=workers)
     with _progress(ctx) as progress:
         cfg = pipeline.with_excel_csv(pipeline.load_config(config), excel)
-        result = pipeline.run(cfg, out_dir=out_dir, with_report=False, progress=progress, **engine)
+        result = pipeline.run(
+            cfg, out_dir=out_dir, overwrite=overwrite, engine=engine, with_report=False,
+            progress=progress,
+        )  # fmt: skip
     click.echo(f"outputs: {', '.join(str(p) for p in result.files)}")
 
 

@@ -15,6 +15,7 @@ from shapely.geometry import box
 
 from urbanshrink_gis import pipeline, zonal_stats_many
 from urbanshrink_gis.demo import write_demo_data
+from urbanshrink_gis.zonal import Engine
 
 STATS = ("count", "sum", "mean", "min", "max", "std", "above_km2", "median")
 
@@ -59,7 +60,12 @@ def run_with(zones, paths, scheduler, workers=None):
     z._WINDOW_PIXELS = 128 * 900  # many bands, so the schedulers really split the work
     try:
         return zonal_stats_many(
-            zones, paths, STATS, zone_id="id", threshold=5.0, scheduler=scheduler, workers=workers
+            zones,
+            paths,
+            STATS,
+            zone_id="id",
+            threshold=5.0,
+            engine=Engine(scheduler=scheduler, workers=workers),
         )
     finally:
         z._WINDOW_PIXELS = old
@@ -156,7 +162,7 @@ def test_unknown_scheduler_is_a_config_error(series):
 
     zones, paths = series
     with pytest.raises(ConfigError, match="unknown scheduler 'gpu'"):
-        zonal_stats_many(zones, paths, ("count",), zone_id="id", scheduler="gpu")
+        zonal_stats_many(zones, paths, ("count",), zone_id="id", engine=Engine(scheduler="gpu"))
 
 
 def _outputs(out: Path) -> dict[str, bytes]:

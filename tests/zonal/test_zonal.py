@@ -112,3 +112,21 @@ def test_the_docs_and_the_cli_help_list_the_registry():
     for name, statistic in REGISTRY.items():
         assert f"    {name}\n        {statistic.meaning}" in zonal_stats.__doc__
         assert name in help_text
+
+
+def test_engine_is_frozen_and_refuses_bad_settings():
+    import dataclasses
+
+    from urbanshrink_gis import ConfigError, Engine
+
+    engine = Engine(workers=2)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        engine.workers = 3  # type: ignore[misc]
+    assert engine.with_coverage("exact") == Engine("exact", "threads", 2)
+    for bad, message in (
+        (dict(coverage="centre"), "unknown coverage 'centre'"),
+        (dict(scheduler="gpu"), "unknown scheduler 'gpu'"),
+        (dict(workers=0), "workers must be at least 1"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            Engine(**bad)

@@ -12,8 +12,7 @@ import pandas as pd
 from urbanshrink_gis._progress import Progress
 from urbanshrink_gis.errors import ConfigError, RasterError, UrbanShrinkWarning
 from urbanshrink_gis.products.model import Product
-from urbanshrink_gis.zonal.coverage import Coverage
-from urbanshrink_gis.zonal.engine import zonal_stats_many
+from urbanshrink_gis.zonal.engine import Engine, zonal_stats_many
 from urbanshrink_gis.zonal.zones import Zones
 
 __all__ = [
@@ -50,9 +49,7 @@ def landcover_metrics(
     product: Product,
     *,
     zone_id: str | None = None,
-    coverage: Coverage = "center",
-    scheduler: str = "threads",
-    workers: int | None = None,
+    engine: Engine = Engine(),
     progress: Progress | None = None,
 ) -> pd.DataFrame:
     """Built-up km², built-up share and mapped km² per city and year.
@@ -65,10 +62,8 @@ def landcover_metrics(
         Year to land-cover raster; all on one grid.
     product
         A land-cover or built-up-surface preset (see :mod:`urbanshrink_gis.products`).
-    coverage
-        Pixel rule of the zonal engine.
-    scheduler, workers
-        Where the engine runs (see :mod:`urbanshrink_gis.zonal.parallel`).
+    engine
+        How the zonal engine runs (:class:`~urbanshrink_gis.zonal.Engine`).
     progress
         Called with (bands done, bands total).
 
@@ -89,8 +84,7 @@ def landcover_metrics(
         A year's raster has no valid pixel in any city (all nodata there).
     """
     common = dict(
-        zone_id=zone_id, coverage=coverage, band=product.band, progress=progress,
-        scheduler=scheduler, workers=workers,
+        zone_id=zone_id, engine=engine, band=product.band, progress=progress,
     )  # fmt: skip
     if product.kind == "builtup_fraction":
         table = zonal_stats_many(
@@ -129,19 +123,17 @@ def nightlight_metrics(
     product: Product,
     *,
     zone_id: str | None = None,
-    coverage: Coverage = "center",
+    engine: Engine = Engine(),
     lit_threshold: float | None = None,
     weights: Mapping[int, str | os.PathLike] | None = None,
     weights_nodata: float | None = None,
-    scheduler: str = "threads",
-    workers: int | None = None,
     progress: Progress | None = None,
 ) -> pd.DataFrame:
     """Night-light sum, area sum, mean and lit km² per city and year.
 
     Parameters
     ----------
-    zones, rasters, coverage, scheduler, workers, progress
+    zones, rasters, engine, progress
         As :func:`landcover_metrics`.
     product
         A night-light preset; its nodata, scale and offset are applied before summing.
@@ -179,8 +171,7 @@ def nightlight_metrics(
         )
     threshold = product.lit_threshold if lit_threshold is None else lit_threshold
     common = dict(
-        zone_id=zone_id, coverage=coverage, band=product.band, progress=progress,
-        scheduler=scheduler, workers=workers,
+        zone_id=zone_id, engine=engine, band=product.band, progress=progress,
     )  # fmt: skip
     stats = ("sum", "area_sum", "mean", "above_km2", "count")
     table = zonal_stats_many(
@@ -210,22 +201,20 @@ def population_metrics(
     product: Product,
     *,
     zone_id: str | None = None,
-    coverage: Coverage = "center",
+    engine: Engine = Engine(),
     default_value: float | None = None,
     column: str = "pop_grid",
-    scheduler: str = "threads",
-    workers: int | None = None,
     progress: Progress | None = None,
 ) -> pd.DataFrame:
     """People per city and year from a gridded population raster (counts per pixel).
 
     Parameters
     ----------
-    zones, rasters, coverage, scheduler, workers, progress
+    zones, rasters, engine, progress
         As :func:`landcover_metrics`.
     product
         A population preset (WorldPop, GHS-POP, LandScan): people per pixel after its nodata,
-        scale and offset; with ``coverage="exact"`` a boundary pixel adds its covered share.
+        scale and offset; with exact coverage a boundary pixel adds its covered share.
     default_value
         People counted for each nodata pixel of a city (as exactextract's ``default_value``):
         ``0`` counts nodata (water, outside the product's land mask) as nobody, so a city
@@ -255,8 +244,7 @@ def population_metrics(
             fix="use a population preset (worldpop, ghs_pop, landscan)",
         )
     common = dict(
-        zone_id=zone_id, coverage=coverage, band=product.band, progress=progress,
-        scheduler=scheduler, workers=workers,
+        zone_id=zone_id, engine=engine, band=product.band, progress=progress,
     )  # fmt: skip
     table = zonal_stats_many(
         zones, rasters, ("sum", "count", "nodata_count"), nodata=product.nodata,

@@ -37,8 +37,7 @@ from urbanshrink_gis._progress import Progress
 from urbanshrink_gis.errors import ConfigError
 from urbanshrink_gis.io.rasters import band_nodata, open_raster, read_block
 from urbanshrink_gis.products.model import Product
-from urbanshrink_gis.zonal.coverage import Coverage
-from urbanshrink_gis.zonal.engine import zonal_stats_many
+from urbanshrink_gis.zonal.engine import Engine, zonal_stats_many
 from urbanshrink_gis.zonal.grid import Grid
 from urbanshrink_gis.zonal.zones import Zones
 
@@ -178,12 +177,12 @@ def _areas_by_code(
     zones: Zones | gpd.GeoDataFrame,
     sources: Mapping[int, BuiltupLight],
     *,
-    coverage: Coverage,
-    engine: Mapping[str, object],
+    engine: Engine,
+    progress: Progress | None,
 ) -> pd.DataFrame:
     table = zonal_stats_many(
-        zones, sources, categorical=True, areas=True, zone_id="city_id", coverage=coverage,
-        **engine,
+        zones, sources, categorical=True, areas=True, zone_id="city_id", engine=engine,
+        progress=progress,
     )  # fmt: skip
     out = pd.DataFrame(index=table.index)
     for code, _, _ in VACANCY_CLASSES[1:]:
@@ -199,9 +198,7 @@ def dark_builtup_metrics(
     nightlight_product: Product,
     *,
     threshold: float | None = None,
-    coverage: Coverage = "center",
-    scheduler: str = "threads",
-    workers: int | None = None,
+    engine: Engine = Engine(),
     progress: Progress | None = None,
 ) -> pd.DataFrame:
     """Dark built-up km² per city and year.
@@ -216,7 +213,7 @@ def dark_builtup_metrics(
         The series' presets.
     threshold
         Overrides the night-light product's lit threshold.
-    coverage, scheduler, workers, progress
+    engine, progress
         As :func:`urbanshrink_gis.zonal.zonal_stats_many`.
 
     Returns
@@ -230,8 +227,7 @@ def dark_builtup_metrics(
         )
         for y, (lc, ntl) in pairs.items()
     }
-    engine = dict(scheduler=scheduler, workers=workers, progress=progress)
-    areas = _areas_by_code(zones, sources, coverage=coverage, engine=engine)
+    areas = _areas_by_code(zones, sources, engine=engine, progress=progress)
     out = pd.DataFrame({"dark_builtup_km2": areas[_OLD_DARK] + areas[_NEW_DARK]})
     out = out.reset_index().rename(columns={"key": "year"})
     return out[["city_id", "year", "dark_builtup_km2"]].sort_values(
@@ -243,9 +239,7 @@ def new_builtup_metrics(
     zones: Zones | gpd.GeoDataFrame,
     source: BuiltupLight,
     *,
-    coverage: Coverage = "center",
-    scheduler: str = "threads",
-    workers: int | None = None,
+    engine: Engine = Engine(),
     progress: Progress | None = None,
 ) -> pd.DataFrame:
     """Built-up gained over a period, and the part of it dark at the end, per city.
@@ -256,7 +250,7 @@ def new_builtup_metrics(
         Zones prepared on the land-cover grid, or boundaries with ``city_id``.
     source
         Land cover at the end and ``start``, with the night light of the end year.
-    coverage, scheduler, workers, progress
+    engine, progress
         As :func:`urbanshrink_gis.zonal.zonal_stats_many`.
 
     Returns
@@ -266,8 +260,8 @@ def new_builtup_metrics(
     """
     if source.start is None:
         raise ConfigError("no start land cover", where="new built-up", fix="give start=")
-    engine = dict(scheduler=scheduler, workers=workers, progress=progress)
-    areas = _areas_by_code(zones, {0: source}, coverage=coverage, engine=engine).droplevel("key")
+    areas = _areas_by_code(zones, {0: source}, engine=engine, progress=progress)
+    areas = areas.droplevel("key")
     return pd.DataFrame(
         {
             "new_builtup_km2": areas[_NEW_LIT] + areas[_NEW_DARK],

@@ -38,6 +38,7 @@ from urbanshrink_gis.pipeline.staging import (
     check_output_folder,
 )
 from urbanshrink_gis.pipeline.validate import _check_outputs, validate_run
+from urbanshrink_gis.zonal.engine import Engine
 
 __all__ = ["RunResult", "run", "run_demo"]
 
@@ -65,8 +66,7 @@ def run(
     *,
     out_dir: str | os.PathLike | None = None,
     overwrite: bool = False,
-    scheduler: str = "threads",
-    workers: int | None = None,
+    engine: Engine = Engine(),
     with_report: bool = True,
     progress: StageProgress | None = None,
 ) -> RunResult:
@@ -80,8 +80,10 @@ def run(
         Overrides ``[output] dir``.
     overwrite
         Replace existing outputs; without it an existing output stops the run before any work.
-    scheduler, workers
-        Where the zonal engine runs (:mod:`urbanshrink_gis.zonal.parallel`); results are the same.
+    engine
+        Where the zonal engine runs (:class:`~urbanshrink_gis.zonal.Engine`: scheduler and
+        workers; each raster series takes its ``coverage`` from the configuration). Results
+        are the same wherever it runs.
     with_report
         Also write ``report/`` (charts and report.html); without it, the GeoPackage, CSVs and
         rasters only (``urbanshrink export``).
@@ -114,11 +116,10 @@ def run(
             config, boundaries, series, checkpoints=out / CHECKPOINT_DIR / "urban",
             progress=progress,
         )  # fmt: skip
-    engine = dict(scheduler=scheduler, workers=workers, progress=progress)
     scopes = [
         scope_tables(config, scope, boundaries, series, cut, footprints=footprints,
                      checkpoints=out / CHECKPOINT_DIR, population=checked.population,
-                     **engine)  # type: ignore[arg-type]
+                     engine=engine, progress=progress)
         for scope in b.scope
     ]  # fmt: skip
     head = scopes[0]
@@ -178,14 +179,14 @@ def run_demo(
     out_dir: str | os.PathLike = "outputs/demo",
     *,
     overwrite: bool = False,
-    scheduler: str = "threads",
-    workers: int | None = None,
+    engine: Engine = Engine(),
     progress: StageProgress | None = None,
     excel: bool = False,
 ) -> RunResult:
     """Write the demo dataset under ``out_dir/data`` (once) and run the whole job on it.
 
-    ``excel``: CSVs with a UTF-8 byte order mark (see :class:`OutputConfig`).
+    ``engine`` and ``progress`` as for :func:`run`; ``excel``: CSVs with a UTF-8 byte order
+    mark (see :class:`OutputConfig`).
     """
     out = Path(out_dir)
     check_output_folder(out)
@@ -195,5 +196,5 @@ def run_demo(
         write_demo_data(out / "data")
     return run(
         with_excel_csv(load_config(config), excel), out_dir=out, overwrite=overwrite,
-        scheduler=scheduler, workers=workers, progress=progress,
+        engine=engine, progress=progress,
     )  # fmt: skip

@@ -38,6 +38,7 @@ from urbanshrink_gis.pipeline.stages import (
     city_year_table,
     new_builtup_table,
 )
+from urbanshrink_gis.zonal.engine import Engine
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +75,7 @@ def scope_tables(
     *,
     footprints: gpd.GeoDataFrame | None = None,
     checkpoints: str | os.PathLike | None = None,
-    scheduler: str = "threads",
-    workers: int | None = None,
+    engine: Engine = Engine(),
     progress: StageProgress | None = None,
     population: pd.DataFrame | None = None,
 ) -> ScopeTables:
@@ -96,7 +96,7 @@ def scope_tables(
         Output of :func:`urban_footprints`, for the urban scope.
     checkpoints
         Checkpoint folder (the urban scope keeps its own ``urban/`` inside).
-    scheduler, workers, progress
+    engine, progress
         As for :func:`run`; the urban scope's stages are named ``urban ...``.
     population
         The population table already read (see :func:`city_year_table`).
@@ -124,11 +124,11 @@ def scope_tables(
             progress = prefixed(progress, "urban ")
     with _labelled_warnings(f"{scope} scope: " if len(b.scope) > 1 else ""):
         city_year = city_year_table(
-            scoped, zones, series=series, checkpoints=checkpoints, scheduler=scheduler,
-            workers=workers, progress=progress, population=population,
+            scoped, zones, series=series, checkpoints=checkpoints, engine=engine,
+            progress=progress, population=population,
         )  # fmt: skip
         new = new_builtup_table(
-            scoped, zones, cut, checkpoints=checkpoints, scheduler=scheduler, workers=workers,
+            scoped, zones, cut, checkpoints=checkpoints, engine=engine,
             progress=progress,
         )  # fmt: skip
         gained = None if new is None else new["new_builtup_km2"]  # for the hollowing rule

@@ -36,6 +36,7 @@ from urbanshrink_gis.pipeline.config import RasterConfig, RunConfig
 from urbanshrink_gis.pipeline.sources import _year_files, raster_series, resolve_sources
 from urbanshrink_gis.products.model import Product
 from urbanshrink_gis.zonal.coverage import Coverage
+from urbanshrink_gis.zonal.engine import Engine
 from urbanshrink_gis.zonal.grid import Grid
 from urbanshrink_gis.zonal.zones import Zones
 
@@ -50,8 +51,7 @@ def city_year_table(
     *,
     series: Sequence[sources.Series] | None = None,
     checkpoints: str | os.PathLike | None = None,
-    scheduler: str = "threads",
-    workers: int | None = None,
+    engine: Engine = Engine(),
     progress: StageProgress | None = None,
     population: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
@@ -69,8 +69,9 @@ def city_year_table(
     checkpoints
         Folder of checkpoints: each raster series x year is saved there when done and reused
         while its inputs and settings are unchanged (:mod:`urbanshrink_gis.pipeline.checkpoints`).
-    scheduler, workers
-        Where the zonal engine runs (see :mod:`urbanshrink_gis.zonal.parallel`).
+    engine
+        Where the zonal engine runs (:class:`~urbanshrink_gis.zonal.Engine`); each raster
+        series takes its own ``coverage`` from the configuration.
     progress
         Called with (stage name, done, total).
     population
@@ -90,9 +91,7 @@ def city_year_table(
         if series is None:
             folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="urbanshrink-"))
             series = resolve_sources(config, boundaries, folder=folder)
-        return _city_year(
-            config, boundaries, series, checkpoints, scheduler, workers, progress, population
-        )
+        return _city_year(config, boundaries, series, checkpoints, engine, progress, population)
 
 
 def _city_year(
@@ -100,20 +99,19 @@ def _city_year(
     boundaries: gpd.GeoDataFrame,
     series: Sequence[sources.Series],
     checkpoints: str | os.PathLike | None,
-    scheduler: str,
-    workers: int | None,
+    engine: Engine,
     progress: StageProgress | None,
     population: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     store = Checkpoints(checkpoints)
     tables = [
-        _series_metrics(config, raster, one, boundaries, store, scheduler, workers, progress)
+        _series_metrics(config, raster, one, boundaries, store, engine, progress)
         for raster, one in zip(config.rasters, series, strict=True)
     ]
     tables.append(_coverage_table(config, series, boundaries))
     pair = _vacancy_pair(config, series)
     if pair is not None:
-        tables.append(_dark_series(config, *pair, boundaries, store, scheduler, workers, progress))
+        tables.append(_dark_series(config, *pair, boundaries, store, engine, progress))
     if checkpoints is not None:
         log.info("checkpoints: %d reused, %d computed", store.reused, store.computed)
     table = tables[0]
@@ -241,8 +239,7 @@ def _dark_series(
     ntl_pair: _Pair,
     boundaries: gpd.GeoDataFrame,
     store: Checkpoints,
-    scheduler: str,
-    workers: int | None,
+    engine: Engine,
     progress: StageProgress | None,
 ) -> pd.DataFrame:
     """Dark built-up km² for every year that has both land cover and night light."""
@@ -258,8 +255,7 @@ def _dark_series(
         return vacancy.dark_builtup_metrics(
             zones.on_grid_of(landcover, lc_series.product.band),
             {year: (landcover, ntl_series.path(year))}, lc_series.product, ntl_series.product,
-            threshold=ntl.lit_threshold, coverage=lc.coverage, scheduler=scheduler,
-            workers=workers,
+            threshold=ntl.lit_threshold, engine=engine.with_coverage(lc.coverage),
         )  # fmt: skip
 
     units = [
@@ -281,8 +277,7 @@ def _series_metrics(
     series: sources.Series,
     boundaries: gpd.GeoDataFrame,
     store: Checkpoints,
-    scheduler: str,
-    workers: int | None,
+    engine: Engine,
     progress: StageProgress | None,
 ) -> pd.DataFrame:
     """Metrics of one raster series, year by year, through the checkpoints.
@@ -300,7 +295,7 @@ def _series_metrics(
         for path in series.groups[year].values():
             prepared = zones.on_grid_of(path, product.band)
             tables.append(_year_metrics(
-                raster, product, prepared, {year: path}, scheduler, workers,
+                raster, product, prepared, {year: path}, engine.with_coverage(raster.coverage),
                 weights=None if weights is None else {year: weights[year]},
             ))  # fmt: skip
         return tables[0] if len(tables) == 1 else metrics.add_groups(tables, product)
@@ -335,22 +330,20 @@ def _year_metrics(
     product: Product,
     zones: Zones,
     series: dict[int, str],
-    scheduler: str,
-    workers: int | None,
+    engine: Engine,
     *,
     weights: dict[int, str] | None = None,
 ) -> pd.DataFrame:
-    engine = dict(coverage=raster.coverage, scheduler=scheduler, workers=workers)
     if raster.kind == "landcover":
-        return metrics.landcover_metrics(zones, series, product, **engine)
+        return metrics.landcover_metrics(zones, series, product, engine=engine)
     if raster.kind == "population":
         return metrics.population_metrics(
             zones, series, product, default_value=raster.default_value,
-            column=raster.population_column, **engine,
+            column=raster.population_column, engine=engine,
         )  # fmt: skip
     return metrics.nightlight_metrics(
         zones, series, product, lit_threshold=raster.lit_threshold, weights=weights,
-        weights_nodata=raster.weights_nodata, **engine,
+        weights_nodata=raster.weights_nodata, engine=engine,
     )  # fmt: skip
 
 
@@ -385,8 +378,7 @@ def new_builtup_table(
     series: Sequence[sources.Series],
     *,
     checkpoints: str | os.PathLike | None = None,
-    scheduler: str = "threads",
-    workers: int | None = None,
+    engine: Engine = Engine(),
     progress: StageProgress | None = None,
 ) -> pd.DataFrame | None:
     """Built-up gained over the analysis period and the part of it dark at the end, per city.
@@ -410,8 +402,7 @@ def new_builtup_table(
 
     def compute() -> pd.DataFrame:
         return vacancy.new_builtup_metrics(
-            boundaries, source, coverage=lc.coverage, scheduler=scheduler, workers=workers,
-            progress=step,
+            boundaries, source, engine=engine.with_coverage(lc.coverage), progress=step,
         )  # fmt: skip
 
     store = Checkpoints(checkpoints)

@@ -1,7 +1,7 @@
 """The zonal-statistics engine: zones prepared once per grid, rasters streamed by blocks."""
 
 from urbanshrink_gis.zonal.coverage import Coverage
-from urbanshrink_gis.zonal.engine import check_class_raster, zonal_stats, zonal_stats_many
+from urbanshrink_gis.zonal.engine import Engine, check_class_raster, zonal_stats, zonal_stats_many
 from urbanshrink_gis.zonal.grid import Grid
 from urbanshrink_gis.zonal.reading import WindowSource
 from urbanshrink_gis.zonal.stats import DEFAULT_STATS, STATISTICS
@@ -11,6 +11,7 @@ __all__ = [
     "DEFAULT_STATS",
     "STATISTICS",
     "Coverage",
+    "Engine",
     "Grid",
     "WindowSource",
     "Zones",

@@ -23,15 +23,16 @@ exact
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import shapely
 from affine import Affine
 
-from ._kernels import bucket_edges, exact_pieces, exact_sweep
+from urbanshrink_gis.errors import ConfigError
+from urbanshrink_gis.zonal._kernels import bucket_edges, exact_pieces, exact_sweep
 
-__all__ = ["Coverage", "EdgeIndex", "Edges", "Runs", "runs_for_band"]
+__all__ = ["Coverage", "EdgeIndex", "Edges", "Runs", "check_coverage", "runs_for_band"]
 
 Coverage = Literal["center", "all_touched", "exact"]
 
@@ -185,6 +186,17 @@ class Runs:
             int(self.col0.min()),
             int(self.col1.max()),
         )
+
+
+def check_coverage(coverage: str) -> Coverage:
+    """Return ``coverage`` if it is a pixel rule, else raise :class:`ConfigError`."""
+    if coverage not in get_args(Coverage):
+        raise ConfigError(
+            f"unknown coverage {coverage!r}",
+            where="coverage",
+            fix=f"use one of {', '.join(get_args(Coverage))}",
+        )
+    return coverage  # type: ignore[return-value]
 
 
 def runs_for_band(edges: EdgeIndex, r0: int, r1: int, width: int, coverage: Coverage) -> Runs:

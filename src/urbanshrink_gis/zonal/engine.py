@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 from collections.abc import Iterable, Mapping
@@ -22,7 +23,7 @@ from urbanshrink_gis.errors import ConfigError, RasterError
 from urbanshrink_gis.io.boundaries import read_boundaries
 from urbanshrink_gis.io.rasters import band_nodata, open_raster, read_block, reading_env
 from urbanshrink_gis.zonal import _kernels
-from urbanshrink_gis.zonal.coverage import Coverage, Runs
+from urbanshrink_gis.zonal.coverage import Coverage, Runs, check_coverage
 from urbanshrink_gis.zonal.grid import Grid
 from urbanshrink_gis.zonal.parallel import check_scheduler, decode_threads, map_ordered
 from urbanshrink_gis.zonal.reading import WindowSource, _mask_or_dummy, _Reading
@@ -38,7 +39,7 @@ from urbanshrink_gis.zonal.stats import (
 )
 from urbanshrink_gis.zonal.zones import Zones
 
-__all__ = ["check_class_raster", "zonal_stats", "zonal_stats_many"]
+__all__ = ["Engine", "check_class_raster", "zonal_stats", "zonal_stats_many"]
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,42 @@ def check_class_raster(raster: str | os.PathLike, *, band: int = 1) -> None:
             fix="convert the classes to integers (gdal_translate -ot Int16), or compute "
             "statistics of its values instead",
         )
+
+
+@dataclass(frozen=True)
+class Engine:
+    """How the zonal engine runs: which pixels a zone covers, and where the work is done.
+
+    Terms
+    -----
+    coverage
+        ``"center"`` (pixel centre inside, rasterstats' default), ``"all_touched"`` (every
+        pixel the polygon touches) or ``"exact"`` (pixels weighted by their covered fraction,
+        as exactextract). The only setting that changes results.
+    scheduler
+        Where bands of rows are processed: ``"synchronous"``, ``"threads"`` (default),
+        ``"processes"`` or ``"tcp://HOST:PORT"`` of a Dask scheduler (see
+        :mod:`urbanshrink_gis.zonal.parallel`).
+    workers
+        Threads or processes on this machine (default: one per CPU).
+    """
+
+    coverage: Coverage = "center"
+    scheduler: str = "threads"
+    workers: int | None = None
+
+    def with_coverage(self, coverage: Coverage) -> Engine:
+        """The same engine with another pixel rule (each raster series has its own)."""
+        return dataclasses.replace(self, coverage=coverage)
+
+    def __post_init__(self) -> None:
+        check_coverage(self.coverage)
+        check_scheduler(self.scheduler)
+        if self.workers is not None and self.workers < 1:
+            raise ConfigError(
+                f"workers must be at least 1, not {self.workers}", where="--workers",
+                fix="give a positive number, or leave it out for one per CPU",
+            )  # fmt: skip
 
 
 def zonal_stats(
@@ -161,7 +198,7 @@ def zonal_stats(
         {None: raster},
         stats,
         zone_id=zone_id,
-        coverage=coverage,
+        engine=Engine(coverage, scheduler, workers),
         categorical=categorical,
         areas=areas,
         band=band,
@@ -172,8 +209,6 @@ def zonal_stats(
         weights=None if weights is None else {None: weights},
         weights_nodata=weights_nodata,
         layer=layer,
-        scheduler=scheduler,
-        workers=workers,
         progress=progress,
     )
     return result.droplevel("key")
@@ -188,7 +223,7 @@ def zonal_stats_many(
     stats: Iterable[str] = DEFAULT_STATS,
     *,
     zone_id: str | None = None,
-    coverage: Coverage = "center",
+    engine: Engine = Engine(),
     categorical: bool = False,
     areas: bool = False,
     band: int = 1,
@@ -199,8 +234,6 @@ def zonal_stats_many(
     weights: str | os.PathLike | Mapping[Any, str | os.PathLike] | None = None,
     weights_nodata: float | None = None,
     layer: str | None = None,
-    scheduler: str = "threads",
-    workers: int | None = None,
     progress: Progress | None = None,
 ) -> pd.DataFrame:
     """Statistics of several rasters on one grid (a yearly series) in one pass over the zones.
@@ -210,6 +243,8 @@ def zonal_stats_many(
     rasters
         Key (such as the year) to raster path, or to a :class:`WindowSource` computing the
         values; every raster must share the first one's grid.
+    engine
+        How the engine runs: coverage, scheduler and workers (:class:`Engine`).
     weights
         One weights raster for every key, or a mapping from every key to its own (see
         :func:`zonal_stats`).
@@ -259,18 +294,18 @@ def zonal_stats_many(
                 )
     gather = any(kind_of(s) == "value" for s in stats)
     prepared = _prepare(
-        zones, grid, zone_id=zone_id, coverage=coverage, layer=layer,
+        zones, grid, zone_id=zone_id, coverage=engine.coverage, layer=layer,
         where=f"{readings[0].path} (key {keys[0]})",
     )  # fmt: skip
     wants_area = areas or any(s in stats for s in ("area_km2", "above_km2", "area_sum"))
     row_area = grid.row_areas_km2() if wants_area else np.ones(grid.height)
-    threads = decode_threads(check_scheduler(scheduler), workers)
+    threads = decode_threads(engine.scheduler, engine.workers)
     weighing = _weighings(keys, weights, weights_nodata, grid, categorical)
     extra = not categorical and any(kind_of(s) in ("area", "weighted") for s in stats)
     job = _Job(
         prepared, tuple(readings), stats, categorical, gather, row_area, threads, weighing, extra
     )
-    tables = _run(job, areas=areas, scheduler=scheduler, workers=workers, progress=progress)
+    tables = _run(job, areas=areas, engine=engine, progress=progress)
     frames = []
     for key, table in zip(keys, tables, strict=True):
         if prepared.coverage != "exact":
@@ -466,8 +501,7 @@ def _run(
     job: _Job,
     *,
     areas: bool,
-    scheduler: str,
-    workers: int | None,
+    engine: Engine,
     progress: Progress | None,
 ) -> list[dict[Any, np.ndarray]]:
     zones = job.zones
@@ -476,7 +510,9 @@ def _run(
     totals = [_Partial.empty(n) for _ in job.readings]
     if progress is not None:
         progress(0, len(bands))
-    results = map_ordered(_band_task, job, bands, scheduler=scheduler, workers=workers)
+    results = map_ordered(
+        _band_task, job, bands, scheduler=engine.scheduler, workers=engine.workers
+    )
     for done, parts in enumerate(results, start=1):
         for total, part in zip(totals, parts, strict=True):
             total.merge(part)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, get_args
+from typing import Any
 
 import geopandas as gpd
 from pyproj import CRS
 from rasterio.windows import Window
 
-from urbanshrink_gis.errors import ConfigError
-from urbanshrink_gis.zonal.coverage import Coverage, EdgeIndex, Runs, runs_for_band
+from urbanshrink_gis.zonal.coverage import Coverage, EdgeIndex, Runs, check_coverage, runs_for_band
 from urbanshrink_gis.zonal.grid import Grid
 
 __all__ = ["Zones"]
@@ -45,12 +44,7 @@ class Zones:
         coverage: Coverage = "center",
         cache_runs: bool = True,
     ) -> None:
-        if coverage not in get_args(Coverage):
-            raise ConfigError(
-                f"unknown coverage {coverage!r}",
-                where="coverage",
-                fix=f"use one of {', '.join(get_args(Coverage))}",
-            )
+        check_coverage(coverage)
         self.grid = grid
         self.coverage = coverage
         self.ids = boundaries["city_id"].astype(str).to_numpy()
