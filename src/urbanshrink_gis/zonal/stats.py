@@ -232,13 +232,13 @@ def _check_stats(
             raise ConfigError(
                 f"statistic {s!r} needs a threshold",
                 where="stats",
-                fix="pass threshold=VALUE (--threshold VALUE)",
+                fix="pass threshold=VALUE",
             )
         if s in _WEIGHTED_STATS and not weighted:
             raise ConfigError(
                 f"statistic {s!r} needs a weights raster",
                 where="stats",
-                fix="pass weights=RASTER (--weights RASTER)",
+                fix="pass weights=RASTER",
             )
         m = _PERCENTILE.match(s)
         if s in _KNOWN_STATS or (m and 0 <= float(m.group(1)) <= 100):
