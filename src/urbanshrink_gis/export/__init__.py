@@ -1,6 +1,7 @@
 """Write results: tables, the run's GeoPackage with its QGIS project, COGs and the report."""
 
 from urbanshrink_gis.export.outputs import (
+    RUN_CONTEXT,
     RUN_OUTPUTS,
     check_outputs,
     scope_outputs,
@@ -27,6 +28,7 @@ from urbanshrink_gis.export.tables import (
 __all__ = [
     "DEFAULT_PROJECT_CRS",
     "PROJECT_NAME",
+    "RUN_CONTEXT",
     "RUN_OUTPUTS",
     "STDOUT",
     "TABLE_FORMATS",
