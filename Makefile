@@ -14,11 +14,14 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 install: apt $(STAMP) $(KERNELS)
 
+# $(call apt_install,PACKAGES): install those of the Debian PACKAGES that are missing.
+apt_install = @dpkg -s $(1) >/dev/null 2>&1 || { \
+  $(SUDO) apt-get update -qq && \
+  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
+    $(1) >/dev/null; }
+
 apt:
-	@dpkg -s $(APT_PACKAGES) >/dev/null 2>&1 || { \
-	  $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
-	    $(APT_PACKAGES) >/dev/null; }
+	$(call apt_install,$(APT_PACKAGES))
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,8 +41,12 @@ demo: install
 test: install
 	$(BIN)/python -m pytest -q
 
-# The README's images (docs/*.png) from the demo: QGIS headless, and Chromium when installed.
+# The README's images (docs/*.png) from the demo: QGIS headless, report.html in headless
+# Chromium, installed here only (the tests, and CI, do without it).
+SCREENSHOT_APT_PACKAGES := chromium
+
 screenshots: install
+	$(call apt_install,$(SCREENSHOT_APT_PACKAGES))
 	$(BIN)/python docs/screenshots.py
 
 # The benchmark's peers that the tests do not need (xarray-spatial): the `bench` extra.

@@ -360,7 +360,7 @@ CASES = [
          lambda root: (root / "boundaries" / "cities.gpkg").write_text("adcode,name\n1,a\n"),
          ("cities.gpkg", "not a readable vector file", "give a GeoPackage")),
     Case("boundaries layer missing", _edit('layer = "cities"', 'layer = "city"'),
-         ("cities.gpkg", "no layer 'city'", "set the layer to one of 'cities'")),
+         ("cities.gpkg", "no layer 'city'", "set layer to one of 'cities'")),
     Case("boundaries without CRS", _boundaries(lambda gdf: gdf.set_crs(None, allow_override=True)),
          ("cities.gpkg", "has no coordinate reference system", "assign one")),
     Case("id field missing", _edit('id = "adcode"', 'id = "adcod"'),

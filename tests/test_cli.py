@@ -121,3 +121,35 @@ def test_sensitivity_command_writes_the_grid(runner, tmp_path):
     multi = runner.invoke(cli, [*args[:-2], "--rule", "multi", "-o", str(tmp_path / "m.csv")])
     assert multi.exit_code == 2 and "needs --national-gdp-growth-pct" in multi.output
     assert "[analysis]" not in multi.output and "national_gdp_growth_pct" not in multi.output
+
+
+def _run_section(out):
+    page = (out / "report" / "report.html").read_text(encoding="utf-8")
+    return page.split("<h2>Run</h2>", 1)[1].split("<h2>", 1)[0]
+
+
+def test_report_states_the_run_again_from_run_json(runner, demo_run, tmp_path):
+    import json
+    import shutil
+
+    _, original = demo_run
+    out = tmp_path / "run"  # a copy: the session's demo folder stays as it is
+    shutil.copytree(original, out, ignore=shutil.ignore_patterns(".checkpoints"))
+    before = _run_section(out)
+    context = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    assert context["rule"] == "period" and context["inputs"] and context["date"] in before
+    shutil.rmtree(out / "report")
+    result = runner.invoke(cli, ["report", str(out)])
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    assert _run_section(out) == before
+    for broken in ("", "[1, 2]"):
+        (out / "run.json").write_text(broken, encoding="utf-8")
+        again = runner.invoke(cli, ["report", str(out), "--overwrite"])
+        assert again.exit_code == 0, again.output
+        assert again.stderr.startswith("Warning: ") and len(again.stderr.splitlines()) == 1
+        assert "run.json" in again.stderr and "unknown" in again.stderr
+        assert "are unknown" in _run_section(out)
+    (out / "run.json").unlink()
+    missing = runner.invoke(cli, ["report", str(out), "--overwrite"])
+    assert "run.json: is missing" in missing.stderr and "are unknown" in _run_section(out)

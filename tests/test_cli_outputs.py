@@ -322,3 +322,119 @@ def test_per_zone_commands_share_options_and_order(runner, command):
                    "--workers", "--excel", "--overwrite", "-o, --output", "-v, --verbose",
                    "-q, --quiet"):  # fmt: skip
         assert option in result.output, (command, option)
+
+
+def _city_year(tmp_path):
+    rows = [("a", 2010, 100.0, 10.0), ("a", 2020, 97.0, 10.8), ("b", 2010, 100.0, 10.0),
+            ("b", 2020, 80.0, 10.2)]  # fmt: skip
+    path = tmp_path / "city_year.csv"
+    pd.DataFrame(rows, columns=["city_id", "year", "pop_resident", "builtup_km2"]).to_csv(
+        path, index=False
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        (["--stats", "above_count"], "--stats: statistic 'above_count' needs a threshold; pass"
+         " --threshold VALUE"),
+        (["--stats", "weighted_sum"], "needs a weights raster; pass --weights RASTER"),
+        (["--id-as", "name", "--include-cols", "name"], "rename the id (--id-as NAME)"),
+        (["--layer", "towns"], "no layer 'towns' (layers: cities); give --layer one of 'cities'"),
+        ("classify --consecutive-years 0", "Error: --consecutive-years 0 is below 1; give"
+         " --consecutive-years 1 or more"),
+        ("classify --rule consecutive", "or use --rule period"),
+        ("sensitivity --rule multi", "needs --national-gdp-growth-pct, the nation's GDP growth"),
+    ],
+)  # fmt: skip
+def test_errors_name_the_options_not_the_settings(runner, make_raster, zones, tmp_path, command,
+                                                  message):  # fmt: skip
+    if isinstance(command, str):  # classify / sensitivity of a city_year table
+        name, *more = command.split()
+        args = [name, str(_city_year(tmp_path)), "--start", "2010", "--end", "2020", *more]
+        result = runner.invoke(cli, [*args, "-o", str(tmp_path / "o.csv")])
+    else:
+        zonal = ["zonal", str(make_raster(LAND)), str(zones), "--id", "city_adcode", "-o"]
+        result = runner.invoke(cli, [*zonal, str(tmp_path / "o.csv"), *command])
+    assert result.exit_code == 2
+    assert message in result.output and len(result.output.strip().splitlines()) == 1
+    keys = ("consecutive_years", "shrink_rule", "national_gdp_growth_pct", "id_as", "layer to")
+    for toml in ("[analysis]", " = ", "=VALUE", "=RASTER", "=NAME", *keys):
+        assert toml not in result.output, toml
+
+
+def test_errors_of_a_configuration_name_its_keys(runner, tmp_path):
+    from urbanshrink_gis.demo import write_demo_data
+
+    data = write_demo_data(tmp_path / "data")
+    text = data.config.read_text(encoding="utf-8")
+    data.config.write_text(text.replace("[analysis]\n", "[analysis]\nconsecutive_years = 0\n"),
+                           encoding="utf-8")  # fmt: skip
+    result = runner.invoke(cli, ["run", str(data.config), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "consecutive_years = 0 is below 1; set consecutive_years to 1 or more" in result.output
+    assert "--consecutive-years" not in result.output
+
+
+@pytest.mark.parametrize("command", ["classify", "sensitivity"])
+def test_an_output_classify_cannot_write_is_refused_before_any_work(runner, monkeypatch, tmp_path,
+                                                                    command):  # fmt: skip
+    from urbanshrink_gis import pipeline
+
+    def unread(path):
+        raise AssertionError("the table was read before the output was checked")
+
+    monkeypatch.setattr(pipeline, "read_city_year", unread)  # the work starts by reading it
+    for out, message in (("x.geojson", "GeoJSON needs geometry"),
+                         ("x.shp", "unsupported table format '.shp'"),
+                         ("no folder/x.csv", "does not exist")):  # fmt: skip
+        args = [command, str(_city_year(tmp_path)), "--start", "2010", "--end", "2020"]
+        result = runner.invoke(cli, [*args, "-o", str(tmp_path / out)])
+        assert result.exit_code == 2, result.output
+        assert result.output.startswith("Error: ") and message in result.output
+        assert len(result.output.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["city_year.csv"]
+
+
+def test_per_zone_outputs_are_checked_before_any_work(runner, monkeypatch, make_raster, zones,
+                                                      tmp_path):  # fmt: skip
+    from urbanshrink_gis import metrics
+
+    def compute(*args, **kwargs):
+        raise AssertionError("computed before the output was checked")
+
+    for name in ("landcover_metrics", "nightlight_metrics"):
+        monkeypatch.setattr(metrics, name, compute)
+    monkeypatch.setattr("urbanshrink_gis.cli.zonal_stats", compute)
+    _series(make_raster, LAND, "lc")
+    _series(make_raster, LAND.astype("float32"), "ntl")
+    commands = [["zonal", str(tmp_path / "lc_2010.tif")],
+                ["builtup", str(tmp_path / "lc_{year}.tif")],
+                ["nightlight", str(tmp_path / "ntl_{year}.tif")]]  # fmt: skip
+    for command in commands:
+        for out, more in (("x.shp", []), ("no folder/x.csv", []),
+                          ("x.csv", ["--include-cols", "nm"]),
+                          ("x.csv", ["--id-as", "prov", "--include-cols", "prov"])):  # fmt: skip
+            args = [*command, str(zones), "--id", "city_adcode", "-o", str(tmp_path / out), *more]
+            result = runner.invoke(cli, args)
+            assert result.exit_code == 2 and result.output.startswith("Error: "), result.output
+            assert len(result.output.strip().splitlines()) == 1
+
+
+def test_verbose_shows_the_traceback_then_the_error_last(zones, make_raster, tmp_path):
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-m", "urbanshrink_gis", "zonal", str(make_raster(LAND)), str(zones),
+            "--id", "adcode", "-o", str(tmp_path / "o.csv")]  # fmt: skip
+    for verbose in ([*args[:3], "-v", *args[3:]], [*args, "--verbose"]):
+        done = subprocess.run(verbose, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 2
+        lines = done.stderr.strip().splitlines()
+        assert "Traceback (most recent call last):" in lines
+        assert lines[-1].startswith("Error: ") and "no id field 'adcode'" in lines[-1]
+        assert sum(line.startswith("Error: ") for line in lines) == 1
+    plain = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert plain.returncode == 2 and plain.stderr.startswith("Error: ")
+    assert len(plain.stderr.splitlines()) == 1

@@ -6,7 +6,6 @@ import contextlib
 import functools
 import logging
 import os
-import re
 import sys
 import time
 import warnings
@@ -57,9 +56,10 @@ class Cli(click.Group):
                 warnings.showwarning = functools.partial(_show_warning, ctx)
                 return super().invoke(ctx)
         except UrbanShrinkError as err:
-            if ctx.obj and ctx.obj.get("verbose", 0) > 0:
-                log.error("traceback", exc_info=True)
-            raise BadInput(_option_words(err)) from None
+            # with -v the traceback, and then the one-line error last
+            log.info("traceback of the error below", exc_info=True)
+            command = self.get_command(ctx, ctx.invoked_subcommand or "")
+            raise BadInput(_in_terms_of(command, err)) from None
         except KeyboardInterrupt:
             name = ctx.invoked_subcommand
             again = (
@@ -71,16 +71,21 @@ class Cli(click.Group):
             ctx.exit(INTERRUPTED)
 
 
-#: Where a library error names a keyword argument that a command sets with an option.
-_OPTION_WHERE = {"stats": "--stats", "coverage": "--coverage", "zone_id": "--id"}
+def _in_terms_of(command: click.Command | None, err: UrbanShrinkError) -> str:
+    """The error as its user knows the settings: TOML keys with a CONFIG, else the options.
 
-
-def _option_words(err: UrbanShrinkError) -> str:
-    """The error's one line, its place named as the option when it is a library keyword."""
-    if err.where in _OPTION_WHERE:
-        where = _OPTION_WHERE[err.where]
-        return f"{where}: {err.what}; {err.fix}" if err.fix else f"{where}: {err.what}"
-    return str(err)
+    A setting is spelled as the command's option whose parameter has its name (``zone_id``:
+    ``--id``); see :meth:`UrbanShrinkError.spelled`.
+    """
+    params = command.params if command is not None else []
+    if any(p.name == "config" for p in params):
+        return str(err)
+    options = {
+        p.name: max(p.opts, key=len)
+        for p in params
+        if isinstance(p, click.Option) and p.name and p.opts[-1].startswith("--")
+    }
+    return err.spelled(options)
 
 
 def _show_warning(ctx: click.Context, message: Warning | str, category: type,
@@ -277,6 +282,8 @@ class _Zones:
         self.id_field, self.id_as = p["zone_id"], p["id_as"]
         self.include = _words(p["include_cols"])
         self.boundaries = read_boundaries(zones, id_field=self.id_field, layer=p["layer"])
+        export.check_zone_columns(self.boundaries, id_field=self.id_field, id_as=self.id_as,
+                                  include_cols=self.include)  # fmt: skip
         self.engine = Engine(p["coverage"], p["scheduler"], p["workers"])
 
     def write(self, table: Any, rows: str = "zones") -> None:
@@ -485,8 +492,8 @@ def analysis_opts(f: Callable) -> Callable:
         click.argument("city_year"),
         click.option("--start", type=int, required=True, help="First year compared."),
         click.option("--end", type=int, required=True, help="Last year compared."),
-        click.option("--rule", type=click.Choice(get_args(ShrinkRule)), default="period",
-                     show_default=True, help="How a city is judged shrinking."),
+        click.option("--rule", "shrink_rule", type=click.Choice(get_args(ShrinkRule)),
+                     default="period", show_default=True, help="How a city is judged shrinking."),
         click.option("--consecutive-years", default=3, show_default=True,
                      help="Falls in a row (rules consecutive, both, multi)."),
         click.option("--national-gdp-growth-pct", type=float,
@@ -499,43 +506,17 @@ def analysis_opts(f: Callable) -> Callable:
     return f
 
 
-#: Options of classify and sensitivity by the AnalysisConfig field they set.
-_ANALYSIS_OPTIONS = {
-    "national_gdp_growth_pct": "--national-gdp-growth-pct",
-    "consecutive_years": "--consecutive-years",
-    "shrink_rule": "--rule",
-}
-_ANALYSIS_KEYS = re.compile(rf"\b({'|'.join(_ANALYSIS_OPTIONS)})\b(?!\()")
-
-
-def _analysis_config(start, end, rule, consecutive_years, national_gdp_growth_pct):
+def _analysis_config(start, end, shrink_rule, consecutive_years, national_gdp_growth_pct):
     return AnalysisConfig(
-        start, end, shrink_rule=rule, consecutive_years=consecutive_years,
+        start, end, shrink_rule=shrink_rule, consecutive_years=consecutive_years,
         national_gdp_growth_pct=national_gdp_growth_pct,
     )  # fmt: skip
 
 
-def _in_cli_terms(err: UrbanShrinkError) -> BadInput:
-    """An error of the analysis settings as the options say it (``--rule``), not as TOML keys."""
-    if not (err.where or "").startswith("[analysis]"):
-        return BadInput(str(err))
-    option = _ANALYSIS_OPTIONS.get(err.where.removeprefix("[analysis]").strip())
-    what = _ANALYSIS_KEYS.sub(lambda m: _ANALYSIS_OPTIONS[m[1]], err.what)
-    fix = err.fix or ""
-    if option and "(" in fix:  # it names library calls: say which option to give instead
-        fix = f"give {option}"
-    fix = _ANALYSIS_KEYS.sub(lambda m: _ANALYSIS_OPTIONS[m[1]], fix)
-    return BadInput(f"{what}; {fix}" if fix else what)
-
-
 def _analysed(function: Callable, city_year: str, output: str, overwrite: bool,
               options: dict[str, Any]) -> Any:  # fmt: skip
-    export.check_output(output, overwrite=overwrite)
-    table = pipeline.read_city_year(city_year)
-    try:
-        return function(table, _analysis_config(**options))
-    except UrbanShrinkError as err:
-        raise _in_cli_terms(err) from None
+    export.check_output(output, overwrite=overwrite, geometry=False)
+    return function(pipeline.read_city_year(city_year), _analysis_config(**options))
 
 
 @cli.command()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
@@ -22,10 +24,13 @@ from urbanshrink_gis.export.project import (
 )
 from urbanshrink_gis.export.tables import _write_layer, write_table
 
-__all__ = ["RUN_OUTPUTS", "check_outputs", "write_run"]
+__all__ = ["RUN_CONTEXT", "RUN_OUTPUTS", "check_outputs", "write_run"]
 
 log = logging.getLogger(__name__)
 
+#: The run's context (rule, thresholds, inputs, date) as JSON, which ``urbanshrink report``
+#: states again.
+RUN_CONTEXT = "run.json"
 #: Files a run writes in its output folder.
 RUN_OUTPUTS = (
     "urbanshrink.gpkg",
@@ -33,6 +38,7 @@ RUN_OUTPUTS = (
     "city_year.csv",
     "summary.csv",
     "sensitivity.csv",
+    RUN_CONTEXT,
 )
 
 
@@ -96,8 +102,9 @@ def write_run(
     project_crs: str | CRS = DEFAULT_PROJECT_CRS,
     excel: bool = False,
     other_scopes: Sequence[str] = (),
+    context: Mapping[str, Any] | None = None,
 ) -> tuple[Path, ...]:
-    """Write a run's GeoPackage and CSV copies of its tables.
+    """Write a run's GeoPackage, CSV copies of its tables and its context.
 
     The GeoPackage holds layers ``cities`` (polygons), ``city_year``, ``summary`` and, when
     given, ``sensitivity`` (attribute tables; the last is
@@ -132,6 +139,9 @@ def write_run(
     other_scopes
         Scopes whose ``cities_<scope>`` layers :func:`write_scope` adds to the GeoPackage:
         in the project's ``cities`` group too, styled as ``cities`` and unchecked.
+    context
+        What the run was (see :func:`urbanshrink_gis.export.report.write_report`), written as
+        :data:`RUN_CONTEXT`.
 
     Returns
     -------
@@ -161,6 +171,10 @@ def write_run(
         tables.append(("sensitivity", sensitivity.reset_index()))
     for name, table in tables:
         written.append(write_table(table, out / f"{name}.csv", overwrite=True, excel=excel))
+    if context is not None:
+        with atomic_path(out / RUN_CONTEXT, overwrite=True) as tmp:
+            tmp.write_text(json.dumps(context, ensure_ascii=False, indent=2) + "\n", "utf-8")
+        written.append(out / RUN_CONTEXT)
     log.info("wrote %s", ", ".join(str(p) for p in written))
     return tuple(written)
 

@@ -98,11 +98,7 @@ def write_table(
         )
     spatial = isinstance(table, gpd.GeoDataFrame) and table.geometry.name in table.columns
     if suffix == ".geojson" and not spatial:
-        raise ConfigError(
-            "GeoJSON needs geometry, and this table has none",
-            where=str(final),
-            fix="write it as .csv, .parquet, .gpkg or .xlsx",
-        )
+        raise _no_geometry(final)
     with atomic_path(final, overwrite=overwrite, parents=parents) as tmp:
         if suffix == ".csv":
             text = _csv_text(_attributes(table))
@@ -121,7 +117,17 @@ def write_table(
     return final
 
 
-def check_output(path: str | os.PathLike, *, overwrite: bool = False) -> None:
+def _no_geometry(path: Path) -> ConfigError:
+    return ConfigError(
+        "GeoJSON needs geometry, and this table has none",
+        where=str(path),
+        fix="write it as .csv, .parquet, .gpkg or .xlsx",
+    )
+
+
+def check_output(
+    path: str | os.PathLike, *, overwrite: bool = False, geometry: bool = True
+) -> None:
     """Refuse an output table before any work: unknown format, existing file, missing folder.
 
     Parameters
@@ -130,11 +136,13 @@ def check_output(path: str | os.PathLike, *, overwrite: bool = False) -> None:
         As for :func:`write_table` (``"-"`` is always accepted).
     overwrite
         Allow replacing an existing file.
+    geometry
+        Whether the table will have geometry; without, ``.geojson`` is refused.
 
     Raises
     ------
     ConfigError
-        The suffix is not one of :data:`TABLE_FORMATS`.
+        The suffix is not one of :data:`TABLE_FORMATS`, or is ``.geojson`` without geometry.
     OutputExistsError
         The file exists and ``overwrite`` is False.
     OutputError
@@ -149,6 +157,8 @@ def check_output(path: str | os.PathLike, *, overwrite: bool = False) -> None:
             where=str(final),
             fix=f"use one of {', '.join(_TABLE_SUFFIXES)}, or - for CSV on standard output",
         )
+    if final.suffix.lower() == ".geojson" and not geometry:
+        raise _no_geometry(final)
     if final.exists() and not overwrite:
         raise OutputExistsError(
             "output exists", where=str(final), fix="pass --overwrite or choose another output"
@@ -158,6 +168,46 @@ def check_output(path: str | os.PathLike, *, overwrite: bool = False) -> None:
             f"folder {final.parent} does not exist",
             where=str(final),
             fix="create the folder first, or choose an output in an existing one",
+        )
+
+
+def check_zone_columns(
+    boundaries: gpd.GeoDataFrame,
+    *,
+    id_field: str,
+    id_as: str | None = None,
+    include_cols: Iterable[str] = (),
+    values: Iterable[str] = (),
+) -> None:
+    """Refuse the columns of a :func:`zone_output` before any work.
+
+    Each included attribute must be a field of ``boundaries``, and no name (the id,
+    ``include_cols``, ``values``) may come twice. Parameters are those of :func:`zone_output`;
+    ``values`` names the result's columns, where known.
+
+    Raises
+    ------
+    InputError
+        An included attribute is not a field of the boundaries, or a column name would be used
+        twice.
+    """
+    name = id_as or id_field
+    include = list(dict.fromkeys(include_cols))
+    fields = [c for c in boundaries.columns if c not in ("city_id", boundaries.geometry.name)]
+    missing = [c for c in include if c not in fields]
+    if missing:
+        raise InputError(
+            f"no field {', '.join(map(repr, missing))} to include",
+            where="zones",
+            fix=f"include some of its fields: {', '.join(fields) or '(none)'}",
+        )
+    names = [name, *include, *values]
+    twice = sorted({c for c in names if names.count(c) > 1})
+    if twice:
+        raise InputError(
+            f"column {', '.join(map(repr, twice))} would appear twice in the output",
+            where="zones",
+            fix="rename the id (id_as=NAME) or leave that field out of the included ones",
         )
 
 
@@ -195,29 +245,13 @@ def zone_output(
     Raises
     ------
     InputError
-        An included attribute is not a field of the boundaries, or a column name would be used
-        twice.
+        As :func:`check_zone_columns`.
     """
-    name = id_as or id_field
-    include = list(dict.fromkeys(include_cols))
-    fields = [c for c in boundaries.columns if c not in ("city_id", boundaries.geometry.name)]
-    missing = [c for c in include if c not in fields]
-    if missing:
-        raise InputError(
-            f"no field {', '.join(map(repr, missing))} to include",
-            where="zones",
-            fix=f"include some of its fields: {', '.join(fields) or '(none)'}",
-        )
+    name, include = id_as or id_field, list(dict.fromkeys(include_cols))
     flat = table.reset_index() if "city_id" not in table.columns else table
     values = [c for c in flat.columns if c != "city_id"]
-    names = [name, *include, *map(str, values)]
-    twice = sorted({c for c in names if names.count(c) > 1})
-    if twice:
-        raise InputError(
-            f"column {', '.join(map(repr, twice))} would appear twice in the output",
-            where="zones",
-            fix="rename the id (id_as) or leave that field out of the included ones",
-        )
+    check_zone_columns(boundaries, id_field=id_field, id_as=id_as, include_cols=include,
+                       values=map(str, values))  # fmt: skip
     keep = boundaries[["city_id", *include, boundaries.geometry.name]]
     out = flat.merge(keep, on="city_id", how="left", validate="many_to_one")
     out = out.rename(columns={"city_id": name})

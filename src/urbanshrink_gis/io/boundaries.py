@@ -115,7 +115,7 @@ def _read(source: str | os.PathLike, layer: str | None, where: str) -> gpd.GeoDa
         raise BoundaryError(
             f"no layer {layer!r} (layers: {', '.join(layers)})",
             where=path,
-            fix=f"set the layer to one of {', '.join(map(repr, layers))}",
+            fix=f"set layer to one of {', '.join(map(repr, layers))}",
         )
     try:
         gdf = gpd.read_file(path, layer=layer, engine="pyogrio")

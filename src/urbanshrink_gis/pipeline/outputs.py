@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import json
 import os
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from urbanshrink_gis.errors import (
     ConfigError,
     InputError,
     UrbanShrinkError,
+    UrbanShrinkWarning,
 )
 from urbanshrink_gis.io import series as sources
 from urbanshrink_gis.pipeline.config import RunConfig
@@ -30,9 +33,14 @@ __all__ = ["read_city_year", "report_from_outputs"]
 def report_from_outputs(
     out_dir: str | os.PathLike, *, overwrite: bool = False, progress: StageProgress | None = None
 ) -> tuple[Path, ...]:
-    """Write ``report/`` again from the tables of an earlier run in ``out_dir``.
+    """Write ``report/`` again from the tables and context (``run.json``) of a run in ``out_dir``.
 
     ``progress`` is called with ("report", 0, 1) and ("report", 1, 1).
+
+    Warns
+    -----
+    UrbanShrinkWarning
+        ``run.json`` is missing or unreadable: the report says the run's context is unknown.
 
     Raises
     ------
@@ -72,13 +80,14 @@ def report_from_outputs(
         scopes = pd.read_csv(scopes, index_col=0) if scopes.exists() else None
     pages = [f"report/{n}" for n in _report().REPORT_FILES]
     export.check_outputs(out, pages, overwrite=overwrite)
+    context = _run_context(out / export.RUN_CONTEXT)
     check_destinations(out, pages)
     try:  # staged and committed as a run's outputs: the old pages all go, or none
         old = [p for p in pages if (out / p).is_file()]
         with _staged(out, retire=old) as stage, one_step(progress, "report"):
             written = _report().write_report(
                 stage / "report", cities, city_year, summary, sensitivity=sens, scopes=scopes,
-                overwrite=True,
+                overwrite=True, context=context,
             )  # fmt: skip
         return tuple(out / p.relative_to(stage) for p in written)
     except InputError as err:  # the tables read but lack what the report needs
@@ -117,6 +126,25 @@ def _run_table(path: Path, out: Path) -> Iterator[None]:
         raise InputError(
             f"cannot be read ({reason})", where=str(path), fix=_REGENERATE.format(out=out)
         ) from err
+
+
+def _run_context(path: Path) -> dict[str, Any] | None:
+    """The run's context saved beside its tables, or None with one warning saying why."""
+    try:
+        context = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        reason = "is missing" if isinstance(err, FileNotFoundError) else f"cannot be read ({err})"
+    else:
+        if isinstance(context, dict):
+            return context
+        reason = "holds no run context (not a JSON object)"
+    warnings.warn(
+        f"{path}: {reason}; the report's Run section says the run's rule, thresholds and "
+        "inputs are unknown (a new run writes it)",
+        UrbanShrinkWarning,
+        stacklevel=3,
+    )
+    return None
 
 
 def _read_layer_with_booleans(gpkg: Path, layer: str) -> gpd.GeoDataFrame:

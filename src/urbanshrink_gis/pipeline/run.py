@@ -126,6 +126,7 @@ def run(
     _warn_if_no_data(head.cities.set_index("city_id"), with_report)
     compared = compare_scopes(scopes) if len(scopes) > 1 else None
     retire = _previous_set(out, with_report)  # the previous run's files this run replaces
+    context = report_context(config, series)
     with _staged(out, needed=needed, retire=retire) as stage:  # all files or none
         layers = []
         for plan in plans:
@@ -137,7 +138,7 @@ def run(
                 stage, head.city_year, head.cities, head.summary,
                 rasters=[lay for lay, _ in layers], sensitivity=head.sensitivity, overwrite=True,
                 excel=excel, project_crs=config.output.project_crs,
-                other_scopes=[other.scope for other in scopes[1:]],
+                other_scopes=[other.scope for other in scopes[1:]], context=context,
             )  # fmt: skip
             for other in scopes[1:]:
                 files = (*files, *export.write_scope(stage, other.scope, other.tables(),
@@ -154,7 +155,7 @@ def run(
                 pages = _report().write_report(
                     stage / "report", head.cities, head.city_year, head.summary,
                     sensitivity=head.sensitivity, scopes=compared, overwrite=True,
-                    context=report_context(config, series),
+                    context=context,
                 )  # fmt: skip
         written = (*files, *(p for _, p in layers), *pages)
     paths = tuple(out / p.relative_to(stage) for p in written)

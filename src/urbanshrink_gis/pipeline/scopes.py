@@ -185,7 +185,7 @@ def urban_footprints(
     checkpoints: str | os.PathLike | None = None,
     progress: StageProgress | None = None,
 ) -> gpd.GeoDataFrame:
-    """Each prefecture's urban footprint as ``[boundaries.urban]`` says (see :mod:`~urbanshrink_gis.metrics.footprints`).
+    """Each prefecture's urban footprint as ``[boundaries.urban]`` says.
 
     A polygon layer is read and joined by id; otherwise the footprints are derived from the
     first land-cover series in ``[boundaries.urban] year`` (default ``[analysis] start``),

@@ -333,13 +333,13 @@ def _check_stats(
             raise ConfigError(
                 f"statistic {s!r} needs a threshold",
                 where="stats",
-                fix="pass threshold=VALUE (--threshold VALUE)",
+                fix="pass threshold=VALUE",
             )
         if kind == "weighted" and not weighted:
             raise ConfigError(
                 f"statistic {s!r} needs a weights raster",
                 where="stats",
-                fix="pass weights=RASTER (--weights RASTER)",
+                fix="pass weights=RASTER",
             )
     return stats
 

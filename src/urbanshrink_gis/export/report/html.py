@@ -245,8 +245,8 @@ def _run_html(context: Mapping[str, Any] | None) -> list[str]:
     if not context:
         return [
             "<h2>Run</h2>",
-            f"<p>urbanshrink_gis {_e(_version())}. The run's rule, thresholds and inputs were "
-            "not given to this report (written from tables alone).</p>",
+            f"<p>urbanshrink_gis {_e(_version())}. The run's rule, thresholds and inputs are "
+            "unknown: they were not given to this report (written from tables alone).</p>",
         ]
     items = [("package", f"urbanshrink_gis {_version()}")]
     if context.get("date"):
@@ -436,7 +436,7 @@ def write_report(
         ``settings`` (thresholds and options, name to value), ``inputs`` (one mapping per
         raster series with ``series``, ``kind``, ``product``, ``years``, ``files``),
         ``population`` and ``boundaries`` (how they were read); every key optional. Without
-        it the section says the report was written from tables alone.
+        it the section says they are unknown (the report was written from tables alone).
 
     Returns
     -------
