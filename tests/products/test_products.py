@@ -208,6 +208,8 @@ def test_replace_takes_toml_types():
         ({"band": 1.5}, "band 1.5 is not a whole number"),
         ({"valid_range": (5, 1)}, "valid_range"),
         ({"classes": [(8, "impervious", "red")]}, "'red'"),
+        ({"classes": [(8.5, "impervious", "#e24290")]}, "class code 8.5 is not an integer"),
+        ({"classes": [("8", "impervious", "#e24290")]}, r"class codes \['8'\] are not uint8"),
     ],
 )
 def test_invalid_fields(overrides, message):

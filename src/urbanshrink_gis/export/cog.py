@@ -6,7 +6,8 @@ COG
     A GeoTIFF laid out by GDAL's COG driver: 512 x 512 tiles, DEFLATE compression, internal
     overviews (down to one tile) and the header and overviews before the full-resolution data.
 categories
-    ``(code, name, "#rrggbb")`` of a class raster: they become the file's colour table (the
+    The legend of a class raster (:class:`~urbanshrink_gis.products.ClassInfo` entries with
+    integer codes): they become the file's colour table (the
     nodata code transparent), its category names and a paletted QGIS style. A GeoTIFF has no
     tag GDAL reads category names from (up to GDAL 3.11; 3.12 added a raster attribute table
     in the ``GDAL_METADATA`` tag): they are written twice, inside the file as band metadata
@@ -44,6 +45,7 @@ from rasterio.io import DatasetReader, DatasetWriter
 from rasterio.windows import Window
 
 from urbanshrink_gis._files import atomic_path, temp_prefix
+from urbanshrink_gis._legend import ClassInfo, rgb
 from urbanshrink_gis._progress import Progress
 from urbanshrink_gis.errors import ConfigError, OutputExistsError
 
@@ -52,7 +54,6 @@ __all__ = ["Ramp", "qml_path", "write_cog"]
 log = logging.getLogger(__name__)
 
 Ramp = Literal["diverging", "sequential"]
-Category = tuple[int, str, str]
 
 _BLOCK = 512
 _SAMPLE_PIXELS = 1 << 20  # pixels sampled for the ramp's percentiles
@@ -90,7 +91,7 @@ def write_cog(
     units: str = "",
     scale: float = 1.0,
     offset: float = 0.0,
-    categories: Sequence[Category] | None = None,
+    categories: Sequence[ClassInfo] | None = None,
     ramp: Ramp | None = None,
     overwrite: bool = False,
     progress: Progress | None = None,
@@ -122,7 +123,7 @@ def write_cog(
     scale, offset
         Value = stored value x scale + offset, recorded for readers.
     categories
-        ``(code, name, "#rrggbb")`` of a class raster: colour table, category names and a
+        The legend of a class raster, integer codes: colour table, category names and a
         paletted style; overviews by nearest neighbour.
     ramp
         ``"diverging"`` or ``"sequential"``: a pseudocolour style for a continuous raster;
@@ -167,7 +168,7 @@ def write_cog(
     source = profile_like if isinstance(profile_like, Mapping) else profile_like.profile
     grid = {key: source[key] for key in ("crs", "transform", "width", "height")}
     colours = None if categories is None else _colour_table(categories, nodata)
-    names = tuple((code, name) for code, name, _ in categories or ())
+    names = tuple((c.code, c.name) for c in categories or ())
     band = _Band(description, units, scale, offset, colours, names)
     with (
         atomic_path(final, overwrite=overwrite) as tmp,
@@ -204,7 +205,7 @@ def qml_path(path: str | os.PathLike) -> Path:
 
 
 def _check_request(
-    path: Path, dtype: str, categories: Sequence[Category] | None, ramp: Ramp | None
+    path: Path, dtype: str, categories: Sequence[ClassInfo] | None, ramp: Ramp | None
 ) -> None:
     if categories is not None and ramp is not None:
         raise ConfigError(
@@ -222,7 +223,7 @@ def _check_request(
         raise ConfigError(
             "the list of categories is empty",
             where=str(path),
-            fix="give (code, name, colour) for each class, or no categories",
+            fix="give a ClassInfo for each class, or no categories",
         )
     if categories is not None and dtype not in ("uint8", "uint16"):
         raise ConfigError(
@@ -293,7 +294,7 @@ def _sample(window: Window, array: np.ndarray, step: int, nodata: float | None) 
     return values[keep]
 
 
-def _cog_options(dtype: str, categories: Sequence[Category] | None) -> dict[str, Any]:
+def _cog_options(dtype: str, categories: Sequence[ClassInfo] | None) -> dict[str, Any]:
     options = {
         "COMPRESS": "DEFLATE",
         # Level 3 writes 3.5x faster than GDAL's default 6 for files ~8 % larger (measured on
@@ -310,22 +311,18 @@ def _cog_options(dtype: str, categories: Sequence[Category] | None) -> dict[str,
     return options
 
 
-def _rgb(colour: str) -> tuple[int, int, int]:
-    return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
-
-
 def _colour_table(
-    categories: Sequence[Category], nodata: float | None
+    categories: Sequence[ClassInfo], nodata: float | None
 ) -> dict[int, tuple[int, int, int, int]]:
     """Colour table entries of the categories, the nodata code transparent."""
-    return {code: (*_rgb(colour), 0 if code == nodata else 255) for code, _, colour in categories}
+    return {c.code: (*rgb(c.colour), 0 if c.code == nodata else 255) for c in categories}
 
 
-def _pam(categories: Sequence[Category]) -> str:
+def _pam(categories: Sequence[ClassInfo]) -> str:
     """A GDAL PAM file holding the band's category names (index = code, gaps empty)."""
-    names = [""] * (max(code for code, _, _ in categories) + 1)
-    for code, name, _ in categories:
-        names[code] = name
+    names = [""] * (max(c.code for c in categories) + 1)
+    for c in categories:
+        names[c.code] = c.name
     root = ET.Element("PAMDataset")
     band = ET.SubElement(root, "PAMRasterBand", band="1")
     element = ET.SubElement(band, "CategoryNames")
@@ -407,15 +404,14 @@ def _qml_text(root: ET.Element) -> str:
     return _QML_DOCTYPE + ET.tostring(root, encoding="unicode") + "\n"
 
 
-def _paletted_qml(categories: Sequence[Category], nodata: float | None) -> str:
+def _paletted_qml(categories: Sequence[ClassInfo], nodata: float | None) -> str:
     """A paletted style: one entry per category but the nodata code."""
     root, renderer = _qgis_root({"type": "paletted"})
     palette = ET.SubElement(renderer, "colorPalette")
-    for code, name, colour in categories:
-        if code != nodata:
-            ET.SubElement(
-                palette, "paletteEntry", value=str(code), color=colour, label=name, alpha="255"
-            )
+    for c in categories:
+        if c.code != nodata:
+            entry = {"value": str(c.code), "color": c.colour, "label": c.name, "alpha": "255"}
+            ET.SubElement(palette, "paletteEntry", entry)
     return _qml_text(root)
 
 
@@ -492,7 +488,7 @@ def _gradient(colours: Sequence[str]) -> ET.Element:
     """The QGIS gradient colour ramp through evenly spaced colours (kept for re-classifying)."""
 
     def rgba(colour: str) -> str:
-        return ",".join(str(c) for c in (*_rgb(colour), 255))
+        return ",".join(str(c) for c in (*rgb(colour), 255))
 
     inner = colours[1:-1]
     stops = ":".join(f"{(i + 1) / (len(inner) + 1):g};{rgba(c)}" for i, c in enumerate(inner))

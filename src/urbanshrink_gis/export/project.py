@@ -10,7 +10,7 @@ import geopandas as gpd
 import pandas as pd
 from pyproj import CRS
 
-from urbanshrink_gis.analysis import CLASS_COLOURS, CLASSES
+from urbanshrink_gis.analysis import CLASSES
 from urbanshrink_gis.errors import ConfigError
 from urbanshrink_gis.export import qgisxml
 
@@ -38,10 +38,9 @@ def cities_style(cities: pd.DataFrame) -> str:
     The fill is see-through (:data:`CITIES_FILL_OPACITY`) and outlined in the class colour,
     so the rasters drawn under the cities stay visible in the project.
     """
-    categories = [(name, name.replace("_", " "), CLASS_COLOURS[name]) for name in CLASSES]
     label = "name" if "name" in cities.columns else "city_id"
     return qgisxml.categorized_fill_qml(
-        "class", categories, label_field=label, fill_opacity=CITIES_FILL_OPACITY
+        "class", CLASSES, label_field=label, fill_opacity=CITIES_FILL_OPACITY
     )
 
 

@@ -36,6 +36,8 @@ import pandas as pd
 import pyogrio
 from pyproj import CRS
 
+from urbanshrink_gis._legend import ClassInfo, rgb
+
 __all__ = [
     "QGIS_VERSION",
     "PrintLayout",
@@ -143,9 +145,8 @@ class PrintLayout:
 
 
 def _rgba(colour: str, opacity: float = 1.0) -> str:
-    h = colour.lstrip("#")
     alpha = round(255 * min(max(opacity, 0.0), 1.0))
-    return ",".join(str(int(h[i : i + 2], 16)) for i in (0, 2, 4)) + f",{alpha}"
+    return ",".join(str(v) for v in (*rgb(colour), alpha))
 
 
 def _options(parent: ET.Element, values: Mapping[str, str]) -> None:
@@ -176,7 +177,7 @@ def _fill_symbol(parent: ET.Element, name: str, colour: str, fill_opacity: float
 
 def categorized_fill_qml(
     field: str,
-    categories: Sequence[tuple[str, str, str]],
+    categories: Sequence[ClassInfo],
     *,
     label_field: str | None = None,
     fill_opacity: float = 1.0,
@@ -188,7 +189,8 @@ def categorized_fill_qml(
     field
         Attribute whose values pick the colour.
     categories
-        ``(value, legend label, "#rrggbb")`` in legend order.
+        The legend, in its order: a class's ``code`` is the value of ``field``, its ``name``
+        the legend label.
     label_field
         Attribute written as labels (in a CJK-capable font); no labels when None.
     fill_opacity
@@ -209,7 +211,7 @@ def categorized_fill_qml(
 def _vector_style(
     parent: ET.Element,
     field: str,
-    categories: Sequence[tuple[str, str, str]],
+    categories: Sequence[ClassInfo],
     label_field: str | None,
     fill_opacity: float = 1.0,
 ) -> None:
@@ -225,9 +227,11 @@ def _vector_style(
     )
     cats = ET.SubElement(renderer, "categories")
     symbols = ET.SubElement(renderer, "symbols")
-    for i, (value, label, colour) in enumerate(categories):
-        ET.SubElement(cats, "category", symbol=str(i), value=value, label=label, render="true")
-        _fill_symbol(symbols, str(i), colour, fill_opacity)
+    for i, c in enumerate(categories):
+        ET.SubElement(
+            cats, "category", symbol=str(i), value=str(c.code), label=c.name, render="true"
+        )
+        _fill_symbol(symbols, str(i), c.colour, fill_opacity)
     if label_field:
         labeling = ET.SubElement(parent, "labeling", type="simple")
         settings = ET.SubElement(labeling, "settings", calloutType="simple")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
@@ -14,6 +13,7 @@ import numpy as np
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
+from urbanshrink_gis._legend import ClassInfo
 from urbanshrink_gis.errors import ConfigError
 
 __all__ = ["ClassInfo", "Kind", "Product", "Sensor", "custom_product"]
@@ -21,46 +21,7 @@ __all__ = ["ClassInfo", "Kind", "Product", "Sensor", "custom_product"]
 Kind = Literal["nightlight", "landcover", "builtup_fraction", "population"]
 Sensor = Literal["viirs", "dmsp", "dmsp_viirs_harmonized"]
 
-_COLOUR = re.compile(r"#[0-9a-f]{6}")
-
-
 _SHOWN_CODES = 10
-
-
-@dataclass(frozen=True, slots=True)
-class ClassInfo:
-    """One entry of a land-cover legend.
-
-    Parameters
-    ----------
-    code
-        Pixel value of the class.
-    name
-        Class name as the product's legend gives it.
-    colour
-        Legend colour, ``"#rrggbb"`` (stored in lower case).
-    """
-
-    code: int
-    name: str
-    colour: str
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.code, int | np.integer) or isinstance(self.code, bool):
-            raise ConfigError(
-                f"class code {self.code!r} is not an integer",
-                where="classes",
-                fix="give whole numbers",
-            )
-        colour = str(self.colour).lower()
-        if not _COLOUR.fullmatch(colour):
-            raise ConfigError(
-                f"colour {self.colour!r} of class {self.code} is not '#rrggbb'",
-                where="classes",
-                fix='write colours as "#1a2b3c"',
-            )
-        object.__setattr__(self, "code", int(self.code))
-        object.__setattr__(self, "colour", colour)
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,7 +256,7 @@ def _legend_problems(p: Product) -> list[str]:
     codes = [c.code for c in p.classes]
     if len(set(codes)) != len(codes):
         problems.append("class codes repeat in the legend")
-    stray = [c for c in codes if not _fits(c, p.dtype)]
+    stray = [c for c in codes if isinstance(c, str) or not _fits(c, p.dtype)]
     if stray:
         problems.append(f"class codes {stray} are not {p.dtype} values")
     if not p.builtup_classes:
