@@ -8,6 +8,7 @@ from rasterio.transform import from_origin
 from rasterio.windows import Window
 
 from urbanshrink_gis.errors import ConfigError, OutputExistsError
+from urbanshrink_gis.export import qgisxml
 from urbanshrink_gis.export.cog import qml_path, write_cog
 from urbanshrink_gis.metrics.change import BUILTUP_CHANGE_CLASSES, builtup_change_blocks
 from urbanshrink_gis.products import ClassInfo
@@ -81,7 +82,7 @@ def read_qml(path):
     text = qml_path(path).read_text(encoding="utf-8")
     assert text.startswith("<!DOCTYPE qgis")
     root = ET.fromstring(text)
-    assert root.tag == "qgis" and root.get("version") == "3.22.16"
+    assert root.tag == "qgis" and root.get("version") == qgisxml.QGIS_VERSION
     return root.find("pipe/rasterrenderer")
 
 

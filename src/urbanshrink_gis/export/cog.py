@@ -23,7 +23,8 @@ ramp
     significant digits, and the legend shows them with as many decimals and the units.
 style
     The QGIS 3.22 ``.qml`` file named as the raster (``x.tif`` -> ``x.qml``), which QGIS
-    applies as the layer's default style when it opens the raster.
+    applies as the layer's default style when it opens the raster; written by
+    :mod:`urbanshrink_gis.export.qgisxml`.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from urbanshrink_gis._files import atomic_path, temp_prefix
 from urbanshrink_gis._legend import ClassInfo, rgb
 from urbanshrink_gis._progress import Progress
 from urbanshrink_gis.errors import ConfigError, OutputExistsError
+from urbanshrink_gis.export import qgisxml
 
 __all__ = ["Ramp", "qml_path", "write_cog"]
 
@@ -76,8 +78,6 @@ _RAMPS: dict[str, tuple[str, ...]] = {
     "diverging": ("#0571b0", "#92c5de", "#f7f7f7", "#f4a582", "#ca0020"),
     "sequential": ("#440154", "#3b528b", "#21918c", "#5ec962", "#fde725"),
 }
-_QGIS_VERSION = "3.22.16"
-_QML_DOCTYPE = "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n"
 
 
 def write_cog(
@@ -190,10 +190,10 @@ def write_cog(
     _replace_sidecar(final.with_name(final.name + ".aux.xml"), pam)
     style = None
     if categories is not None:
-        style = _paletted_qml(categories, nodata)
+        style = qgisxml.paletted_qml(categories, nodata=nodata)
     elif ramp is not None:
         values = sample * scale + offset
-        style = _pseudocolor_qml(_ramp_limits(values, ramp), ramp, units)
+        style = qgisxml.pseudocolor_qml(_ramp_limits(values, ramp), _RAMPS[ramp], units=units)
     _replace_sidecar(qml_path(final), style)
     log.info("wrote %s", final)
     return final
@@ -357,156 +357,6 @@ def _round_out(value: float, span: float, *, up: bool) -> float:
     step = _step(abs(span))
     n = math.ceil(value / step - 1e-9) if up else math.floor(value / step + 1e-9)
     return float(f"{n * step:.12g}")
-
-
-def _decimals(limits: tuple[float, float]) -> int:
-    """Fewest decimals (at most 6) that show the ramp's rounded ends exactly."""
-    for decimals in range(7):
-        if all(abs(round(v, decimals) - v) <= 1e-9 * max(1.0, abs(v)) for v in limits):
-            return decimals
-    return 6
-
-
-def _qgis_root(renderer: dict[str, str]) -> tuple[ET.Element, ET.Element]:
-    """A QGIS 3.22 raster style: the root and its renderer element."""
-    root = ET.Element(
-        "qgis",
-        version=_QGIS_VERSION,
-        styleCategories="AllStyleCategories",
-        hasScaleBasedVisibilityFlag="0",
-        minScale="1e+08",
-        maxScale="0",
-    )
-    pipe = ET.SubElement(root, "pipe")
-    attrs = {"opacity": "1", "alphaBand": "-1", "band": "1", "nodataColor": ""}
-    element = ET.SubElement(pipe, "rasterrenderer", renderer | attrs)
-    ET.SubElement(pipe, "brightnesscontrast", brightness="0", contrast="0", gamma="1")
-    ET.SubElement(
-        pipe,
-        "huesaturation",
-        saturation="0",
-        grayscaleMode="0",
-        colorizeOn="0",
-        colorizeRed="255",
-        colorizeGreen="128",
-        colorizeBlue="128",
-        colorizeStrength="100",
-        invertColors="0",
-    )
-    ET.SubElement(pipe, "rasterresampler", maxOversampling="2")
-    ET.SubElement(pipe, "resamplingStage").text = "resamplingFilter"
-    ET.SubElement(root, "blendMode").text = "0"
-    return root, element
-
-
-def _qml_text(root: ET.Element) -> str:
-    ET.indent(root)
-    return _QML_DOCTYPE + ET.tostring(root, encoding="unicode") + "\n"
-
-
-def _paletted_qml(categories: Sequence[ClassInfo], nodata: float | None) -> str:
-    """A paletted style: one entry per category but the nodata code."""
-    root, renderer = _qgis_root({"type": "paletted"})
-    palette = ET.SubElement(renderer, "colorPalette")
-    for c in categories:
-        if c.code != nodata:
-            entry = {"value": str(c.code), "color": c.colour, "label": c.name, "alpha": "255"}
-            ET.SubElement(palette, "paletteEntry", entry)
-    return _qml_text(root)
-
-
-def _pseudocolor_qml(limits: tuple[float, float], ramp: Ramp, units: str = "") -> str:
-    """A single-band pseudocolour style interpolating the ramp's colours between the limits.
-
-    Its legend is QGIS's continuous ramp, the ends labelled with :func:`_decimals` decimals
-    and the units as a suffix.
-    """
-    low, high = limits
-    colours = _RAMPS[ramp]
-    decimals = _decimals(limits)
-    root, renderer = _qgis_root(
-        {
-            "type": "singlebandpseudocolor",
-            "classificationMin": _number(low),
-            "classificationMax": _number(high),
-        }
-    )
-    origin = ET.SubElement(renderer, "minMaxOrigin")
-    for tag, text in (
-        ("limits", "None"),
-        ("extent", "WholeRaster"),
-        ("statAccuracy", "Estimated"),
-        ("cumulativeCutLower", "0.02"),
-        ("cumulativeCutUpper", "0.98"),
-        ("stdDevFactor", "2"),
-    ):
-        ET.SubElement(origin, tag).text = text
-    shader = ET.SubElement(
-        ET.SubElement(renderer, "rastershader"),
-        "colorrampshader",
-        colorRampType="INTERPOLATED",
-        classificationMode="1",  # continuous
-        clip="0",
-        minimumValue=_number(low),
-        maximumValue=_number(high),
-        labelPrecision=str(decimals),
-    )
-    shader.append(_gradient(colours))
-    suffix = f" {units}" if units else ""
-    for i, colour in enumerate(colours):
-        value = low + (high - low) * i / (len(colours) - 1)
-        label = f"{value:.{decimals + 2}f}".rstrip("0").rstrip(".") if value else "0"
-        ET.SubElement(
-            shader, "item", alpha="255", value=_number(value), label=label + suffix, color=colour
-        )
-    shader.append(_ramp_legend(decimals, suffix))
-    return _qml_text(root)
-
-
-def _ramp_legend(decimals: int, suffix: str) -> ET.Element:
-    """QGIS's continuous legend of a ramp (QGIS >= 3.18): rounded ends, units as a suffix."""
-    legend = ET.Element(
-        "rampLegendSettings", minimumLabel="", maximumLabel="", prefix="", suffix=suffix,
-        direction="0", orientation="2", useContinuousLegend="1",
-    )  # fmt: skip
-    number = ET.SubElement(legend, "numericFormat", id="basic")
-    options = ET.SubElement(number, "Option", type="Map")
-    for name, kind, value in (
-        ("decimal_separator", "QChar", ""),
-        ("decimals", "int", str(decimals)),
-        ("rounding_type", "int", "0"),
-        ("show_plus", "bool", "false"),
-        ("show_thousand_separator", "bool", "true"),
-        ("show_trailing_zeros", "bool", "false"),
-        ("thousand_separator", "QChar", ""),
-    ):
-        ET.SubElement(options, "Option", name=name, type=kind, value=value)
-    return legend
-
-
-def _gradient(colours: Sequence[str]) -> ET.Element:
-    """The QGIS gradient colour ramp through evenly spaced colours (kept for re-classifying)."""
-
-    def rgba(colour: str) -> str:
-        return ",".join(str(c) for c in (*rgb(colour), 255))
-
-    inner = colours[1:-1]
-    stops = ":".join(f"{(i + 1) / (len(inner) + 1):g};{rgba(c)}" for i, c in enumerate(inner))
-    ramp = ET.Element("colorramp", type="gradient", name="[source]")
-    options = ET.SubElement(ramp, "Option", type="Map")
-    for name, value in (
-        ("color1", rgba(colours[0])),
-        ("color2", rgba(colours[-1])),
-        ("discrete", "0"),
-        ("rampType", "gradient"),
-        ("stops", stops),
-    ):
-        ET.SubElement(options, "Option", type="QString", name=name, value=value)
-    return ramp
-
-
-def _number(value: float) -> str:
-    return f"{value:.6g}"
 
 
 def _replace_sidecar(path: Path, text: str | None) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
 import geopandas as gpd
@@ -108,7 +107,12 @@ def _project(
     names = ["city_year", "summary", *(["sensitivity"] if sensitivity is not None else [])]
     tables = [
         qgisxml.ProjectLayer(
-            name, f"./{gpkg_name}|layername={name}", "vector", _TABLE_STYLE, None, group="tables"
+            name,
+            f"./{gpkg_name}|layername={name}",
+            "vector",
+            qgisxml.TABLE_QML,
+            None,
+            group="tables",
         )
         for name in names
     ]
@@ -141,15 +145,4 @@ def _project(
 def _undrawn(layer: qgisxml.ProjectLayer) -> str:
     """The layer's style without the palette entries of :data:`_UNDRAWN_IN_PROJECT`."""
     codes = next((c for p, c in _UNDRAWN_IN_PROJECT.items() if layer.name.startswith(p)), ())
-    if not codes:
-        return layer.style
-    doctype, _, body = layer.style.partition("\n")
-    root = ET.fromstring(body)
-    for palette in root.iter("colorPalette"):
-        for entry in [e for e in palette if e.get("value") in codes]:
-            palette.remove(entry)
-    return f"{doctype}\n{ET.tostring(root, encoding='unicode')}"
-
-
-#: Style of an attribute table in the project (nothing to draw).
-_TABLE_STYLE = f'<qgis version="{qgisxml.QGIS_VERSION}" styleCategories="AllStyleCategories"/>'
+    return qgisxml.without_palette_entries(layer.style, codes) if codes else layer.style
