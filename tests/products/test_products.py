@@ -190,12 +190,12 @@ def test_replace_takes_toml_types():
     clcd = get_product("clcd")
     classes = [
         *clcd.classes[:7],
-        {"code": 8, "name": "x", "colour": "#E24290"},
+        {"code": 8, "name": "x", "colour": "#E24290", "description": "sealed"},
         (9, "w", "#2899e8"),
     ]
     p = clcd.replace(builtup_classes=[8, 9], years=[1990, 2020], classes=classes)
     assert p.builtup_classes == (8, 9) and p.years == (1990, 2020)
-    assert p.classes[7] == ClassInfo(8, "x", "#e24290")
+    assert p.classes[7:] == (ClassInfo(8, "x", "#e24290", "sealed"), ClassInfo(9, "w", "#2899e8"))
 
 
 @pytest.mark.parametrize(

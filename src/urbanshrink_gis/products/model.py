@@ -77,7 +77,8 @@ class Product:
     ------
     ConfigError
         A field is invalid; the message lists every problem. Lists (as from TOML) are taken as
-        tuples and legend entries may be mappings with ``code``, ``name`` and ``colour``.
+        tuples and legend entries may be mappings with ``code``, ``name``, ``colour`` and
+        optionally ``description``.
     """
 
     name: str
@@ -148,15 +149,16 @@ class Product:
 
 
 _FIELDS = tuple(f.name for f in dataclasses.fields(Product))
+_ENTRY_KEYS = frozenset(f.name for f in dataclasses.fields(ClassInfo))
 
 
 def _class_info(entry: Any, where: str) -> ClassInfo:
     """Make a legend entry from a ClassInfo, a mapping or a (code, name, colour) sequence."""
     if isinstance(entry, ClassInfo):
         return entry
-    if isinstance(entry, Mapping) and set(entry) == {"code", "name", "colour"}:
+    if isinstance(entry, Mapping) and {"code", "name", "colour"} <= set(entry) <= _ENTRY_KEYS:
         return ClassInfo(**entry)
-    if isinstance(entry, Sequence) and not isinstance(entry, str) and len(entry) == 3:
+    if isinstance(entry, Sequence) and not isinstance(entry, str) and len(entry) in (3, 4):
         return ClassInfo(*entry)
     raise ConfigError(
         f"legend entry {entry!r} is not a class",
