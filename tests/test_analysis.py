@@ -134,7 +134,7 @@ def test_hand_example_flags_classes_and_dtypes():
     assert {out[c].dtype.name for c in ("shrinking", "expanding", "paradox")} == {"boolean"}
     for name in ("crit_pop_decline", "crit_econ_lag", "crit_mismatch"):
         assert out[name].dtype == "boolean" and out[name].isna().all()  # not rule "multi"
-    assert set(out["class"]) <= set(CLASSES)
+    assert set(out["class"]) <= {c.code for c in CLASSES}
 
 
 def test_analyse_leaves_its_input_alone():
@@ -841,8 +841,12 @@ def test_city_year_contract_breaches_are_listed_together():
 def test_classes_are_documented():
     people = ("growing", "stable", "shrinking")
     land = ("expanding", "stable", "contracting")
-    assert set(CLASSES) == {f"{p}_{q}" for p in people for q in land} | {"no_data"}
-    assert all(isinstance(text, str) and text for text in CLASSES.values())
+    codes = [c.code for c in CLASSES]
+    assert sorted(codes) == sorted({f"{p}_{q}" for p in people for q in land} | {"no_data"})
+    assert all(c.description and c.name == c.code.replace("_", " ") for c in CLASSES)
+    colours = {c.code: c.colour for c in CLASSES}
+    assert len(set(colours.values())) == len(CLASSES)  # every class told apart on the map
+    assert colours["shrinking_expanding"] == "#d7191c"  # the paradox in red
 
 
 # --- the real census (../shared) ----------------------------------------------------------------

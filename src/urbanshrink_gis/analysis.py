@@ -102,12 +102,12 @@ from typing import Literal, get_args
 import numpy as np
 import pandas as pd
 
+from urbanshrink_gis._legend import ClassInfo
 from urbanshrink_gis.errors import ConfigError, InputError, UrbanShrinkWarning
 
 __all__ = [
     "BUILTUP_THRESHOLDS",
     "CLASSES",
-    "CLASS_COLOURS",
     "COLUMNS",
     "CRITERIA",
     "POP_THRESHOLDS",
@@ -132,34 +132,34 @@ CRITERIA: tuple[str, ...] = get_args(Criterion)
 
 _POPULATION_COLUMN = {"resident": "pop_resident", "urban": "pop_urban"}
 
-CLASSES: dict[str, str] = {
-    "growing_expanding": "population grew beyond the threshold and built-up land expanded",
-    "growing_stable": "population grew beyond the threshold; built-up land stayed within it",
-    "growing_contracting": "population grew beyond the threshold and built-up land contracted",
-    "stable_expanding": "population neither grew nor shrank by the rule; built-up land expanded",
-    "stable_stable": "population neither grew nor shrank by the rule; built-up land stable",
-    "stable_contracting": "population neither grew nor shrank by the rule; built-up contracted",
-    "shrinking_expanding": "shrinking by the rule while built-up land expanded (the paradox)",
-    "shrinking_stable": "shrinking by the rule; built-up land stayed within the threshold",
-    "shrinking_contracting": "shrinking by the rule and built-up land contracted",
-    "no_data": "population or built-up missing at start or end, or the rule undecidable",
-}
-
-#: Legend colour of each class (``#rrggbb``), shared by the charts and the QGIS styles: blues
-#: for growing, greens for stable and warm colours for shrinking cities; the paradox
-#: (``shrinking_expanding``) in a strong red.
-CLASS_COLOURS: dict[str, str] = {
-    "growing_expanding": "#2166ac",
-    "growing_stable": "#67a9cf",
-    "growing_contracting": "#5e3c99",
-    "stable_expanding": "#1b7837",
-    "stable_stable": "#7fbf7b",
-    "stable_contracting": "#c2e699",
-    "shrinking_expanding": "#d7191c",
-    "shrinking_stable": "#fdae61",
-    "shrinking_contracting": "#8c510a",
-    "no_data": "#d9d9d9",
-}
+#: The city classes in legend order: population change x built-up change. Colours, shared by
+#: the charts and the QGIS styles: blues for growing, greens for stable and warm colours for
+#: shrinking cities; the paradox (``shrinking_expanding``) in a strong red.
+CLASSES: tuple[ClassInfo, ...] = tuple(
+    ClassInfo(code, code.replace("_", " "), colour, meaning)
+    for code, colour, meaning in (
+        ("growing_expanding", "#2166ac",
+         "population grew beyond the threshold and built-up land expanded"),
+        ("growing_stable", "#67a9cf",
+         "population grew beyond the threshold; built-up land stayed within it"),
+        ("growing_contracting", "#5e3c99",
+         "population grew beyond the threshold and built-up land contracted"),
+        ("stable_expanding", "#1b7837",
+         "population neither grew nor shrank by the rule; built-up land expanded"),
+        ("stable_stable", "#7fbf7b",
+         "population neither grew nor shrank by the rule; built-up land stable"),
+        ("stable_contracting", "#c2e699",
+         "population neither grew nor shrank by the rule; built-up contracted"),
+        ("shrinking_expanding", "#d7191c",
+         "shrinking by the rule while built-up land expanded (the paradox)"),
+        ("shrinking_stable", "#fdae61",
+         "shrinking by the rule; built-up land stayed within the threshold"),
+        ("shrinking_contracting", "#8c510a",
+         "shrinking by the rule and built-up land contracted"),
+        ("no_data", "#d9d9d9",
+         "population or built-up missing at start or end, or the rule undecidable"),
+    )
+)  # fmt: skip
 
 COLUMNS: tuple[str, ...] = (
     "pop_start",
@@ -412,7 +412,7 @@ def analyse(
         `end`, interpolated ends, an undecidable criterion), ``expanding`` where built-up
         land is missing, ``paradox`` (shrinking and expanding) where either is NA and the
         other is not false (a city whose built-up land did not expand is no paradox, with
-        or without population). ``class`` is a key of :data:`CLASSES`, ``"no_data"``
+        or without population). ``class`` is the code of one of :data:`CLASSES`, ``"no_data"``
         unless population, built-up land and the rule are all known.
 
     Raises

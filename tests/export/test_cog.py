@@ -8,8 +8,10 @@ from rasterio.transform import from_origin
 from rasterio.windows import Window
 
 from urbanshrink_gis.errors import ConfigError, OutputExistsError
+from urbanshrink_gis.export import qgisxml
 from urbanshrink_gis.export.cog import qml_path, write_cog
 from urbanshrink_gis.metrics.change import BUILTUP_CHANGE_CLASSES, builtup_change_blocks
+from urbanshrink_gis.products import ClassInfo
 from urbanshrink_gis.products.presets import get_product
 
 SHAPE = (700, 1100)  # larger than a 512 x 512 tile, so the COGs get overviews
@@ -20,9 +22,9 @@ GRID = {
     "height": SHAPE[0],
 }
 CLASSES = (
-    (0, "nodata", "#000000"),
-    (1, "cropland", "#fae39c"),
-    (3, "built-up", "#e24290"),  # code 2 left out: an empty category name
+    ClassInfo(0, "nodata", "#000000"),
+    ClassInfo(1, "cropland", "#fae39c"),
+    ClassInfo(3, "built-up", "#e24290"),  # code 2 left out: an empty category name
 )
 
 
@@ -80,7 +82,7 @@ def read_qml(path):
     text = qml_path(path).read_text(encoding="utf-8")
     assert text.startswith("<!DOCTYPE qgis")
     root = ET.fromstring(text)
-    assert root.tag == "qgis" and root.get("version") == "3.22.16"
+    assert root.tag == "qgis" and root.get("version") == qgisxml.QGIS_VERSION
     return root.find("pipe/rasterrenderer")
 
 

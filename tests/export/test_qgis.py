@@ -152,6 +152,6 @@ def test_category_names_are_read_from_the_cog_alone(qgis_report):
     for prefix, classes in (("builtup_change_", BUILTUP_CHANGE_CLASSES),
                             ("new_builtup_dark", VACANCY_CLASSES)):  # fmt: skip
         (alone,) = [r["alone"] for n, r in qgis_report["rasters"].items() if n.startswith(prefix)]
-        assert alone["metadata"] == {f"CATEGORY_{code}": name for code, name, _ in classes}
+        assert alone["metadata"] == {f"CATEGORY_{c.code}": c.name for c in classes}
         assert alone["colours"] and alone["qgis_metadata_has_names"]
         assert alone["category_names"] is None  # GDAL 3.6 reads those from .aux.xml only

@@ -1,4 +1,4 @@
-"""The QGIS project as XML, without QGIS: groups, relation, layout, project CRS option."""
+"""QGIS styles and the project as XML, without QGIS: groups, relation, layout, project CRS."""
 
 import xml.etree.ElementTree as ET
 
@@ -10,6 +10,8 @@ from shapely.geometry import box
 from urbanshrink_gis import export, pipeline
 from urbanshrink_gis.errors import ConfigError
 from urbanshrink_gis.export import project as qgis_project
+from urbanshrink_gis.export import qgisxml
+from urbanshrink_gis.products import ClassInfo
 
 
 @pytest.fixture
@@ -79,3 +81,44 @@ def test_groups_relation_and_layout_in_the_document(tables):
     (layout,) = root.findall("Layouts/Layout")
     kinds = sorted(item.get("type") for item in layout.iter("LayoutItem"))
     assert kinds == ["65638", "65639", "65641", "65641", "65642", "65646"]
+
+
+LEGEND = (
+    ClassInfo(0, "nodata", "#000000"),
+    ClassInfo(1, "a", "#102030"),
+    ClassInfo(2, "b", "#ffffff"),
+)
+
+
+def parse(qml):
+    doctype, _, body = qml.partition("\n")
+    assert doctype == "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>"
+    return ET.fromstring(body)
+
+
+def test_every_style_and_the_project_carry_one_qgis_version(tables):
+    vector = qgisxml.categorized_fill_qml("class", [ClassInfo("x", "x", "#102030")])
+    raster = qgisxml.paletted_qml(LEGEND, nodata=0)
+    ramp = qgisxml.pseudocolor_qml((-1.0, 1.0), ("#000000", "#ffffff"), units="DN")
+    versions = {parse(qml).get("version") for qml in (vector, raster, ramp)}
+    versions |= {ET.fromstring(qgisxml.TABLE_QML).get("version")}
+    versions |= {project(tables, crs_value=export.DEFAULT_PROJECT_CRS).get("version")}
+    assert versions == {qgisxml.QGIS_VERSION}
+
+
+def test_vector_categories_are_the_legend_codes_names_and_colours():
+    root = parse(qgisxml.categorized_fill_qml("class", LEGEND[1:]))
+    cats = [c.attrib for c in root.findall("renderer-v2/categories/category")]
+    assert [(c["value"], c["label"]) for c in cats] == [("1", "a"), ("2", "b")]
+    fills = root.findall("renderer-v2/symbols/symbol/layer/Option/Option[@name='color']")
+    assert [f.get("value") for f in fills] == ["16,32,48,255", "255,255,255,255"]
+
+
+def test_undrawn_codes_leave_the_palette_and_nothing_else():
+    qml = qgisxml.paletted_qml(LEGEND, nodata=0)
+    kept = parse(qgisxml.without_palette_entries(qml, ("1",)))
+    assert [e.get("value") for e in kept.iter("paletteEntry")] == ["2"]
+    whole = parse(qml)
+    for entry in whole.findall(".//colorPalette/paletteEntry[@value='1']"):
+        whole.find(".//colorPalette").remove(entry)
+    assert ET.tostring(kept) == ET.tostring(whole)

@@ -175,14 +175,6 @@ def test_without_cjk_font_warns_once_and_writes(no_cjk_font, tables, tmp_path):
     assert (tmp_path / "b" / "report.html") in files
 
 
-def test_class_colours_cover_every_class():
-    from urbanshrink_gis.analysis import CLASS_COLOURS, CLASSES
-
-    assert set(CLASS_COLOURS) == set(CLASSES)
-    assert all(re.fullmatch(r"#[0-9a-f]{6}", c) for c in CLASS_COLOURS.values())
-    assert CLASS_COLOURS["shrinking_expanding"] == "#d7191c"
-
-
 def test_sensitivity_section(tables, tmp_path):
     from urbanshrink_gis.analysis import SENSITIVITY_COLUMNS
 

@@ -57,7 +57,7 @@ def brute_theil_sen(years, values):
 
 
 def test_change_classes_are_the_documented_codes():
-    assert [(code, name) for code, name, _ in BUILTUP_CHANGE_CLASSES] == [
+    assert [(c.code, c.name) for c in BUILTUP_CHANGE_CLASSES] == [
         (0, "nodata"),
         (1, "never built-up"),
         (2, "stable built-up"),
@@ -117,7 +117,7 @@ def test_windows_tile_the_grid_in_bounded_windows(height, width, layers):
 
 @given(arrays(bool, (4, 5)), arrays(bool, (4, 5)), arrays(bool, (4, 5)))
 def test_builtup_change_matches_brute_force(start, end, valid):
-    names = {name: code for code, name, _ in BUILTUP_CHANGE_CLASSES}
+    names = {c.name: c.code for c in BUILTUP_CHANGE_CLASSES}
     codes = builtup_change(start, end, valid)
     for s, e, v, c in zip(start.flat, end.flat, valid.flat, codes.flat, strict=True):
         if not v:

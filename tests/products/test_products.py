@@ -190,12 +190,12 @@ def test_replace_takes_toml_types():
     clcd = get_product("clcd")
     classes = [
         *clcd.classes[:7],
-        {"code": 8, "name": "x", "colour": "#E24290"},
+        {"code": 8, "name": "x", "colour": "#E24290", "description": "sealed"},
         (9, "w", "#2899e8"),
     ]
     p = clcd.replace(builtup_classes=[8, 9], years=[1990, 2020], classes=classes)
     assert p.builtup_classes == (8, 9) and p.years == (1990, 2020)
-    assert p.classes[7] == ClassInfo(8, "x", "#e24290")
+    assert p.classes[7:] == (ClassInfo(8, "x", "#e24290", "sealed"), ClassInfo(9, "w", "#2899e8"))
 
 
 @pytest.mark.parametrize(
@@ -208,6 +208,8 @@ def test_replace_takes_toml_types():
         ({"band": 1.5}, "band 1.5 is not a whole number"),
         ({"valid_range": (5, 1)}, "valid_range"),
         ({"classes": [(8, "impervious", "red")]}, "'red'"),
+        ({"classes": [(8.5, "impervious", "#e24290")]}, "class code 8.5 is not an integer"),
+        ({"classes": [("8", "impervious", "#e24290")]}, r"class codes \['8'\] are not uint8"),
     ],
 )
 def test_invalid_fields(overrides, message):

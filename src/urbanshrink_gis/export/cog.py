@@ -6,7 +6,8 @@ COG
     A GeoTIFF laid out by GDAL's COG driver: 512 x 512 tiles, DEFLATE compression, internal
     overviews (down to one tile) and the header and overviews before the full-resolution data.
 categories
-    ``(code, name, "#rrggbb")`` of a class raster: they become the file's colour table (the
+    The legend of a class raster (:class:`~urbanshrink_gis.products.ClassInfo` entries with
+    integer codes): they become the file's colour table (the
     nodata code transparent), its category names and a paletted QGIS style. A GeoTIFF has no
     tag GDAL reads category names from (up to GDAL 3.11; 3.12 added a raster attribute table
     in the ``GDAL_METADATA`` tag): they are written twice, inside the file as band metadata
@@ -22,7 +23,8 @@ ramp
     significant digits, and the legend shows them with as many decimals and the units.
 style
     The QGIS 3.22 ``.qml`` file named as the raster (``x.tif`` -> ``x.qml``), which QGIS
-    applies as the layer's default style when it opens the raster.
+    applies as the layer's default style when it opens the raster; written by
+    :mod:`urbanshrink_gis.export.qgisxml`.
 """
 
 from __future__ import annotations
@@ -44,15 +46,16 @@ from rasterio.io import DatasetReader, DatasetWriter
 from rasterio.windows import Window
 
 from urbanshrink_gis._files import atomic_path, temp_prefix
+from urbanshrink_gis._legend import ClassInfo, rgb
 from urbanshrink_gis._progress import Progress
 from urbanshrink_gis.errors import ConfigError, OutputExistsError
+from urbanshrink_gis.export import qgisxml
 
 __all__ = ["Ramp", "qml_path", "write_cog"]
 
 log = logging.getLogger(__name__)
 
 Ramp = Literal["diverging", "sequential"]
-Category = tuple[int, str, str]
 
 _BLOCK = 512
 _SAMPLE_PIXELS = 1 << 20  # pixels sampled for the ramp's percentiles
@@ -75,8 +78,6 @@ _RAMPS: dict[str, tuple[str, ...]] = {
     "diverging": ("#0571b0", "#92c5de", "#f7f7f7", "#f4a582", "#ca0020"),
     "sequential": ("#440154", "#3b528b", "#21918c", "#5ec962", "#fde725"),
 }
-_QGIS_VERSION = "3.22.16"
-_QML_DOCTYPE = "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n"
 
 
 def write_cog(
@@ -90,7 +91,7 @@ def write_cog(
     units: str = "",
     scale: float = 1.0,
     offset: float = 0.0,
-    categories: Sequence[Category] | None = None,
+    categories: Sequence[ClassInfo] | None = None,
     ramp: Ramp | None = None,
     overwrite: bool = False,
     progress: Progress | None = None,
@@ -122,7 +123,7 @@ def write_cog(
     scale, offset
         Value = stored value x scale + offset, recorded for readers.
     categories
-        ``(code, name, "#rrggbb")`` of a class raster: colour table, category names and a
+        The legend of a class raster, integer codes: colour table, category names and a
         paletted style; overviews by nearest neighbour.
     ramp
         ``"diverging"`` or ``"sequential"``: a pseudocolour style for a continuous raster;
@@ -167,7 +168,7 @@ def write_cog(
     source = profile_like if isinstance(profile_like, Mapping) else profile_like.profile
     grid = {key: source[key] for key in ("crs", "transform", "width", "height")}
     colours = None if categories is None else _colour_table(categories, nodata)
-    names = tuple((code, name) for code, name, _ in categories or ())
+    names = tuple((c.code, c.name) for c in categories or ())
     band = _Band(description, units, scale, offset, colours, names)
     with (
         atomic_path(final, overwrite=overwrite) as tmp,
@@ -189,10 +190,10 @@ def write_cog(
     _replace_sidecar(final.with_name(final.name + ".aux.xml"), pam)
     style = None
     if categories is not None:
-        style = _paletted_qml(categories, nodata)
+        style = qgisxml.paletted_qml(categories, nodata=nodata)
     elif ramp is not None:
         values = sample * scale + offset
-        style = _pseudocolor_qml(_ramp_limits(values, ramp), ramp, units)
+        style = qgisxml.pseudocolor_qml(_ramp_limits(values, ramp), _RAMPS[ramp], units=units)
     _replace_sidecar(qml_path(final), style)
     log.info("wrote %s", final)
     return final
@@ -204,7 +205,7 @@ def qml_path(path: str | os.PathLike) -> Path:
 
 
 def _check_request(
-    path: Path, dtype: str, categories: Sequence[Category] | None, ramp: Ramp | None
+    path: Path, dtype: str, categories: Sequence[ClassInfo] | None, ramp: Ramp | None
 ) -> None:
     if categories is not None and ramp is not None:
         raise ConfigError(
@@ -222,7 +223,7 @@ def _check_request(
         raise ConfigError(
             "the list of categories is empty",
             where=str(path),
-            fix="give (code, name, colour) for each class, or no categories",
+            fix="give a ClassInfo for each class, or no categories",
         )
     if categories is not None and dtype not in ("uint8", "uint16"):
         raise ConfigError(
@@ -293,7 +294,7 @@ def _sample(window: Window, array: np.ndarray, step: int, nodata: float | None) 
     return values[keep]
 
 
-def _cog_options(dtype: str, categories: Sequence[Category] | None) -> dict[str, Any]:
+def _cog_options(dtype: str, categories: Sequence[ClassInfo] | None) -> dict[str, Any]:
     options = {
         "COMPRESS": "DEFLATE",
         # Level 3 writes 3.5x faster than GDAL's default 6 for files ~8 % larger (measured on
@@ -310,22 +311,18 @@ def _cog_options(dtype: str, categories: Sequence[Category] | None) -> dict[str,
     return options
 
 
-def _rgb(colour: str) -> tuple[int, int, int]:
-    return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
-
-
 def _colour_table(
-    categories: Sequence[Category], nodata: float | None
+    categories: Sequence[ClassInfo], nodata: float | None
 ) -> dict[int, tuple[int, int, int, int]]:
     """Colour table entries of the categories, the nodata code transparent."""
-    return {code: (*_rgb(colour), 0 if code == nodata else 255) for code, _, colour in categories}
+    return {c.code: (*rgb(c.colour), 0 if c.code == nodata else 255) for c in categories}
 
 
-def _pam(categories: Sequence[Category]) -> str:
+def _pam(categories: Sequence[ClassInfo]) -> str:
     """A GDAL PAM file holding the band's category names (index = code, gaps empty)."""
-    names = [""] * (max(code for code, _, _ in categories) + 1)
-    for code, name, _ in categories:
-        names[code] = name
+    names = [""] * (max(c.code for c in categories) + 1)
+    for c in categories:
+        names[c.code] = c.name
     root = ET.Element("PAMDataset")
     band = ET.SubElement(root, "PAMRasterBand", band="1")
     element = ET.SubElement(band, "CategoryNames")
@@ -360,157 +357,6 @@ def _round_out(value: float, span: float, *, up: bool) -> float:
     step = _step(abs(span))
     n = math.ceil(value / step - 1e-9) if up else math.floor(value / step + 1e-9)
     return float(f"{n * step:.12g}")
-
-
-def _decimals(limits: tuple[float, float]) -> int:
-    """Fewest decimals (at most 6) that show the ramp's rounded ends exactly."""
-    for decimals in range(7):
-        if all(abs(round(v, decimals) - v) <= 1e-9 * max(1.0, abs(v)) for v in limits):
-            return decimals
-    return 6
-
-
-def _qgis_root(renderer: dict[str, str]) -> tuple[ET.Element, ET.Element]:
-    """A QGIS 3.22 raster style: the root and its renderer element."""
-    root = ET.Element(
-        "qgis",
-        version=_QGIS_VERSION,
-        styleCategories="AllStyleCategories",
-        hasScaleBasedVisibilityFlag="0",
-        minScale="1e+08",
-        maxScale="0",
-    )
-    pipe = ET.SubElement(root, "pipe")
-    attrs = {"opacity": "1", "alphaBand": "-1", "band": "1", "nodataColor": ""}
-    element = ET.SubElement(pipe, "rasterrenderer", renderer | attrs)
-    ET.SubElement(pipe, "brightnesscontrast", brightness="0", contrast="0", gamma="1")
-    ET.SubElement(
-        pipe,
-        "huesaturation",
-        saturation="0",
-        grayscaleMode="0",
-        colorizeOn="0",
-        colorizeRed="255",
-        colorizeGreen="128",
-        colorizeBlue="128",
-        colorizeStrength="100",
-        invertColors="0",
-    )
-    ET.SubElement(pipe, "rasterresampler", maxOversampling="2")
-    ET.SubElement(pipe, "resamplingStage").text = "resamplingFilter"
-    ET.SubElement(root, "blendMode").text = "0"
-    return root, element
-
-
-def _qml_text(root: ET.Element) -> str:
-    ET.indent(root)
-    return _QML_DOCTYPE + ET.tostring(root, encoding="unicode") + "\n"
-
-
-def _paletted_qml(categories: Sequence[Category], nodata: float | None) -> str:
-    """A paletted style: one entry per category but the nodata code."""
-    root, renderer = _qgis_root({"type": "paletted"})
-    palette = ET.SubElement(renderer, "colorPalette")
-    for code, name, colour in categories:
-        if code != nodata:
-            ET.SubElement(
-                palette, "paletteEntry", value=str(code), color=colour, label=name, alpha="255"
-            )
-    return _qml_text(root)
-
-
-def _pseudocolor_qml(limits: tuple[float, float], ramp: Ramp, units: str = "") -> str:
-    """A single-band pseudocolour style interpolating the ramp's colours between the limits.
-
-    Its legend is QGIS's continuous ramp, the ends labelled with :func:`_decimals` decimals
-    and the units as a suffix.
-    """
-    low, high = limits
-    colours = _RAMPS[ramp]
-    decimals = _decimals(limits)
-    root, renderer = _qgis_root(
-        {
-            "type": "singlebandpseudocolor",
-            "classificationMin": _number(low),
-            "classificationMax": _number(high),
-        }
-    )
-    origin = ET.SubElement(renderer, "minMaxOrigin")
-    for tag, text in (
-        ("limits", "None"),
-        ("extent", "WholeRaster"),
-        ("statAccuracy", "Estimated"),
-        ("cumulativeCutLower", "0.02"),
-        ("cumulativeCutUpper", "0.98"),
-        ("stdDevFactor", "2"),
-    ):
-        ET.SubElement(origin, tag).text = text
-    shader = ET.SubElement(
-        ET.SubElement(renderer, "rastershader"),
-        "colorrampshader",
-        colorRampType="INTERPOLATED",
-        classificationMode="1",  # continuous
-        clip="0",
-        minimumValue=_number(low),
-        maximumValue=_number(high),
-        labelPrecision=str(decimals),
-    )
-    shader.append(_gradient(colours))
-    suffix = f" {units}" if units else ""
-    for i, colour in enumerate(colours):
-        value = low + (high - low) * i / (len(colours) - 1)
-        label = f"{value:.{decimals + 2}f}".rstrip("0").rstrip(".") if value else "0"
-        ET.SubElement(
-            shader, "item", alpha="255", value=_number(value), label=label + suffix, color=colour
-        )
-    shader.append(_ramp_legend(decimals, suffix))
-    return _qml_text(root)
-
-
-def _ramp_legend(decimals: int, suffix: str) -> ET.Element:
-    """QGIS's continuous legend of a ramp (QGIS >= 3.18): rounded ends, units as a suffix."""
-    legend = ET.Element(
-        "rampLegendSettings", minimumLabel="", maximumLabel="", prefix="", suffix=suffix,
-        direction="0", orientation="2", useContinuousLegend="1",
-    )  # fmt: skip
-    number = ET.SubElement(legend, "numericFormat", id="basic")
-    options = ET.SubElement(number, "Option", type="Map")
-    for name, kind, value in (
-        ("decimal_separator", "QChar", ""),
-        ("decimals", "int", str(decimals)),
-        ("rounding_type", "int", "0"),
-        ("show_plus", "bool", "false"),
-        ("show_thousand_separator", "bool", "true"),
-        ("show_trailing_zeros", "bool", "false"),
-        ("thousand_separator", "QChar", ""),
-    ):
-        ET.SubElement(options, "Option", name=name, type=kind, value=value)
-    return legend
-
-
-def _gradient(colours: Sequence[str]) -> ET.Element:
-    """The QGIS gradient colour ramp through evenly spaced colours (kept for re-classifying)."""
-
-    def rgba(colour: str) -> str:
-        return ",".join(str(c) for c in (*_rgb(colour), 255))
-
-    inner = colours[1:-1]
-    stops = ":".join(f"{(i + 1) / (len(inner) + 1):g};{rgba(c)}" for i, c in enumerate(inner))
-    ramp = ET.Element("colorramp", type="gradient", name="[source]")
-    options = ET.SubElement(ramp, "Option", type="Map")
-    for name, value in (
-        ("color1", rgba(colours[0])),
-        ("color2", rgba(colours[-1])),
-        ("discrete", "0"),
-        ("rampType", "gradient"),
-        ("stops", stops),
-    ):
-        ET.SubElement(options, "Option", type="QString", name=name, value=value)
-    return ramp
-
-
-def _number(value: float) -> str:
-    return f"{value:.6g}"
 
 
 def _replace_sidecar(path: Path, text: str | None) -> None:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
 import geopandas as gpd
 import pandas as pd
 from pyproj import CRS
 
-from urbanshrink_gis.analysis import CLASS_COLOURS, CLASSES
+from urbanshrink_gis.analysis import CLASSES
 from urbanshrink_gis.errors import ConfigError
 from urbanshrink_gis.export import qgisxml
 
@@ -38,10 +37,9 @@ def cities_style(cities: pd.DataFrame) -> str:
     The fill is see-through (:data:`CITIES_FILL_OPACITY`) and outlined in the class colour,
     so the rasters drawn under the cities stay visible in the project.
     """
-    categories = [(name, name.replace("_", " "), CLASS_COLOURS[name]) for name in CLASSES]
     label = "name" if "name" in cities.columns else "city_id"
     return qgisxml.categorized_fill_qml(
-        "class", categories, label_field=label, fill_opacity=CITIES_FILL_OPACITY
+        "class", CLASSES, label_field=label, fill_opacity=CITIES_FILL_OPACITY
     )
 
 
@@ -109,7 +107,12 @@ def _project(
     names = ["city_year", "summary", *(["sensitivity"] if sensitivity is not None else [])]
     tables = [
         qgisxml.ProjectLayer(
-            name, f"./{gpkg_name}|layername={name}", "vector", _TABLE_STYLE, None, group="tables"
+            name,
+            f"./{gpkg_name}|layername={name}",
+            "vector",
+            qgisxml.TABLE_QML,
+            None,
+            group="tables",
         )
         for name in names
     ]
@@ -142,15 +145,4 @@ def _project(
 def _undrawn(layer: qgisxml.ProjectLayer) -> str:
     """The layer's style without the palette entries of :data:`_UNDRAWN_IN_PROJECT`."""
     codes = next((c for p, c in _UNDRAWN_IN_PROJECT.items() if layer.name.startswith(p)), ())
-    if not codes:
-        return layer.style
-    doctype, _, body = layer.style.partition("\n")
-    root = ET.fromstring(body)
-    for palette in root.iter("colorPalette"):
-        for entry in [e for e in palette if e.get("value") in codes]:
-            palette.remove(entry)
-    return f"{doctype}\n{ET.tostring(root, encoding='unicode')}"
-
-
-#: Style of an attribute table in the project (nothing to draw).
-_TABLE_STYLE = f'<qgis version="{qgisxml.QGIS_VERSION}" styleCategories="AllStyleCategories"/>'
+    return qgisxml.without_palette_entries(layer.style, codes) if codes else layer.style

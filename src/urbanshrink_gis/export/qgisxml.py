@@ -36,18 +36,26 @@ import pandas as pd
 import pyogrio
 from pyproj import CRS
 
+from urbanshrink_gis._legend import ClassInfo, rgb
+
 __all__ = [
     "QGIS_VERSION",
+    "TABLE_QML",
     "PrintLayout",
     "ProjectLayer",
     "Relation",
     "categorized_fill_qml",
+    "paletted_qml",
     "project_xml",
+    "pseudocolor_qml",
     "store_in_geopackage",
+    "without_palette_entries",
 ]
 
 QGIS_VERSION = "3.22.16-Białowieża"
 LABEL_FONT = "Noto Sans CJK SC"
+#: Style of an attribute table (nothing to draw).
+TABLE_QML = f'<qgis version="{QGIS_VERSION}" styleCategories="AllStyleCategories"/>'
 _DOCTYPE = "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n"
 #: Fixed stamp so that reruns write identical bytes.
 _STAMP = "2000-01-01T00:00:00"
@@ -143,9 +151,8 @@ class PrintLayout:
 
 
 def _rgba(colour: str, opacity: float = 1.0) -> str:
-    h = colour.lstrip("#")
     alpha = round(255 * min(max(opacity, 0.0), 1.0))
-    return ",".join(str(int(h[i : i + 2], 16)) for i in (0, 2, 4)) + f",{alpha}"
+    return ",".join(str(v) for v in (*rgb(colour), alpha))
 
 
 def _options(parent: ET.Element, values: Mapping[str, str]) -> None:
@@ -176,7 +183,7 @@ def _fill_symbol(parent: ET.Element, name: str, colour: str, fill_opacity: float
 
 def categorized_fill_qml(
     field: str,
-    categories: Sequence[tuple[str, str, str]],
+    categories: Sequence[ClassInfo],
     *,
     label_field: str | None = None,
     fill_opacity: float = 1.0,
@@ -188,7 +195,8 @@ def categorized_fill_qml(
     field
         Attribute whose values pick the colour.
     categories
-        ``(value, legend label, "#rrggbb")`` in legend order.
+        The legend, in its order: a class's ``code`` is the value of ``field``, its ``name``
+        the legend label.
     label_field
         Attribute written as labels (in a CJK-capable font); no labels when None.
     fill_opacity
@@ -209,7 +217,7 @@ def categorized_fill_qml(
 def _vector_style(
     parent: ET.Element,
     field: str,
-    categories: Sequence[tuple[str, str, str]],
+    categories: Sequence[ClassInfo],
     label_field: str | None,
     fill_opacity: float = 1.0,
 ) -> None:
@@ -225,9 +233,11 @@ def _vector_style(
     )
     cats = ET.SubElement(renderer, "categories")
     symbols = ET.SubElement(renderer, "symbols")
-    for i, (value, label, colour) in enumerate(categories):
-        ET.SubElement(cats, "category", symbol=str(i), value=value, label=label, render="true")
-        _fill_symbol(symbols, str(i), colour, fill_opacity)
+    for i, c in enumerate(categories):
+        ET.SubElement(
+            cats, "category", symbol=str(i), value=str(c.code), label=c.name, render="true"
+        )
+        _fill_symbol(symbols, str(i), c.colour, fill_opacity)
     if label_field:
         labeling = ET.SubElement(parent, "labeling", type="simple")
         settings = ET.SubElement(labeling, "settings", calloutType="simple")
@@ -251,6 +261,203 @@ def _buffer() -> ET.Element:
         "text-buffer", bufferDraw="1", bufferSize="0.7", bufferColor="255,255,255,255",
         bufferSizeUnits="MM", bufferOpacity="0.8",
     )  # fmt: skip
+
+
+# --- raster styles -----------------------------------------------------------------------------
+
+
+def _decimals(limits: tuple[float, float]) -> int:
+    """Fewest decimals (at most 6) that show the ramp's rounded ends exactly."""
+    for decimals in range(7):
+        if all(abs(round(v, decimals) - v) <= 1e-9 * max(1.0, abs(v)) for v in limits):
+            return decimals
+    return 6
+
+
+def _raster_root(renderer: dict[str, str]) -> tuple[ET.Element, ET.Element]:
+    """A QGIS 3.22 raster style: the root and its renderer element."""
+    root = ET.Element(
+        "qgis",
+        version=QGIS_VERSION,
+        styleCategories="AllStyleCategories",
+        hasScaleBasedVisibilityFlag="0",
+        minScale="1e+08",
+        maxScale="0",
+    )
+    pipe = ET.SubElement(root, "pipe")
+    attrs = {"opacity": "1", "alphaBand": "-1", "band": "1", "nodataColor": ""}
+    element = ET.SubElement(pipe, "rasterrenderer", renderer | attrs)
+    ET.SubElement(pipe, "brightnesscontrast", brightness="0", contrast="0", gamma="1")
+    ET.SubElement(
+        pipe,
+        "huesaturation",
+        saturation="0",
+        grayscaleMode="0",
+        colorizeOn="0",
+        colorizeRed="255",
+        colorizeGreen="128",
+        colorizeBlue="128",
+        colorizeStrength="100",
+        invertColors="0",
+    )
+    ET.SubElement(pipe, "rasterresampler", maxOversampling="2")
+    ET.SubElement(pipe, "resamplingStage").text = "resamplingFilter"
+    ET.SubElement(root, "blendMode").text = "0"
+    return root, element
+
+
+def _raster_text(root: ET.Element) -> str:
+    """A raster style file's text: indented, one line a tag."""
+    ET.indent(root)
+    return _DOCTYPE + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def paletted_qml(categories: Sequence[ClassInfo], *, nodata: float | None) -> str:
+    """QML of a class raster: a paletted style, one entry per class but the nodata code.
+
+    Parameters
+    ----------
+    categories
+        The raster's legend, integer codes, in legend order.
+    nodata
+        The nodata code, left out of the palette; None when there is none.
+
+    Returns
+    -------
+    str
+        The QML document.
+    """
+    root, renderer = _raster_root({"type": "paletted"})
+    palette = ET.SubElement(renderer, "colorPalette")
+    for c in categories:
+        if c.code != nodata:
+            entry = {"value": str(c.code), "color": c.colour, "label": c.name, "alpha": "255"}
+            ET.SubElement(palette, "paletteEntry", entry)
+    return _raster_text(root)
+
+
+def pseudocolor_qml(limits: tuple[float, float], colours: Sequence[str], *, units: str = "") -> str:
+    """QML of a continuous raster: single-band pseudocolour, colours spread between limits.
+
+    Parameters
+    ----------
+    limits
+        Values of the first and last colour (rounded ends: they are the legend's labels).
+    colours
+        ``"#rrggbb"`` stops from low to high, evenly spaced.
+    units
+        Units of the values, the labels' suffix.
+
+    Returns
+    -------
+    str
+        The QML document. Its legend is QGIS's continuous ramp, the ends labelled with the
+        fewest decimals that show them exactly.
+    """
+    low, high = limits
+    decimals = _decimals(limits)
+    root, renderer = _raster_root(
+        {
+            "type": "singlebandpseudocolor",
+            "classificationMin": _number(low),
+            "classificationMax": _number(high),
+        }
+    )
+    origin = ET.SubElement(renderer, "minMaxOrigin")
+    for tag, text in (
+        ("limits", "None"),
+        ("extent", "WholeRaster"),
+        ("statAccuracy", "Estimated"),
+        ("cumulativeCutLower", "0.02"),
+        ("cumulativeCutUpper", "0.98"),
+        ("stdDevFactor", "2"),
+    ):
+        ET.SubElement(origin, tag).text = text
+    shader = ET.SubElement(
+        ET.SubElement(renderer, "rastershader"),
+        "colorrampshader",
+        colorRampType="INTERPOLATED",
+        classificationMode="1",  # continuous
+        clip="0",
+        minimumValue=_number(low),
+        maximumValue=_number(high),
+        labelPrecision=str(decimals),
+    )
+    shader.append(_gradient(colours))
+    suffix = f" {units}" if units else ""
+    for i, colour in enumerate(colours):
+        value = low + (high - low) * i / (len(colours) - 1)
+        label = f"{value:.{decimals + 2}f}".rstrip("0").rstrip(".") if value else "0"
+        ET.SubElement(
+            shader, "item", alpha="255", value=_number(value), label=label + suffix, color=colour
+        )
+    shader.append(_ramp_legend(decimals, suffix))
+    return _raster_text(root)
+
+
+def _ramp_legend(decimals: int, suffix: str) -> ET.Element:
+    """QGIS's continuous legend of a ramp (QGIS >= 3.18): rounded ends, units as a suffix."""
+    legend = ET.Element(
+        "rampLegendSettings", minimumLabel="", maximumLabel="", prefix="", suffix=suffix,
+        direction="0", orientation="2", useContinuousLegend="1",
+    )  # fmt: skip
+    number = ET.SubElement(legend, "numericFormat", id="basic")
+    options = ET.SubElement(number, "Option", type="Map")
+    for name, kind, value in (
+        ("decimal_separator", "QChar", ""),
+        ("decimals", "int", str(decimals)),
+        ("rounding_type", "int", "0"),
+        ("show_plus", "bool", "false"),
+        ("show_thousand_separator", "bool", "true"),
+        ("show_trailing_zeros", "bool", "false"),
+        ("thousand_separator", "QChar", ""),
+    ):
+        ET.SubElement(options, "Option", name=name, type=kind, value=value)
+    return legend
+
+
+def _gradient(colours: Sequence[str]) -> ET.Element:
+    """The QGIS gradient colour ramp through evenly spaced colours (kept for re-classifying)."""
+    inner = colours[1:-1]
+    stops = ":".join(f"{(i + 1) / (len(inner) + 1):g};{_rgba(c)}" for i, c in enumerate(inner))
+    ramp = ET.Element("colorramp", type="gradient", name="[source]")
+    options = ET.SubElement(ramp, "Option", type="Map")
+    for name, value in (
+        ("color1", _rgba(colours[0])),
+        ("color2", _rgba(colours[-1])),
+        ("discrete", "0"),
+        ("rampType", "gradient"),
+        ("stops", stops),
+    ):
+        ET.SubElement(options, "Option", type="QString", name=name, value=value)
+    return ramp
+
+
+def _number(value: float) -> str:
+    return f"{value:.6g}"
+
+
+def without_palette_entries(qml: str, codes: Sequence[str]) -> str:
+    """A raster style with the palette entries of some codes left out (those pixels undrawn).
+
+    Parameters
+    ----------
+    qml
+        A style of :func:`paletted_qml`.
+    codes
+        Class codes, as text, to leave out.
+
+    Returns
+    -------
+    str
+        The QML document.
+    """
+    doctype, _, body = qml.partition("\n")
+    root = ET.fromstring(body)
+    for palette in root.iter("colorPalette"):
+        for entry in [e for e in palette if e.get("value") in codes]:
+            palette.remove(entry)
+    return f"{doctype}\n{ET.tostring(root, encoding='unicode')}"
 
 
 def _srs(parent: ET.Element, crs: CRS) -> None:

@@ -37,6 +37,7 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
+from urbanshrink_gis._legend import ClassInfo
 from urbanshrink_gis.errors import ConfigError, RasterError
 from urbanshrink_gis.io.rasters import band_nodata, open_raster, read_block
 from urbanshrink_gis.products.model import Product
@@ -55,13 +56,13 @@ __all__ = [
 
 TrendMethod = Literal["ols", "theil_sen"]
 
-#: Codes of a built-up change raster: (code, name, colour); 0 is nodata.
-BUILTUP_CHANGE_CLASSES: tuple[tuple[int, str, str], ...] = (
-    (0, "nodata", "#000000"),
-    (1, "never built-up", "#e6e6e6"),
-    (2, "stable built-up", "#7a7a7a"),
-    (3, "built-up gain", "#d7301f"),
-    (4, "built-up loss", "#2c7fb8"),
+#: Codes of a built-up change raster, in legend order; 0 is nodata.
+BUILTUP_CHANGE_CLASSES: tuple[ClassInfo, ...] = (
+    ClassInfo(0, "nodata", "#000000"),
+    ClassInfo(1, "never built-up", "#e6e6e6"),
+    ClassInfo(2, "stable built-up", "#7a7a7a"),
+    ClassInfo(3, "built-up gain", "#d7301f"),
+    ClassInfo(4, "built-up loss", "#2c7fb8"),
 )
 # Code of each (built-up at start, built-up at end) pair, indexed by 2 x start + end.
 _CHANGE_CODES = np.array([1, 3, 4, 2], dtype=np.uint8)

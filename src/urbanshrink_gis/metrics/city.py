@@ -1,4 +1,24 @@
-"""City metrics per year from land-cover and night-light series; computes, writes nothing."""
+"""City metrics per year from land-cover and night-light series; computes, writes nothing.
+
+Terms
+-----
+builtup_km2, mapped_km2, builtup_share_pct
+    Built-up land and valid (not nodata) land-cover area, true km²; built-up in percent of
+    the mapped area.
+ntl_sum, ntl_mean
+    Night-light value summed over, and averaged across, valid pixels (product units x pixels,
+    product units).
+ntl_area_sum
+    Night-light value x true pixel area summed over valid pixels (product units x km², such
+    as nW/cm²/sr x km²): compare cities with this, not ``ntl_sum``.
+ntl_pop_weighted_mean
+    Mean night-light value weighted by a population raster (product units), over pixels
+    valid in both.
+lit_km2
+    True area of pixels above the lit threshold, km².
+pop_grid
+    People summed over the city's pixels of a gridded population raster.
+"""
 
 from __future__ import annotations
 
@@ -16,31 +36,11 @@ from urbanshrink_gis.zonal.engine import Engine, zonal_stats_many
 from urbanshrink_gis.zonal.zones import Zones
 
 __all__ = [
-    "METRIC_DESCRIPTIONS",
     "add_groups",
     "landcover_metrics",
     "nightlight_metrics",
     "population_metrics",
 ]
-
-
-METRIC_DESCRIPTIONS = {
-    "builtup_km2": "built-up land, true km²",
-    "builtup_share_pct": "built-up in percent of the mapped land area",
-    "mapped_km2": "valid (not nodata) land-cover area, true km²",
-    "ntl_sum": "night-light radiance summed over valid pixels (product units x pixels)",
-    "ntl_area_sum": (
-        "night-light radiance x true pixel area summed over valid pixels (product units x km²,"
-        " e.g. nW/cm²/sr x km²); compare cities with this, not ntl_sum"
-    ),
-    "ntl_pop_weighted_mean": (
-        "mean night-light radiance weighted by the population raster (product units), over"
-        " pixels valid in both"
-    ),
-    "pop_grid": "people summed over the city's pixels of a gridded population raster",
-    "ntl_mean": "mean night-light radiance of valid pixels (product units)",
-    "lit_km2": "true area of pixels above the lit threshold, km²",
-}
 
 
 def landcover_metrics(

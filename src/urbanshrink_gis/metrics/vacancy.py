@@ -33,6 +33,7 @@ from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
+from urbanshrink_gis._legend import ClassInfo
 from urbanshrink_gis._progress import Progress
 from urbanshrink_gis.errors import ConfigError
 from urbanshrink_gis.io.rasters import band_nodata, open_raster, read_block
@@ -48,14 +49,14 @@ __all__ = [
     "new_builtup_metrics",
 ]
 
-#: Codes of :class:`BuiltupLight` windows: (code, name, colour).
-VACANCY_CLASSES: tuple[tuple[int, str, str], ...] = (
-    (0, "nodata", "#000000"),
-    (1, "not built-up", "#f0f0f0"),
-    (2, "old built-up, lit", "#fdb863"),
-    (3, "old built-up, dark", "#542788"),
-    (4, "new built-up, lit", "#e66101"),
-    (5, "new built-up, dark", "#2d004b"),
+#: Codes of :class:`BuiltupLight` windows, in legend order; 0 is nodata.
+VACANCY_CLASSES: tuple[ClassInfo, ...] = (
+    ClassInfo(0, "nodata", "#000000"),
+    ClassInfo(1, "not built-up", "#f0f0f0"),
+    ClassInfo(2, "old built-up, lit", "#fdb863"),
+    ClassInfo(3, "old built-up, dark", "#542788"),
+    ClassInfo(4, "new built-up, lit", "#e66101"),
+    ClassInfo(5, "new built-up, dark", "#2d004b"),
 )
 _OLD_LIT, _OLD_DARK, _NEW_LIT, _NEW_DARK = 2, 3, 4, 5
 _BLOCK_PIXELS = 1 << 22
@@ -185,9 +186,8 @@ def _areas_by_code(
         progress=progress,
     )  # fmt: skip
     out = pd.DataFrame(index=table.index)
-    for code, _, _ in VACANCY_CLASSES[1:]:
-        column = f"area_km2_{code}"
-        out[code] = table.get(column, 0.0)
+    for c in VACANCY_CLASSES[1:]:
+        out[c.code] = table.get(f"area_km2_{c.code}", 0.0)
     return out
 
 

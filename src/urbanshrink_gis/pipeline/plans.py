@@ -11,6 +11,7 @@ from typing import Any
 import rasterio
 from pyproj import CRS
 
+from urbanshrink_gis._legend import ClassInfo
 from urbanshrink_gis._progress import Progress
 from urbanshrink_gis.export import cog, qgisxml
 from urbanshrink_gis.io import series as sources
@@ -36,7 +37,7 @@ class RasterPlan:
     dtype: str
     nodata: float | None
     units: str = ""
-    categories: tuple[tuple[int, str, str], ...] | None = None
+    categories: tuple[ClassInfo, ...] | None = None
     ramp: cog.Ramp | None = None
     visible: bool = True
 

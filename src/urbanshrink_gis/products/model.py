@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
@@ -13,6 +12,7 @@ import numpy as np
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
+from urbanshrink_gis._legend import ClassInfo
 from urbanshrink_gis.errors import ConfigError, did_you_mean
 
 __all__ = ["ClassInfo", "Kind", "Product", "Sensor", "custom_product"]
@@ -20,46 +20,7 @@ __all__ = ["ClassInfo", "Kind", "Product", "Sensor", "custom_product"]
 Kind = Literal["nightlight", "landcover", "builtup_fraction", "population"]
 Sensor = Literal["viirs", "dmsp", "dmsp_viirs_harmonized"]
 
-_COLOUR = re.compile(r"#[0-9a-f]{6}")
-
-
 _SHOWN_CODES = 10
-
-
-@dataclass(frozen=True, slots=True)
-class ClassInfo:
-    """One entry of a land-cover legend.
-
-    Parameters
-    ----------
-    code
-        Pixel value of the class.
-    name
-        Class name as the product's legend gives it.
-    colour
-        Legend colour, ``"#rrggbb"`` (stored in lower case).
-    """
-
-    code: int
-    name: str
-    colour: str
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.code, int | np.integer) or isinstance(self.code, bool):
-            raise ConfigError(
-                f"class code {self.code!r} is not an integer",
-                where="classes",
-                fix="give whole numbers",
-            )
-        colour = str(self.colour).lower()
-        if not _COLOUR.fullmatch(colour):
-            raise ConfigError(
-                f"colour {self.colour!r} of class {self.code} is not '#rrggbb'",
-                where="classes",
-                fix='write colours as "#1a2b3c"',
-            )
-        object.__setattr__(self, "code", int(self.code))
-        object.__setattr__(self, "colour", colour)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +76,8 @@ class Product:
     ------
     ConfigError
         A field is invalid; the message lists every problem. Lists (as from TOML) are taken as
-        tuples and legend entries may be mappings with ``code``, ``name`` and ``colour``.
+        tuples and legend entries may be mappings with ``code``, ``name``, ``colour`` and
+        optionally ``description``.
     """
 
     name: str
@@ -186,15 +148,16 @@ class Product:
 
 
 _FIELDS = tuple(f.name for f in dataclasses.fields(Product))
+_ENTRY_KEYS = frozenset(f.name for f in dataclasses.fields(ClassInfo))
 
 
 def _class_info(entry: Any, where: str) -> ClassInfo:
     """Make a legend entry from a ClassInfo, a mapping or a (code, name, colour) sequence."""
     if isinstance(entry, ClassInfo):
         return entry
-    if isinstance(entry, Mapping) and set(entry) == {"code", "name", "colour"}:
+    if isinstance(entry, Mapping) and {"code", "name", "colour"} <= set(entry) <= _ENTRY_KEYS:
         return ClassInfo(**entry)
-    if isinstance(entry, Sequence) and not isinstance(entry, str) and len(entry) == 3:
+    if isinstance(entry, Sequence) and not isinstance(entry, str) and len(entry) in (3, 4):
         return ClassInfo(*entry)
     raise ConfigError(
         f"legend entry {entry!r} is not a class",
@@ -294,7 +257,7 @@ def _legend_problems(p: Product) -> list[str]:
     codes = [c.code for c in p.classes]
     if len(set(codes)) != len(codes):
         problems.append("class codes repeat in the legend")
-    stray = [c for c in codes if not _fits(c, p.dtype)]
+    stray = [c for c in codes if isinstance(c, str) or not _fits(c, p.dtype)]
     if stray:
         problems.append(f"class codes {stray} are not {p.dtype} values")
     if not p.builtup_classes:

@@ -24,8 +24,11 @@ from matplotlib.path import Path as MplPath
 from matplotlib.ticker import MaxNLocator, StrMethodFormatter
 from matplotlib.transforms import Bbox
 
-from urbanshrink_gis.analysis import CLASS_COLOURS, CLASSES
+from urbanshrink_gis.analysis import CLASSES
 from urbanshrink_gis.errors import UrbanShrinkWarning
+
+#: The city classes by code.
+_CLASSES = {c.code: c for c in CLASSES}
 
 _CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "Noto Sans CJK JP")
 _CJK_FILES = ("/usr/share/fonts/opentype/noto", "NotoSansCJK*.tt[cf]")
@@ -102,13 +105,13 @@ def _png(fig: Figure) -> bytes:
 
 
 def _colour(cls: str) -> str:
-    return CLASS_COLOURS.get(cls, CLASS_COLOURS["no_data"])
+    return _CLASSES.get(cls, _CLASSES["no_data"]).colour
 
 
 def _class_order(classes: pd.Series) -> list[str]:
     """Classes present, in the order of CLASSES, then any unknown ones sorted."""
     present = set(classes)
-    return [c for c in CLASSES if c in present] + sorted(present - set(CLASSES))
+    return [c for c in _CLASSES if c in present] + sorted(present - set(_CLASSES))
 
 
 def _years(city_year: pd.DataFrame) -> str:
@@ -282,7 +285,7 @@ def _quadrant_chart(
     fig = _figure(10, 7)
     ax = _scatter_axes(fig, data, x, y)
     (x0, _), (_, y1) = ax.get_xlim(), ax.get_ylim()
-    red = CLASS_COLOURS[_PARADOX]
+    red = _CLASSES[_PARADOX].colour
     ax.add_patch(Rectangle((x0, 0), -x0, y1, facecolor=red, alpha=0.08, zorder=0))
     _corner_notes(ax, {(-1, 1): "shrinking, expanding: the paradox"}, red)
     notes = {
@@ -468,8 +471,8 @@ def _province_chart(
     provinces = provinces.set_axis([str(p) for p in provinces.index]).loc[order]
     bars = [
         ("n_cities", "cities", "0.85"),
-        ("shrinking", "shrinking", CLASS_COLOURS["shrinking_stable"]),
-        ("paradox", "shrinking yet expanding", CLASS_COLOURS[_PARADOX]),
+        ("shrinking", "shrinking", _CLASSES["shrinking_stable"].colour),
+        ("paradox", "shrinking yet expanding", _CLASSES[_PARADOX].colour),
     ]
     if "hollowing" in provinces.columns and provinces["hollowing"].notna().any():
         bars.append(("hollowing", "hollowing", "0.25"))

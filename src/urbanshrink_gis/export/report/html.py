@@ -15,10 +15,10 @@ import geopandas as gpd
 import pandas as pd
 
 from urbanshrink_gis._files import atomic_path
-from urbanshrink_gis.analysis import CLASSES
 from urbanshrink_gis.errors import InputError, OutputExistsError
 from urbanshrink_gis.export.report.charts import (
     _CHARTS,
+    _CLASSES,
     _FLAGS,
     _class_order,
     _colour,
@@ -200,7 +200,7 @@ def _classes_html(table: pd.DataFrame) -> str:
     classes = pd.DataFrame(
         {
             "class": order,
-            "meaning": [CLASSES.get(c, "") for c in order],
+            "meaning": [_CLASSES[c].description if c in _CLASSES else "" for c in order],
             "cities": [counts[c] for c in order],
         }
     )
