@@ -635,21 +635,20 @@ FOLDERS = (
     suppress_health_check=[HealthCheck.function_scoped_fixture],
     phases=[Phase.explicit, Phase.reuse, Phase.generate],  # a whole run each: no shrinking
 )
-@given(data_name=FOLDERS.filter(lambda s: "!" not in s), out_name=FOLDERS)  # GDAL: no "!" in
-# a GeoPackage's folders, so the dataset itself cannot be written there
+@given(data_name=FOLDERS, out_name=FOLDERS)
 @example(data_name="数据 [v1] {year}", out_name="结果 {year} [2020]*")
 @example(data_name="a", out_name="!")
+@example(data_name="?_'+哈尔滨", out_name="b; ?")  # GDAL's GeoPackage driver: "a!b" is "b",
+@example(data_name="a!b", out_name=";{year}.?-@;~")  # ";" up to "?" is dropped
 def test_any_folder_name_for_inputs_and_outputs(tmp_path_factory, previous_run, data_name,
                                                 out_name):  # fmt: skip
     base = tmp_path_factory.mktemp("names")
     root = base / data_name
-    cfg = write_tiny(root)
+    write_tiny(base / "plain")  # written where GDAL writes it, then renamed
+    (base / "plain").rename(root)
+    cfg = root / "urbanshrink.toml"
     out = base / "o" / out_name
     result = cli_run("-q", "run", cfg, "--out", out)
-    if "!" in out_name:  # GDAL's GeoPackage driver cuts paths at "!": refused before any work
-        assert_one_line_error(result, "has a '!'", "choose an --out path without '!'")
-        assert not out.exists()
-        return
     assert result.exit_code == 0, result.output
     for name in ("city_year.csv", "cities.csv", "summary.csv"):
         assert (out / name).read_bytes() == (previous_run / name).read_bytes(), name

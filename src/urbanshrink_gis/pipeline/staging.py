@@ -122,13 +122,6 @@ def _check_path_lengths(out: Path, files: Sequence[str]) -> None:
             where=str(out),
             fix="choose a shorter --out path",
         )
-    if "!" in str(base):  # GDAL 3.x: "a!/b/c.gpkg" is opened as "/b/c.gpkg"
-        raise OutputError(
-            "has a '!', where GDAL's GeoPackage driver cuts the path (it reads what follows as "
-            "a path inside an archive) and cannot write the GeoPackage",
-            where=str(out),
-            fix="choose an --out path without '!'",
-        )
     gpkg = os.fsencode(stage / ".urbanshrink.00000000.gpkg")
     if len(gpkg) > SQLITE_PATH_MAX:
         room = SQLITE_PATH_MAX - (len(gpkg) - len(os.fsencode(base)))
