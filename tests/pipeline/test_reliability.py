@@ -41,7 +41,7 @@ from urbanshrink_gis import _files, export, pipeline
 from urbanshrink_gis.cli import cli
 from urbanshrink_gis.errors import OutputError
 from urbanshrink_gis.io import series as file_series
-from urbanshrink_gis.pipeline import staging
+from urbanshrink_gis.pipeline import stages, staging
 from urbanshrink_gis.pipeline.checkpoints import CHECKPOINT_DIR, Checkpoints
 
 
@@ -653,6 +653,36 @@ def test_any_folder_name_for_inputs_and_outputs(tmp_path_factory, previous_run, 
     for name in ("city_year.csv", "cities.csv", "summary.csv"):
         assert (out / name).read_bytes() == (previous_run / name).read_bytes(), name
     assert not list(out.glob(".staging-*"))
+
+
+def test_a_folder_named_with_year_is_no_placeholder(tmp_path):
+    """Only a pattern's own {year} is expanded: not the one of the configuration's folder."""
+    root = tmp_path / "run_{year}"
+    cfg = write_tiny(root)
+    decoy = tmp_path / "run_2010" / "rasters"  # what "run_{year}/..." would also match
+    decoy.mkdir(parents=True)
+    for year in YEARS:
+        for folder in (root / "rasters", decoy):
+            write_raster(folder / f"pop_{year}.tif", np.ones((SIZE, SIZE), np.float32))
+        write_raster(decoy / f"clcd_{year}.tif", landcover(year), nodata=0)
+    edit_config(
+        root, "lit_threshold = 0.0", 'lit_threshold = 0.0\nweights = "rasters/pop_{year}.tif"'
+    )
+    edit_config(root, "[population]", '[[rasters]]\nkind = "population"\nproduct = "custom"\n'
+                'path = "rasters/pop_{year}.tif"\ndtype = "float32"\n\n[population]')  # fmt: skip
+    landcover_cfg, light, people = pipeline.load_config(cfg).rasters
+
+    def own(stem):
+        return {y: str(root / "rasters" / f"{stem}_{y}.tif") for y in YEARS}
+
+    assert landcover_cfg.files() == {y: (f,) for y, f in own("clcd").items()}
+    assert people.files() == {y: (f,) for y, f in own("pop").items()}
+    assert stages._weights_series(light, YEARS) == own("pop")
+    one = root / "rasters" / "pop.tif"  # one weights file for every year: no pattern at all
+    write_raster(one, np.ones((SIZE, SIZE), np.float32))
+    edit_config(root, "pop_{year}.tif", "pop.tif")
+    light = pipeline.load_config(cfg).rasters[1]
+    assert stages._weights_series(light, YEARS) == dict.fromkeys(YEARS, str(one))
 
 
 def test_relative_paths_from_another_working_folder(tmp_path, monkeypatch, previous_run):
