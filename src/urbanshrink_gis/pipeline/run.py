@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,9 +12,6 @@ import pandas as pd
 from urbanshrink_gis import export
 from urbanshrink_gis._progress import StageProgress, for_stage, one_step
 from urbanshrink_gis.demo import write_demo_data
-from urbanshrink_gis.errors import (
-    UrbanShrinkWarning,
-)
 from urbanshrink_gis.io import series as sources
 from urbanshrink_gis.pipeline.checkpoints import CHECKPOINT_DIR
 from urbanshrink_gis.pipeline.config import RunConfig, load_config, with_excel_csv
@@ -121,8 +117,7 @@ def run(
                      **engine)  # type: ignore[arg-type]
         for scope in b.scope
     ]  # fmt: skip
-    head = scopes[0]
-    _warn_if_no_data(head.cities.set_index("city_id"), with_report)
+    head = scopes[0]  # with no city carrying data, analysis said so in one line
     compared = compare_scopes(scopes) if len(scopes) > 1 else None
     retire = _previous_set(out, with_report)  # the previous run's files this run replaces
     with _staged(out, needed=needed, retire=retire) as stage:  # all files or none
@@ -160,18 +155,6 @@ def run(
     return RunResult(
         head.city_year, head.cities, head.summary, paths, head.sensitivity, tuple(scopes), compared
     )
-
-
-def _warn_if_no_data(table: pd.DataFrame, with_report: bool) -> None:
-    """One line when no city carries data: the tables are written and the report says so."""
-    if len(table) and (table["class"] == "no_data").all():
-        report = "; report.html says so and draws no chart of changes" if with_report else ""
-        warnings.warn(
-            f"no city has data for the analysis (all {len(table)} units are no_data): the "
-            f"tables are written{report}",
-            UrbanShrinkWarning,
-            stacklevel=3,
-        )
 
 
 def run_demo(
