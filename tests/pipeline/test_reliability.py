@@ -224,6 +224,25 @@ def test_dangling_symlink_as_the_demos_out_is_refused(tmp_path):
     assert not (tmp_path / "gone").exists()
 
 
+@pytest.mark.parametrize("taken", ["data/rasters", "data", ".checkpoints", "rasters"])
+def test_the_demo_checks_its_folder_before_writing_its_dataset(tmp_path, taken):
+    out = tmp_path / "demo"
+    (out / taken).parent.mkdir(parents=True, exist_ok=True)
+    (out / taken).write_text("the user's own file")
+    before = full_tree(out)
+    result = cli_run("run", "--out", out)
+    assert_one_line_error(result, f"{(out / taken).as_posix()} is a file where an output folder")
+    assert full_tree(out) == before
+
+
+def test_the_demo_on_a_short_disk_writes_nothing(tmp_path, monkeypatch):
+    real = shutil.disk_usage
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: real(p)._replace(free=2**20))
+    result = cli_run("run", "--out", tmp_path / "demo")
+    assert_one_line_error(result, str(tmp_path), "has 1 MB free", "about 16 MB")
+    assert not (tmp_path / "demo").exists()
+
+
 def test_symlink_to_a_folder_as_out_is_followed(tmp_path):
     root = tmp_path / "d"
     cfg = write_tiny(root)

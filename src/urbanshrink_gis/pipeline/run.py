@@ -26,12 +26,15 @@ from urbanshrink_gis.pipeline.scopes import (
 from urbanshrink_gis.pipeline.sources import check_source_values, resolve_sources
 from urbanshrink_gis.pipeline.staging import (
     SOURCES_TABLE,
+    _check_path_lengths,
     _previous_set,
     _report,
     _staged,
     _undone_on_failure,
+    check_destinations,
     check_free_space,
     check_output_folder,
+    require_free_space,
 )
 from urbanshrink_gis.pipeline.validate import _check_outputs, validate_run
 
@@ -157,6 +160,29 @@ def run(
     )
 
 
+#: What the demo writes in its output folder before its run is validated: its dataset.
+_DEMO_DATA = ("data/urbanshrink.toml", "data/truth.csv", "data/boundaries/cities.gpkg",
+              "data/population/census_demo.csv")  # fmt: skip
+_DEMO_FOLDERS = ("data/rasters/landcover", "data/rasters/ntl")
+#: Bytes asked free for the demo: its dataset, checkpoints and outputs take about 8 MB.
+_DEMO_BYTES = 16 * 2**20
+
+
+def _check_demo_folder(out: Path) -> None:
+    """Check the demo's output folder before its dataset is written there (writable is known).
+
+    Raises
+    ------
+    OutputError
+        A file where a folder of the dataset or outputs goes (or the reverse), paths too long,
+        or fewer than 16 MB free.
+    """
+    files = [*_DEMO_DATA, *export.RUN_OUTPUTS, SOURCES_TABLE]
+    check_destinations(out, files, folders=[*_DEMO_FOLDERS, RASTER_DIR, CHECKPOINT_DIR])
+    _check_path_lengths(out, files)
+    require_free_space(out, _DEMO_BYTES)
+
+
 def run_demo(
     out_dir: str | os.PathLike = "outputs/demo",
     *,
@@ -168,6 +194,9 @@ def run_demo(
 ) -> RunResult:
     """Write the demo dataset under ``out_dir/data`` (once) and run the whole job on it.
 
+    The output folder is checked first (writable, no file where a folder goes, path lengths,
+    16 MB free), so a folder the demo cannot use gets nothing written.
+
     ``excel``: CSVs with a UTF-8 byte order mark (see :class:`OutputConfig`).
     """
     out = Path(out_dir)
@@ -175,6 +204,7 @@ def run_demo(
     _check_outputs(out, overwrite)
     config = out / "data" / "urbanshrink.toml"
     if not config.exists():  # kept when present, so a repeated demo resumes from checkpoints
+        _check_demo_folder(out)
         write_demo_data(out / "data")
     return run(
         with_excel_csv(load_config(config), excel), out_dir=out, overwrite=overwrite,

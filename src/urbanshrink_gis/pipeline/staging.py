@@ -165,6 +165,18 @@ def check_free_space(
     rasters = [_raster_bytes(p.template, p.dtype) * ratio for p in plans]
     tables = 3 * os.path.getsize(config.boundaries.path) + 2**20
     needed = int(sum(rasters) * 4 / 3 + max(rasters, default=0) + tables)
+    require_free_space(out, needed)
+    return needed
+
+
+def require_free_space(out: str | os.PathLike, needed: int) -> None:
+    """Refuse to start when fewer than ``needed`` bytes are free where ``out`` is (or would be).
+
+    Raises
+    ------
+    OutputError
+        Naming the folder, the bytes free and the bytes needed.
+    """
     base = Path(os.path.abspath(out))
     existing = next(p for p in (base, *base.parents) if p.exists())
     free = shutil.disk_usage(existing).free
@@ -174,7 +186,6 @@ def check_free_space(
             where=str(existing),
             fix="free some space there, or choose another --out",
         )
-    return needed
 
 
 def _raster_bytes(name: str, dtype: str | None = None) -> int:
