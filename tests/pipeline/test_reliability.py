@@ -16,6 +16,7 @@ import pickle
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -421,6 +422,34 @@ def test_stale_staging_folders_are_removed_and_live_ones_kept(tmp_path):
     finally:
         live.kill()
         live.wait()
+
+
+def test_a_staging_folder_of_another_host_is_kept_until_it_is_a_day_old(tmp_path):
+    """OUT on a shared file system: another host's pid says nothing here, its age does."""
+    out = tmp_path / "out"
+    before = _old_set(out)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    with staging._staged(out) as stage:  # this host's own name for its staging folder
+        pid, host = stage.name[len(staging.STAGING_PREFIX) :].rsplit("-", 1)[0].split("@")
+        assert (pid, host) == (str(os.getpid()), staging._host())
+        assert staging.remove_stale_staging(out) == []  # a live run's folder of this host
+    others = {}
+    for age in (staging.STALE_AGE - 600, staging.STALE_AGE + 600):
+        other = out / f"{staging.STAGING_PREFIX}{dead.pid}@other.host.{age}-abcd1234"
+        (other / "rasters").mkdir(parents=True)
+        (other / "rasters" / "big.tif").write_bytes(b"\0" * 4096)
+        then = time.time() - age
+        for p in (other / "rasters" / "big.tif", other / "rasters", other):
+            os.utime(p, (then, then))
+        others[age] = other
+    mine = out / f"{staging.STAGING_PREFIX}{dead.pid}@{staging._host()}-abcd1234"
+    mine.mkdir()
+    assert sorted(staging.remove_stale_staging(out)) == sorted([others[max(others)], mine])
+    fresh = others[min(others)]
+    assert (fresh / "rasters" / "big.tif").is_file()  # maybe still being written over there
+    shutil.rmtree(fresh)
+    assert full_tree(out) == before
 
 
 KILLED_IN_COMMIT = """
