@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from urbanshrink_gis.errors import OutputError, OutputExistsError
 
-__all__ = ["atomic_path", "disk_full", "temp_prefix"]
+__all__ = ["atomic_path", "disk_full", "sqlite_safe_path", "temp_prefix"]
 
 
 @contextlib.contextmanager
@@ -63,6 +64,45 @@ def atomic_path(
 
 #: A name's bytes the file systems take (NAME_MAX) and a temporary name's longest suffix.
 _NAME_MAX, _SUFFIX_MAX = 255, 16
+
+
+#: Characters GDAL's SQLite-based drivers (GeoPackage) misread in a path: a folder ``a!b``
+#: is cut to ``b``, and ``;`` up to a later ``?`` is dropped (measured with GDAL 3.12).
+SQLITE_SPECIAL = "!?"
+
+
+@contextlib.contextmanager
+def sqlite_safe_path(path: str | os.PathLike) -> Iterator[str]:
+    """Yield a name of ``path`` that GDAL's GeoPackage driver opens as the path it is.
+
+    A path holding ``!`` or ``?`` is given through a symbolic link to its folder in a fresh
+    temporary folder (removed afterwards), so reads and writes reach the real folder; any
+    other path, and ``/vsi…`` names, are yielded as they are.
+
+    Raises
+    ------
+    OutputError
+        The temporary folder's own path holds ``!`` or ``?``.
+    """
+    text = os.fspath(path)
+    if text.startswith("/vsi") or not any(c in text for c in SQLITE_SPECIAL):
+        yield text
+        return
+    real = Path(os.path.abspath(text))
+    links = tempfile.mkdtemp(prefix="urbanshrink-")
+    try:
+        if any(c in links for c in SQLITE_SPECIAL):
+            raise OutputError(
+                f"holds a character of {SQLITE_SPECIAL!r}, which GDAL's GeoPackage driver "
+                "misreads, as does the temporary folder",
+                where=text,
+                fix="set TMPDIR to a folder without them, or rename the folder",
+            )
+        link = Path(links) / "folder"
+        link.symlink_to(real.parent, target_is_directory=True)
+        yield os.fspath(link / real.name)
+    finally:
+        shutil.rmtree(links)  # removes the link, not what it points to
 
 
 def temp_prefix(path: str | os.PathLike) -> str:

@@ -1027,7 +1027,10 @@ def _classify(
 
 
 def _warn_left_out(out: pd.DataFrame, config: AnalysisConfig) -> None:
-    """One warning line for the units left no_data, one for "multi" without pop_decline."""
+    """One warning line for the units left no_data, one for "multi" without pop_decline.
+
+    When every unit is no_data the line says so: it is the one line a run gives for it.
+    """
     no_data = out["class"] == "no_data"
     if no_data.any():
         years = f"{config.start} or {config.end}"
@@ -1047,8 +1050,9 @@ def _warn_left_out(out: pd.DataFrame, config: AnalysisConfig) -> None:
             if len(these):
                 parts.append(f"{len(these)} {text} ({_sample(these)})")
             left &= ~condition.to_numpy()
+        none = "; no city has data for the analysis" if no_data.all() else ""
         warnings.warn(
-            f"{int(no_data.sum())} of {len(out)} units left no_data: {'; '.join(parts)}",
+            f"{int(no_data.sum())} of {len(out)} units left no_data: {'; '.join(parts)}{none}",
             UrbanShrinkWarning,
             stacklevel=3,
         )

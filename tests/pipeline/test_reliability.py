@@ -16,6 +16,7 @@ import pickle
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +42,7 @@ from urbanshrink_gis import _files, export, pipeline
 from urbanshrink_gis.cli import cli
 from urbanshrink_gis.errors import OutputError
 from urbanshrink_gis.io import series as file_series
-from urbanshrink_gis.pipeline import staging
+from urbanshrink_gis.pipeline import stages, staging
 from urbanshrink_gis.pipeline.checkpoints import CHECKPOINT_DIR, Checkpoints
 
 
@@ -224,6 +225,25 @@ def test_dangling_symlink_as_the_demos_out_is_refused(tmp_path):
     assert not (tmp_path / "gone").exists()
 
 
+@pytest.mark.parametrize("taken", ["data/rasters", "data", ".checkpoints", "rasters"])
+def test_the_demo_checks_its_folder_before_writing_its_dataset(tmp_path, taken):
+    out = tmp_path / "demo"
+    (out / taken).parent.mkdir(parents=True, exist_ok=True)
+    (out / taken).write_text("the user's own file")
+    before = full_tree(out)
+    result = cli_run("run", "--out", out)
+    assert_one_line_error(result, f"{(out / taken).as_posix()} is a file where an output folder")
+    assert full_tree(out) == before
+
+
+def test_the_demo_on_a_short_disk_writes_nothing(tmp_path, monkeypatch):
+    real = shutil.disk_usage
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: real(p)._replace(free=2**20))
+    result = cli_run("run", "--out", tmp_path / "demo")
+    assert_one_line_error(result, str(tmp_path), "has 1 MB free", "about 16 MB")
+    assert not (tmp_path / "demo").exists()
+
+
 def test_symlink_to_a_folder_as_out_is_followed(tmp_path):
     root = tmp_path / "d"
     cfg = write_tiny(root)
@@ -402,6 +422,34 @@ def test_stale_staging_folders_are_removed_and_live_ones_kept(tmp_path):
     finally:
         live.kill()
         live.wait()
+
+
+def test_a_staging_folder_of_another_host_is_kept_until_it_is_a_day_old(tmp_path):
+    """OUT on a shared file system: another host's pid says nothing here, its age does."""
+    out = tmp_path / "out"
+    before = _old_set(out)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    with staging._staged(out) as stage:  # this host's own name for its staging folder
+        pid, host = stage.name[len(staging.STAGING_PREFIX) :].rsplit("-", 1)[0].split("@")
+        assert (pid, host) == (str(os.getpid()), staging._host())
+        assert staging.remove_stale_staging(out) == []  # a live run's folder of this host
+    others = {}
+    for age in (staging.STALE_AGE - 600, staging.STALE_AGE + 600):
+        other = out / f"{staging.STAGING_PREFIX}{dead.pid}@other.host.{age}-abcd1234"
+        (other / "rasters").mkdir(parents=True)
+        (other / "rasters" / "big.tif").write_bytes(b"\0" * 4096)
+        then = time.time() - age
+        for p in (other / "rasters" / "big.tif", other / "rasters", other):
+            os.utime(p, (then, then))
+        others[age] = other
+    mine = out / f"{staging.STAGING_PREFIX}{dead.pid}@{staging._host()}-abcd1234"
+    mine.mkdir()
+    assert sorted(staging.remove_stale_staging(out)) == sorted([others[max(others)], mine])
+    fresh = others[min(others)]
+    assert (fresh / "rasters" / "big.tif").is_file()  # maybe still being written over there
+    shutil.rmtree(fresh)
+    assert full_tree(out) == before
 
 
 KILLED_IN_COMMIT = """
@@ -592,8 +640,8 @@ def test_no_city_with_data_writes_tables_and_says_so(tiny, command):
     _no_city_has_data(root)
     result = cli_run(command, root / "urbanshrink.toml", "--out", out, "--overwrite")
     assert result.exit_code == 0, result.output
-    said = [line for line in warning_lines(result) if "no city has data" in line]
-    assert len(said) == 1, result.stderr
+    said = [line for line in warning_lines(result) if "no_data" in line or "no city" in line]
+    assert len(said) == 1 and "no city has data for the analysis" in said[0], result.stderr
     cities = pd.read_csv(out / "cities.csv", dtype={"city_id": str})
     assert len(cities) == 2 and (cities["class"] == "no_data").all()
     assert len(pd.read_csv(out / "city_year.csv")) == 4
@@ -635,25 +683,54 @@ FOLDERS = (
     suppress_health_check=[HealthCheck.function_scoped_fixture],
     phases=[Phase.explicit, Phase.reuse, Phase.generate],  # a whole run each: no shrinking
 )
-@given(data_name=FOLDERS.filter(lambda s: "!" not in s), out_name=FOLDERS)  # GDAL: no "!" in
-# a GeoPackage's folders, so the dataset itself cannot be written there
+@given(data_name=FOLDERS, out_name=FOLDERS)
 @example(data_name="数据 [v1] {year}", out_name="结果 {year} [2020]*")
 @example(data_name="a", out_name="!")
+@example(data_name="?_'+哈尔滨", out_name="b; ?")  # GDAL's GeoPackage driver: "a!b" is "b",
+@example(data_name="a!b", out_name=";{year}.?-@;~")  # ";" up to "?" is dropped
 def test_any_folder_name_for_inputs_and_outputs(tmp_path_factory, previous_run, data_name,
                                                 out_name):  # fmt: skip
     base = tmp_path_factory.mktemp("names")
     root = base / data_name
-    cfg = write_tiny(root)
+    write_tiny(base / "plain")  # written where GDAL writes it, then renamed
+    (base / "plain").rename(root)
+    cfg = root / "urbanshrink.toml"
     out = base / "o" / out_name
     result = cli_run("-q", "run", cfg, "--out", out)
-    if "!" in out_name:  # GDAL's GeoPackage driver cuts paths at "!": refused before any work
-        assert_one_line_error(result, "has a '!'", "choose an --out path without '!'")
-        assert not out.exists()
-        return
     assert result.exit_code == 0, result.output
     for name in ("city_year.csv", "cities.csv", "summary.csv"):
         assert (out / name).read_bytes() == (previous_run / name).read_bytes(), name
     assert not list(out.glob(".staging-*"))
+
+
+def test_a_folder_named_with_year_is_no_placeholder(tmp_path):
+    """Only a pattern's own {year} is expanded: not the one of the configuration's folder."""
+    root = tmp_path / "run_{year}"
+    cfg = write_tiny(root)
+    decoy = tmp_path / "run_2010" / "rasters"  # what "run_{year}/..." would also match
+    decoy.mkdir(parents=True)
+    for year in YEARS:
+        for folder in (root / "rasters", decoy):
+            write_raster(folder / f"pop_{year}.tif", np.ones((SIZE, SIZE), np.float32))
+        write_raster(decoy / f"clcd_{year}.tif", landcover(year), nodata=0)
+    edit_config(
+        root, "lit_threshold = 0.0", 'lit_threshold = 0.0\nweights = "rasters/pop_{year}.tif"'
+    )
+    edit_config(root, "[population]", '[[rasters]]\nkind = "population"\nproduct = "custom"\n'
+                'path = "rasters/pop_{year}.tif"\ndtype = "float32"\n\n[population]')  # fmt: skip
+    landcover_cfg, light, people = pipeline.load_config(cfg).rasters
+
+    def own(stem):
+        return {y: str(root / "rasters" / f"{stem}_{y}.tif") for y in YEARS}
+
+    assert landcover_cfg.files() == {y: (f,) for y, f in own("clcd").items()}
+    assert people.files() == {y: (f,) for y, f in own("pop").items()}
+    assert stages._weights_series(light, YEARS) == own("pop")
+    one = root / "rasters" / "pop.tif"  # one weights file for every year: no pattern at all
+    write_raster(one, np.ones((SIZE, SIZE), np.float32))
+    edit_config(root, "pop_{year}.tif", "pop.tif")
+    light = pipeline.load_config(cfg).rasters[1]
+    assert stages._weights_series(light, YEARS) == dict.fromkeys(YEARS, str(one))
 
 
 def test_relative_paths_from_another_working_folder(tmp_path, monkeypatch, previous_run):

@@ -36,6 +36,7 @@ import pandas as pd
 import pyogrio
 from pyproj import CRS
 
+from urbanshrink_gis._files import sqlite_safe_path
 from urbanshrink_gis._legend import ClassInfo, rgb
 
 __all__ = [
@@ -830,7 +831,8 @@ def store_in_geopackage(
             "update_time": _STAMP,
         }
     )
-    pyogrio.write_dataframe(rows, path, layer="layer_styles", driver="GPKG", append=False)
+    with sqlite_safe_path(path) as name:
+        pyogrio.write_dataframe(rows, name, layer="layer_styles", driver="GPKG", append=False)
     content = io.BytesIO()
     with zipfile.ZipFile(content, "w", zipfile.ZIP_DEFLATED) as qgz:
         info = zipfile.ZipInfo(f"{project_name}.qgs", date_time=(2000, 1, 1, 0, 0, 0))

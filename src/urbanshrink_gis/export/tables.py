@@ -12,7 +12,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from urbanshrink_gis._files import atomic_path
+from urbanshrink_gis._files import atomic_path, sqlite_safe_path
 from urbanshrink_gis.errors import ConfigError, InputError, OutputError, OutputExistsError
 
 __all__ = ["STDOUT", "TABLE_FORMATS", "check_output", "class_columns", "write_table", "zone_output"]
@@ -349,10 +349,11 @@ def _write_layer(table: pd.DataFrame, path: Path, layer: str) -> None:
     import pyogrio
 
     exists = path.exists()
-    pyogrio.write_dataframe(
-        _plain(table), path, layer=layer, driver="GPKG", append=False,
-        dataset_options=None if exists else _GPKG_OPTIONS,
-    )  # fmt: skip
+    with sqlite_safe_path(path) as name:
+        pyogrio.write_dataframe(
+            _plain(table), name, layer=layer, driver="GPKG", append=False,
+            dataset_options=None if exists else _GPKG_OPTIONS,
+        )  # fmt: skip
 
 
 def _write_features(table: gpd.GeoDataFrame, path: Path, driver: str, layer: str | None) -> None:
@@ -365,7 +366,8 @@ def _write_features(table: gpd.GeoDataFrame, path: Path, driver: str, layer: str
         crs=table.crs,
     )
     options = _GPKG_OPTIONS if driver == "GPKG" and not path.exists() else None
-    pyogrio.write_dataframe(
-        plain, path, layer=layer, driver=driver, append=False, dataset_options=options,
-        promote_to_multi=driver == "GPKG",
-    )  # fmt: skip
+    with sqlite_safe_path(path) as name:
+        pyogrio.write_dataframe(
+            plain, name, layer=layer, driver=driver, append=False, dataset_options=options,
+            promote_to_multi=driver == "GPKG",
+        )  # fmt: skip

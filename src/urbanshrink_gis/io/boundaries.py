@@ -19,6 +19,7 @@ import pandas as pd
 import pyogrio
 import shapely
 
+from urbanshrink_gis._files import sqlite_safe_path
 from urbanshrink_gis.errors import BoundaryError, UrbanShrinkWarning, did_you_mean, first_line
 
 __all__ = ["read_boundaries"]
@@ -103,8 +104,14 @@ def _read(source: str | os.PathLike, layer: str | None, where: str) -> gpd.GeoDa
     path = os.fspath(source)
     if not path.startswith("/vsi") and not Path(path).exists():
         raise BoundaryError("file not found", where=path, fix="check the path to the boundaries")
+    with sqlite_safe_path(path) as name:
+        return _read_named(name, path, layer, where)
+
+
+def _read_named(name: str, path: str, layer: str | None, where: str) -> gpd.GeoDataFrame:
+    """Read the boundaries through ``name``, a name GDAL opens as ``path``."""
     try:
-        layers = [row[0] for row in pyogrio.list_layers(path)]
+        layers = [row[0] for row in pyogrio.list_layers(name)]
     except (pyogrio.errors.DataSourceError, OSError) as err:
         raise BoundaryError(
             f"not a readable vector file ({first_line(err)})",
@@ -118,7 +125,7 @@ def _read(source: str | os.PathLike, layer: str | None, where: str) -> gpd.GeoDa
             fix=f"set layer to one of {', '.join(map(repr, layers))}",
         )
     try:
-        gdf = gpd.read_file(path, layer=layer, engine="pyogrio")
+        gdf = gpd.read_file(name, layer=layer, engine="pyogrio")
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, OSError) as err:
         raise BoundaryError(
             f"cannot be read ({first_line(err)})", where=where, fix="repair or re-export the file"

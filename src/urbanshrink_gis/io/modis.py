@@ -21,6 +21,7 @@ import logging
 import os
 import re
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from urbanshrink_gis.errors import RasterError
 from urbanshrink_gis.io.rasters import tile_index
 
 # MODIS_SINUSOIDAL is served by the module __getattr__ below (no import cycle with products).
-__all__ = ["MODIS_SINUSOIDAL", "hdf4_to_geotiff", "tile_bounds"]  # noqa: F822
+__all__ = ["MODIS_SINUSOIDAL", "HDF4Tile", "describe_hdf4", "hdf4_to_geotiff", "tile_bounds"]  # noqa: F822
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,9 @@ _GRID_WEST, _GRID_NORTH = -20015109.354, 10007554.677
 _CORNER = re.compile(r"(UpperLeftPointMtrs|LowerRightMtrs)\s*=\s*\(([^)]*)\)")
 #: Corners in StructMetadata.0 are written with 6 decimals; allow a millimetre.
 _CORNER_TOLERANCE = 1e-3
+#: pyhdf's SDC type codes (SDC.UINT8, ...) to numpy dtypes.
+_SDC_DTYPES = {20: "int8", 21: "uint8", 22: "int16", 23: "uint16", 24: "int32", 25: "uint32",
+               5: "float32", 6: "float64"}  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:
@@ -85,6 +89,86 @@ def tile_bounds(path: str | os.PathLike) -> tuple[float, float, float, float]:
     return xmin, ymax - _TILE_METRES, xmin + _TILE_METRES, ymax
 
 
+@dataclass(frozen=True, slots=True)
+class HDF4Tile:
+    """A tile's layer as :func:`hdf4_to_geotiff` will write it, known from metadata alone.
+
+    ``geotiff`` is the GeoTIFF's path (it may not exist yet); ``transform`` and ``dtype`` its
+    grid and type; ``nodata``, ``scale``, ``offset`` what it declares (None: nothing, as
+    :func:`urbanshrink_gis.io.series.read_tiles` reads a GeoTIFF).
+    """
+
+    geotiff: Path
+    transform: rasterio.Affine
+    dtype: str
+    nodata: float | None
+    scale: float | None
+    offset: float | None
+
+    @property
+    def size(self) -> int:
+        """Pixels a side."""
+        return _TILE_PIXELS
+
+
+def describe_hdf4(
+    path: str | os.PathLike, folder: str | os.PathLike, *, layer: str = "LC_Type1"
+) -> HDF4Tile:
+    """Check a tile as :func:`hdf4_to_geotiff` does, reading no pixel and writing nothing.
+
+    Raises
+    ------
+    RasterError
+        As :func:`hdf4_to_geotiff`, for everything but the pixels' values.
+    """
+    src, bounds, out = _target(path, folder, layer)
+    (rows, cols), dtype, attrs, struct = _read_sds(src, layer, pixels=False)
+    _check_tile(src, layer, (rows, cols), struct, bounds)
+    fill = attrs.get("_FillValue")
+    scale = float(attrs.get("scale_factor", 1.0))
+    offset = float(attrs.get("add_offset", 0.0))
+    declared = scale != 1.0 or offset != 0.0
+    return HDF4Tile(
+        out, _transform(bounds), dtype, None if fill is None else float(np.asarray(fill).item()),
+        scale if declared else None, offset if declared else None,
+    )  # fmt: skip
+
+
+def _target(
+    path: str | os.PathLike, folder: str | os.PathLike, layer: str
+) -> tuple[Path, tuple[float, float, float, float], Path]:
+    """The tile (which must exist), its bounds and the GeoTIFF path it converts to."""
+    src = Path(os.fspath(path))
+    if not src.is_file():
+        raise RasterError("file not found", where=str(src), fix="check the MCD12Q1 tile path")
+    bounds = tile_bounds(src)
+    stat = src.stat()
+    fingerprint = f"{stat.st_size:x}-{stat.st_mtime_ns:x}"[-16:]
+    return src, bounds, Path(os.fspath(folder)) / f"{src.name}.{layer}.{fingerprint}.tif"
+
+
+def _check_tile(
+    src: Path,
+    layer: str,
+    shape: tuple[int, ...],
+    struct: str | None,
+    bounds: tuple[float, float, float, float],
+) -> None:
+    if shape != (_TILE_PIXELS, _TILE_PIXELS):
+        raise RasterError(
+            f"layer {layer!r} is {shape[-1]} x {shape[0]} pixels, not a "
+            f"{_TILE_PIXELS} x {_TILE_PIXELS} MODIS tile",
+            where=str(src),
+            fix="give an unmodified MCD12Q1 v061 tile",
+        )
+    if struct is not None:
+        _check_corners(src, struct, bounds)
+
+
+def _transform(bounds: tuple[float, float, float, float]) -> rasterio.Affine:
+    return rasterio.transform.from_origin(bounds[0], bounds[3], _PIXEL_METRES, _PIXEL_METRES)
+
+
 def hdf4_to_geotiff(
     path: str | os.PathLike, folder: str | os.PathLike, *, layer: str = "LC_Type1"
 ) -> Path:
@@ -120,35 +204,20 @@ def hdf4_to_geotiff(
     6 MB of uint8 for ``LC_Type1``, a few hundred kB compressed) and the GeoTIFF is read from
     then on. The conversion holds the layer in memory once (5.8 MB for uint8).
     """
-    src = Path(os.fspath(path))
-    if not src.is_file():
-        raise RasterError("file not found", where=str(src), fix="check the MCD12Q1 tile path")
-    bounds = tile_bounds(src)
-    stat = src.stat()
-    fingerprint = f"{stat.st_size:x}-{stat.st_mtime_ns:x}"[-16:]
-    out_dir = Path(os.fspath(folder))
-    out = out_dir / f"{src.name}.{layer}.{fingerprint}.tif"
+    src, bounds, out = _target(path, folder, layer)
     if out.exists():
         log.debug("reusing %s", out)
         return out
     data, attrs, struct = _read_sds(src, layer)
-    if data.shape != (_TILE_PIXELS, _TILE_PIXELS):
-        raise RasterError(
-            f"layer {layer!r} is {data.shape[-1]} x {data.shape[0]} pixels, not a "
-            f"{_TILE_PIXELS} x {_TILE_PIXELS} MODIS tile",
-            where=str(src),
-            fix="give an unmodified MCD12Q1 v061 tile",
-        )
-    if struct is not None:
-        _check_corners(src, struct, bounds)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    _check_tile(src, layer, data.shape, struct, bounds)
+    out.parent.mkdir(parents=True, exist_ok=True)
     _write(out, data, attrs, bounds)
     log.info("converted %s layer %s to %s", src.name, layer, out.name)
     return out
 
 
-def _read_sds(src: Path, layer: str) -> tuple[np.ndarray, dict[str, Any], str | None]:
-    """Read one SDS, its attributes and the file's StructMetadata.0 with pyhdf."""
+def _read_sds(src: Path, layer: str, *, pixels: bool = True) -> tuple[Any, ...]:
+    """One SDS (its pixels, else its shape and dtype), its attributes and StructMetadata.0."""
     from pyhdf.error import HDF4Error
     from pyhdf.SD import SD, SDC
 
@@ -170,14 +239,19 @@ def _read_sds(src: Path, layer: str) -> tuple[np.ndarray, dict[str, Any], str | 
             )
         sds = sd.select(layer)
         try:
-            data = np.asarray(sds.get())
+            if pixels:
+                data = (np.asarray(sds.get()),)
+            else:
+                _, rank, dims, kind, _ = sds.info()
+                shape = tuple(dims) if rank > 1 else (dims,)
+                data = (shape, _SDC_DTYPES.get(kind, "unknown"))
             attrs = sds.attributes()
         finally:
             sds.endaccess()
         struct = sd.attributes().get("StructMetadata.0")
     finally:
         sd.end()
-    return data, attrs, struct if isinstance(struct, str) else None
+    return (*data, attrs, struct if isinstance(struct, str) else None)
 
 
 def _check_corners(src: Path, struct: str, bounds: tuple[float, float, float, float]) -> None:
@@ -209,7 +283,6 @@ def _write(
     fill = attrs.get("_FillValue")
     scale = float(attrs.get("scale_factor", 1.0))
     offset = float(attrs.get("add_offset", 0.0))
-    xmin, _, _, ymax = bounds
     profile = dict(
         driver="GTiff",
         height=data.shape[0],
@@ -217,7 +290,7 @@ def _write(
         count=1,
         dtype=data.dtype,
         crs=_crs(),
-        transform=rasterio.transform.from_origin(xmin, ymax, _PIXEL_METRES, _PIXEL_METRES),
+        transform=_transform(bounds),
         nodata=None if fill is None else float(np.asarray(fill).item()),
         tiled=True,
         blockxsize=512,

@@ -9,7 +9,8 @@ pattern
 file
     One downloaded file: any GDAL raster; a ``.gz`` (read through ``/vsigzip/``); a ``.zip``
     (each raster inside through ``/vsizip/``); a Black Marble HDF5 tile (georeferenced from
-    its ``hHHvVV``); an MCD12Q1 HDF4 tile (converted once, see :mod:`urbanshrink_gis.io.modis`).
+    its ``hHHvVV``); an MCD12Q1 HDF4 tile (described from its metadata, converted once when
+    its values are first checked, see :mod:`urbanshrink_gis.io.modis`).
 tile
     One raster of a file as GDAL opens it, with its grid and the metadata it declares.
 group
@@ -233,6 +234,9 @@ class Tile:
         Its grid and band type; Black Marble tiles carry the transform of their ``hHHvVV``.
     nodata, scale, offset
         The file's declared values (None when it declares none).
+    pending
+        True for an HDF4 tile whose GeoTIFF (``name``) is not written yet: nothing reads
+        it before :func:`check_series_values` converts it.
     """
 
     file: str
@@ -245,6 +249,7 @@ class Tile:
     nodata: float | None
     scale: float | None
     offset: float | None
+    pending: bool = False
 
     @property
     def bounds(self) -> tuple[float, float, float, float]:
@@ -280,7 +285,8 @@ def read_tiles(file: str, product: Product, *, cache: Path | None = None) -> lis
     product
         Its preset: the band, and the layer of a container file.
     cache
-        Folder for the GeoTIFFs converted from HDF4 tiles (MCD12Q1).
+        Folder for the GeoTIFFs converted from HDF4 tiles (MCD12Q1); they are described from
+        their metadata here, and written only by :func:`check_series_values`.
 
     Raises
     ------
@@ -336,8 +342,12 @@ def _hdf5_tile(file: str, product: Product) -> Tile:
     return Tile(file, gdal_name, crs, transform, width, height, dtype, nodata, scale, offset)
 
 
+def _hdf4_layer(product: Product) -> str:
+    return (product.subdataset or "LC_Type1").rsplit(":", 1)[-1]
+
+
 def _hdf4_tile(file: str, product: Product, cache: Path | None) -> Tile:
-    """An MCD12Q1 tile: converted once into a GeoTIFF in ``cache`` (GDAL here reads no HDF4)."""
+    """An MCD12Q1 tile as its GeoTIFF in ``cache`` will be (GDAL here reads no HDF4)."""
     from urbanshrink_gis.io import modis
 
     if cache is None:
@@ -346,9 +356,22 @@ def _hdf4_tile(file: str, product: Product, cache: Path | None) -> Tile:
             where=file,
             fix="run through `urbanshrink run` (it caches under OUT/.checkpoints) or pass cache",
         )
-    layer = (product.subdataset or "LC_Type1").rsplit(":", 1)[-1]
-    converted = os.fspath(modis.hdf4_to_geotiff(file, cache, layer=layer))
-    return _tile(file, converted, product)
+    tif = modis.describe_hdf4(file, cache, layer=_hdf4_layer(product))
+    return Tile(
+        file, os.fspath(tif.geotiff), CRS.from_user_input(modis.MODIS_SINUSOIDAL), tif.transform,
+        tif.size, tif.size, tif.dtype, tif.nodata, tif.scale, tif.offset,
+        pending=not tif.geotiff.exists(),
+    )  # fmt: skip
+
+
+def _convert_hdf4(series: Series) -> None:
+    """Write the GeoTIFFs of a series' HDF4 tiles that :func:`read_tiles` only described."""
+    from urbanshrink_gis.io import modis
+
+    hdf4 = [f for fs in series.files.values() for f in fs if f.lower().endswith(".hdf")]
+    for file in hdf4:
+        assert series.folder is not None  # read_tiles refused HDF4 without a folder
+        modis.hdf4_to_geotiff(file, series.folder, layer=_hdf4_layer(series.product))
 
 
 @dataclass(frozen=True, slots=True)
@@ -512,6 +535,8 @@ def check_series_values(
 ) -> Series:
     """The legend and valid-range checks of :func:`resolve_series`, on sampled windows.
 
+    The series' pixels are first read here: HDF4 tiles are converted to GeoTIFFs first.
+
     Returns
     -------
     Series
@@ -522,6 +547,7 @@ def check_series_values(
     RasterError
         A value outside the preset's legend or valid range (unless allowed).
     """
+    _convert_hdf4(series)
     notes = _check_values(series, zones_bounds, allow_outside_product)
     return dataclasses.replace(series, notes=(*series.notes, *notes))
 
@@ -931,6 +957,12 @@ def _compare_overlap(a: Tile, b: Tile, product: Product, *, warp: bool = False) 
     win = from_bounds(*box, a.transform).round_offsets().round_lengths()
     if win.width < 1 or win.height < 1:
         return  # tiles that only abut
+    if a.pending or b.pending:  # MODIS tiles of one grid overlap only when they are one tile
+        raise RasterError(
+            f"is the same tile as {Path(b.file).name} (one place given twice)",
+            where=Path(a.file).name,
+            fix="give each tile once: drop one of the two files",
+        )
     win = win.intersection(Window(0, 0, a.width, a.height))
     step = max(1, int(max(win.width, win.height) // 512))
     shape = (max(1, int(win.height // step)), max(1, int(win.width // step)))

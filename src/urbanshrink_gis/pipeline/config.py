@@ -198,10 +198,20 @@ class RasterConfig:
         if self.paths is not None:
             files = sources.year_of_files(self.paths, self.base)
             return {y: f for y, f in files.items() if not self.years or y in self.years}
-        base = os.path.join(self.base, "")  # the configuration's folder is taken literally
-        if self.path is not None and self.path.startswith(base) and base != os.sep:
-            return sources.find_files(self.path[len(base) :], self.years, root=self.base)
-        return sources.find_files(self.path, self.years)  # type: ignore[arg-type]
+        pattern, root = self.own_pattern(self.path)  # type: ignore[arg-type]
+        return sources.find_files(pattern, self.years, root=root)
+
+    def own_pattern(self, path: str) -> tuple[str, Path | None]:
+        """A path of this table (``path``, ``weights``) as written, and the folder it is under.
+
+        The configuration's folder is taken literally: only the part the table wrote is a
+        pattern, so a folder named ``run_{year}`` is no placeholder. The folder is None when
+        the path lies elsewhere (it was written absolute).
+        """
+        base = os.path.join(self.base, "")
+        if path.startswith(base) and base != os.sep:
+            return path[len(base) :], self.base
+        return path, None
 
     def preset(self) -> Product:
         """The product preset with the overrides applied."""

@@ -16,6 +16,7 @@ import geopandas as gpd
 import pandas as pd
 
 from urbanshrink_gis import export
+from urbanshrink_gis._files import sqlite_safe_path
 from urbanshrink_gis._progress import StageProgress, one_step
 from urbanshrink_gis.errors import (
     ConfigError,
@@ -151,8 +152,9 @@ def _read_layer_with_booleans(gpkg: Path, layer: str) -> gpd.GeoDataFrame:
     """A GeoPackage layer whose boolean fields come back as nullable booleans (NULL: NA)."""
     import pyogrio
 
-    info = pyogrio.read_info(gpkg, layer=layer)
-    table = gpd.read_file(gpkg, layer=layer, engine="pyogrio")
+    with sqlite_safe_path(gpkg) as name:
+        info = pyogrio.read_info(name, layer=layer)
+        table = gpd.read_file(name, layer=layer, engine="pyogrio")
     flags = [f for f, kind in zip(info["fields"], info["dtypes"], strict=True) if kind == "bool"]
     return table.astype(dict.fromkeys(flags, "boolean"))
 

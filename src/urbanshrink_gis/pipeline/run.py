@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,9 +12,6 @@ import pandas as pd
 from urbanshrink_gis import export
 from urbanshrink_gis._progress import StageProgress, for_stage, one_step
 from urbanshrink_gis.demo import write_demo_data
-from urbanshrink_gis.errors import (
-    UrbanShrinkWarning,
-)
 from urbanshrink_gis.io import series as sources
 from urbanshrink_gis.pipeline.checkpoints import CHECKPOINT_DIR
 from urbanshrink_gis.pipeline.config import RunConfig, load_config, with_excel_csv
@@ -30,12 +26,15 @@ from urbanshrink_gis.pipeline.scopes import (
 from urbanshrink_gis.pipeline.sources import check_source_values, resolve_sources
 from urbanshrink_gis.pipeline.staging import (
     SOURCES_TABLE,
+    _check_path_lengths,
     _previous_set,
     _report,
     _staged,
     _undone_on_failure,
+    check_destinations,
     check_free_space,
     check_output_folder,
+    require_free_space,
 )
 from urbanshrink_gis.pipeline.validate import _check_outputs, validate_run
 from urbanshrink_gis.zonal.engine import Engine
@@ -122,8 +121,7 @@ def run(
                      engine=engine, progress=progress)
         for scope in b.scope
     ]  # fmt: skip
-    head = scopes[0]
-    _warn_if_no_data(head.cities.set_index("city_id"), with_report)
+    head = scopes[0]  # with no city carrying data, analysis said so in one line
     compared = compare_scopes(scopes) if len(scopes) > 1 else None
     retire = _previous_set(out, with_report)  # the previous run's files this run replaces
     context = report_context(config, series)
@@ -164,16 +162,27 @@ def run(
     )
 
 
-def _warn_if_no_data(table: pd.DataFrame, with_report: bool) -> None:
-    """One line when no city carries data: the tables are written and the report says so."""
-    if len(table) and (table["class"] == "no_data").all():
-        report = "; report.html says so and draws no chart of changes" if with_report else ""
-        warnings.warn(
-            f"no city has data for the analysis (all {len(table)} units are no_data): the "
-            f"tables are written{report}",
-            UrbanShrinkWarning,
-            stacklevel=3,
-        )
+#: What the demo writes in its output folder before its run is validated: its dataset.
+_DEMO_DATA = ("data/urbanshrink.toml", "data/truth.csv", "data/boundaries/cities.gpkg",
+              "data/population/census_demo.csv")  # fmt: skip
+_DEMO_FOLDERS = ("data/rasters/landcover", "data/rasters/ntl")
+#: Bytes asked free for the demo: its dataset, checkpoints and outputs take about 8 MB.
+_DEMO_BYTES = 16 * 2**20
+
+
+def _check_demo_folder(out: Path) -> None:
+    """Check the demo's output folder before its dataset is written there (writable is known).
+
+    Raises
+    ------
+    OutputError
+        A file where a folder of the dataset or outputs goes (or the reverse), paths too long,
+        or fewer than 16 MB free.
+    """
+    files = [*_DEMO_DATA, *export.RUN_OUTPUTS, SOURCES_TABLE]
+    check_destinations(out, files, folders=[*_DEMO_FOLDERS, RASTER_DIR, CHECKPOINT_DIR])
+    _check_path_lengths(out, files)
+    require_free_space(out, _DEMO_BYTES)
 
 
 def run_demo(
@@ -186,14 +195,17 @@ def run_demo(
 ) -> RunResult:
     """Write the demo dataset under ``out_dir/data`` (once) and run the whole job on it.
 
-    ``engine`` and ``progress`` as for :func:`run`; ``excel``: CSVs with a UTF-8 byte order
-    mark (see :class:`OutputConfig`).
+    The output folder is checked first (writable, no file where a folder goes, path lengths,
+    16 MB free), so a folder the demo cannot use gets nothing written. ``engine`` and
+    ``progress`` as for :func:`run`; ``excel``: CSVs with a UTF-8 byte order mark (see
+    :class:`OutputConfig`).
     """
     out = Path(out_dir)
     check_output_folder(out)
     _check_outputs(out, overwrite)
     config = out / "data" / "urbanshrink.toml"
     if not config.exists():  # kept when present, so a repeated demo resumes from checkpoints
+        _check_demo_folder(out)
         write_demo_data(out / "data")
     return run(
         with_excel_csv(load_config(config), excel), out_dir=out, overwrite=overwrite,

@@ -246,8 +246,8 @@ def _footprint_file(footprints: gpd.GeoDataFrame, folder: Path | None) -> Path:
     path = folder / f"urban-footprint-{digest.hexdigest()[:20]}.gpkg"
     if not path.exists():
         folder.mkdir(parents=True, exist_ok=True)
-        with _files.atomic_path(path, overwrite=True) as tmp:
-            footprints.to_file(tmp, layer="urban_footprint", driver="GPKG", engine="pyogrio")
+        with _files.atomic_path(path, overwrite=True) as tmp, _files.sqlite_safe_path(tmp) as name:
+            footprints.to_file(name, layer="urban_footprint", driver="GPKG", engine="pyogrio")
     return path
 
 

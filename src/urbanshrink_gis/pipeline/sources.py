@@ -25,8 +25,13 @@ def discover_years(pattern: str) -> tuple[int, ...]:
     return tuple(sources.find_files(pattern))
 
 
-def raster_series(pattern: str, years: tuple[int, ...] | None = None) -> dict[int, str]:
+def raster_series(
+    pattern: str, years: tuple[int, ...] | None = None, *, root: str | os.PathLike | None = None
+) -> dict[int, str]:
     """Year to its one file for a ``{year}`` pattern of one file per year.
+
+    ``root``: the folder the pattern is relative to, taken literally (as for
+    :func:`urbanshrink_gis.io.series.find_files`).
 
     Raises
     ------
@@ -34,24 +39,25 @@ def raster_series(pattern: str, years: tuple[int, ...] | None = None) -> dict[in
         The pattern has no ``{year}``, no file matches it, or a year has several files (a
         year of tiles is read through :func:`resolve_sources`).
     """
+    where = os.path.join(root or "", pattern)
     if "{year}" not in pattern:
         raise RasterError(
             "path pattern has no {year}",
-            where=pattern,
+            where=where,
             fix='write the year as {year}, e.g. "ntl/vnl2_{year}.tif"',
         )
-    found = sources.find_files(pattern, years)
+    found = sources.find_files(pattern, years, root=root)
     if not found:
         raise RasterError(
             "no file matches the {year} pattern",
-            where=pattern,
+            where=where,
             fix="check the folder and file names, or list the years",
         )
     several = [y for y, files in found.items() if len(files) > 1]
     if several:
         raise RasterError(
             f"year {several[0]} has {len(found[several[0]])} files",
-            where=pattern,
+            where=where,
             fix="read a year of tiles through a run configuration (its files form one mosaic)",
         )
     return {y: files[0] for y, files in found.items()}

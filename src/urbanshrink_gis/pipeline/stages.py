@@ -320,8 +320,9 @@ def _weights_series(raster: RasterConfig, years: tuple[int, ...]) -> dict[int, s
     """Year to weights raster of a series: its ``{year}`` pattern, or one file for all years."""
     if raster.weights is None:
         return None
-    if "{year}" in raster.weights:
-        return raster_series(raster.weights, years)
+    pattern, root = raster.own_pattern(raster.weights)  # a folder's {year} is no placeholder
+    if "{year}" in pattern:
+        return raster_series(pattern, years, root=root)
     return dict.fromkeys(years, raster.weights)
 
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import shutil
+import socket
 import tempfile
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -24,15 +27,26 @@ from urbanshrink_gis.pipeline.plans import RASTER_DIR, RasterPlan
 
 log = logging.getLogger(__name__)
 
-#: Prefix of the hidden folder in OUT where a run writes its outputs before moving them in.
+#: Prefix of the hidden folder in OUT where a run writes its outputs before moving them in:
+#: ``.staging-<pid>@<host>-<random>``, so that a run on another host sharing OUT is told apart.
 STAGING_PREFIX = ".staging-"
+#: Seconds after which a staging folder of another host, untouched, is taken for a killed
+#: run's (its process cannot be looked up from here): a day.
+STALE_AGE = 24 * 3600
 _ASIDE = ".previous"  # in a staging folder: the previous outputs a commit replaces
 _MANIFEST = ".manifest"  # in _ASIDE while a commit moves files: the new outputs, one per line
 _NAME_MAX, _PATH_MAX = 255, 4096  # when the file system does not say
 #: Bytes of a database path sqlite3 opens (measured: 504 opens, 505 does not; it adds
 #: "-journal" within its 512).
 SQLITE_PATH_MAX = 504
-_TEMP_NAME = f"{STAGING_PREFIX}{'0' * 7}-{'0' * 8}"  # the longest staging folder's name
+
+
+def _host() -> str:
+    """The host name as staging folders carry it: letters, digits, dots; 64 at most."""
+    return re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname())[:64] or "host"
+
+
+_TEMP_NAME = f"{STAGING_PREFIX}{'0' * 7}@{_host()}-{'0' * 8}"  # the longest staging folder's name
 
 
 def check_output_folder(out: str | os.PathLike) -> None:
@@ -122,13 +136,6 @@ def _check_path_lengths(out: Path, files: Sequence[str]) -> None:
             where=str(out),
             fix="choose a shorter --out path",
         )
-    if "!" in str(base):  # GDAL 3.x: "a!/b/c.gpkg" is opened as "/b/c.gpkg"
-        raise OutputError(
-            "has a '!', where GDAL's GeoPackage driver cuts the path (it reads what follows as "
-            "a path inside an archive) and cannot write the GeoPackage",
-            where=str(out),
-            fix="choose an --out path without '!'",
-        )
     gpkg = os.fsencode(stage / ".urbanshrink.00000000.gpkg")
     if len(gpkg) > SQLITE_PATH_MAX:
         room = SQLITE_PATH_MAX - (len(gpkg) - len(os.fsencode(base)))
@@ -172,6 +179,18 @@ def check_free_space(
     rasters = [_raster_bytes(p.template, p.dtype) * ratio for p in plans]
     tables = 3 * os.path.getsize(config.boundaries.path) + 2**20
     needed = int(sum(rasters) * 4 / 3 + max(rasters, default=0) + tables)
+    require_free_space(out, needed)
+    return needed
+
+
+def require_free_space(out: str | os.PathLike, needed: int) -> None:
+    """Refuse to start when fewer than ``needed`` bytes are free where ``out`` is (or would be).
+
+    Raises
+    ------
+    OutputError
+        Naming the folder, the bytes free and the bytes needed.
+    """
     base = Path(os.path.abspath(out))
     existing = next(p for p in (base, *base.parents) if p.exists())
     free = shutil.disk_usage(existing).free
@@ -181,7 +200,6 @@ def check_free_space(
             where=str(existing),
             fix="free some space there, or choose another --out",
         )
-    return needed
 
 
 def _raster_bytes(name: str, dtype: str | None = None) -> int:
@@ -247,7 +265,8 @@ def _staged(out: Path, *, needed: int = 0, retire: Sequence[str] = ()) -> Iterat
     """
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_staging(out)
-    stage = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=out))
+    prefix = f"{STAGING_PREFIX}{os.getpid()}@{_host()}-"
+    stage = Path(tempfile.mkdtemp(prefix=prefix, dir=out))
     try:
         with _disk_full_as_error(out, needed):
             yield stage
@@ -286,14 +305,16 @@ def _commit(stage: Path, out: Path, retire: Sequence[str]) -> None:
 def remove_stale_staging(out: str | os.PathLike) -> list[Path]:
     """Remove the staging folders that killed runs left in ``out``; return them.
 
-    A folder whose run is still alive (its process id in its name) is kept. A run killed
-    while moving its files into place is undone: its new files that were moved in are
-    removed and the previous ones it had moved aside are put back.
+    A folder of this host whose run is still alive (the process id and host in its name) is
+    kept; so is one of another host (``out`` on a shared file system) unless nothing in it
+    changed for :data:`STALE_AGE` seconds. A folder named without a host (older versions)
+    is judged as this host's. A run killed while moving its files into place is undone: its
+    new files that were moved in are removed and the previous ones it had moved aside are
+    put back.
     """
     removed = []
     for stage in Path(out).glob(f"{STAGING_PREFIX}*"):
-        pid = stage.name[len(STAGING_PREFIX) :].split("-")[0]
-        if not stage.is_dir() or (pid.isdigit() and _alive(int(pid))):
+        if not stage.is_dir() or _may_be_running(stage):
             continue
         manifest = stage / _ASIDE / _MANIFEST
         if manifest.exists():  # killed inside a commit: back to the previous set
@@ -309,6 +330,16 @@ def remove_stale_staging(out: str | os.PathLike) -> list[Path]:
         log.info("removed the staging folder %s of a killed run", stage)
         removed.append(stage)
     return removed
+
+
+def _may_be_running(stage: Path) -> bool:
+    """Whether the run that made a staging folder may still be writing in it."""
+    owner = stage.name[len(STAGING_PREFIX) :].rsplit("-", 1)[0]
+    pid, _, host = owner.partition("@")
+    if host and host != _host():
+        newest = max((p.lstat().st_mtime for p in (stage, *stage.rglob("*"))), default=0.0)
+        return time.time() - newest < STALE_AGE
+    return pid.isdigit() and _alive(int(pid))
 
 
 def _alive(pid: int) -> bool:

@@ -83,8 +83,7 @@ def validate_run(
     OutputError
         The output folder is a dangling symbolic link, a file, not writable, holds a file where
         an output folder goes (``OUT/report``, ``OUT/rasters``) or a folder where an output file
-        goes, its paths are too long for the file system or for sqlite3 (the GeoPackage), or
-        it has a ``!`` (which GDAL's GeoPackage driver takes for an archive's end).
+        goes, or its paths are too long for the file system or for sqlite3 (the GeoPackage).
     OutputExistsError
         Outputs exist and ``overwrite`` is False.
     BoundaryError, PopulationError
