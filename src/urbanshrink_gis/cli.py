@@ -17,10 +17,12 @@ import click
 
 from urbanshrink_gis import demo, export, metrics, pipeline
 from urbanshrink_gis.analysis import AnalysisConfig, ShrinkRule, analyse, sensitivity, summarise
-from urbanshrink_gis.errors import UrbanShrinkError, UrbanShrinkWarning
+from urbanshrink_gis.errors import UrbanShrinkError, UrbanShrinkWarning, did_you_mean
 from urbanshrink_gis.io import read_boundaries
 from urbanshrink_gis.pipeline import prepare
-from urbanshrink_gis.products.presets import get_product, product_names
+from urbanshrink_gis.products.check import check_file
+from urbanshrink_gis.products.model import Kind
+from urbanshrink_gis.products.presets import get_product, presets_by_kind, product_names
 from urbanshrink_gis.zonal.coverage import Coverage
 from urbanshrink_gis.zonal.engine import Engine, check_class_raster, zonal_stats
 from urbanshrink_gis.zonal.parallel import check_scheduler
@@ -225,19 +227,30 @@ _ZONE_FORMATS = ".csv, .parquet, .xlsx, or .gpkg / .geojson with the zones' geom
 _TABLE_FORMATS = ".csv, .parquet, .xlsx or .gpkg"
 
 
-def _kinds(*kinds: str) -> tuple[str, ...]:
-    return tuple(n for n in product_names() if get_product(n).kind in kinds)
+class _Preset(click.Choice):
+    """The preset names of some kinds, from the registry; a wrong one is refused in one line."""
+
+    def __init__(self, kinds: tuple[Kind, ...] | None = None) -> None:
+        super().__init__(product_names(kinds), case_sensitive=False)
+        self.kinds = kinds
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        name = str(value).strip().lower()
+        if name not in self.choices:
+            hint = did_you_mean(value, self.choices)
+            raise BadInput(
+                f"--product: unknown product {value!r}; {hint}choose from {', '.join(self.choices)}"
+            )
+        return name
 
 
-def _product_choice(names: tuple[str, ...]) -> Callable[..., str | None]:
-    """A --product callback: one line naming the presets this command takes."""
-
-    def check(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-        if value is not None and value.strip().lower() not in names:
-            raise BadInput(f"--product: unknown product {value!r}; choose from {', '.join(names)}")
-        return None if value is None else value.strip().lower()
-
-    return check
+def _product_option(kinds: tuple[Kind, ...] | None = None, **kwargs: Any) -> Callable:
+    """``--product NAME``: a preset of the registry, its names grouped by kind in ``--help``."""
+    help_text = kwargs.pop("help", "Product preset")
+    return click.option(
+        "--product", type=_Preset(kinds), metavar="NAME",
+        help=f"{help_text}: {presets_by_kind(kinds)}.", **kwargs,
+    )  # fmt: skip
 
 
 def zone_opts(f: Callable) -> Callable:
@@ -309,10 +322,9 @@ class _Zones:
 )
 @click.option("--categorical", is_flag=True, help="Pixel counts per class value (integer rasters).")
 @click.option("--areas", is_flag=True, help="With --categorical, true areas per class (km²).")
-@click.option(
-    "--product", callback=_product_choice(product_names()),
-    help="Preset of RASTER: its band, nodata and scale, and its legend naming the classes.",
-)  # fmt: skip
+@_product_option(
+    help="Preset of RASTER (its band, nodata and scale, and its legend naming the classes)"
+)
 @click.option("--band", type=click.IntRange(min=1), help="Band number [default: 1].")
 @click.option("--nodata", type=float, help="Override the raster's nodata value.")
 @click.option("--threshold", type=float, help="Value above which above_count/above_km2 count.")
@@ -406,15 +418,13 @@ def prepare_inputs(ctx: click.Context, config: str, out_dir: str) -> None:
     click.echo(f"wrote {path}; run it with: urbanshrink run {path}")
 
 
-def _series_options(default_product: str, kinds: tuple[str, ...]) -> Callable:
+def _series_options(default_product: str, kinds: tuple[Kind, ...]) -> Callable:
     def wrap(f: Callable) -> Callable:
         for option in reversed([
             click.argument("pattern"),
             click.argument("zones"),
             zone_opts,
-            click.option("--product", default=default_product, show_default=True,
-                         callback=_product_choice(kinds),
-                         help=f"Product preset: {', '.join(kinds)} (see the README)."),
+            _product_option(kinds, default=default_product, show_default=True),
             click.option("--years", multiple=True, callback=_parse_years,
                          help="Years, repeatable, comma- or space-separated (default: files"
                          " found)."),
@@ -439,7 +449,7 @@ def _series(pattern: str, zones: str, years: tuple[int, ...] | None) -> tuple[di
 
 
 @cli.command()
-@_series_options("clcd", _kinds("landcover", "builtup_fraction"))
+@_series_options("clcd", ("landcover", "builtup_fraction"))
 def builtup(ctx: click.Context, pattern: str, zones: str, product: str, years: Any,
             **p: Any) -> None:  # fmt: skip
     """Built-up km² per zone and year from a land-cover PATTERN with {year}, in ZONES."""
@@ -454,7 +464,7 @@ def builtup(ctx: click.Context, pattern: str, zones: str, product: str, years: A
 
 
 @cli.command()
-@_series_options("vnl2", _kinds("nightlight"))
+@_series_options("vnl2", ("nightlight",))
 @click.option("--lit-threshold", type=float, help="Override the product's lit threshold.")
 @click.option(
     "--weights",
@@ -566,6 +576,17 @@ def export_command(
             progress=progress,
         )  # fmt: skip
     click.echo(f"outputs: {', '.join(str(p) for p in result.files)}")
+
+
+@cli.command("check")
+@click.argument("raster")  # a plain string: /vsigzip/ paths are not files
+@_product_option(required=True, help="The preset RASTER should be")
+def check_command(raster: str, product: str) -> None:
+    """Check RASTER against a product preset, as a run does before reading it.
+
+    Exit 0 with one line saying what was checked; exit 2 with the problem.
+    """
+    click.echo(check_file(raster, product))
 
 
 @cli.command("report")

@@ -491,3 +491,68 @@ def test_blackmarble_tile_through_zonal_stats(blackmarble_tile, make_zones):
     )
     assert out.loc["a", "count"] == 2
     assert out.loc["a", "sum"] == pytest.approx(130.0)
+
+
+# --- the registry drives the CLI, the messages and the README -----------------------------
+
+
+def test_check_command_passes_a_download_and_refuses_the_wrong_preset(tmp_path):
+    """``urbanshrink check``: one OK line for a CLCD file as downloaded, exit 2 for VNL as CLCD."""
+    from click.testing import CliRunner
+
+    import downloads
+    from urbanshrink_gis.cli import cli
+    from urbanshrink_gis.products import check_file
+
+    (clcd_file,) = downloads.clcd(tmp_path / "clcd", years=(2020,)).files[:1]
+    vnl = downloads.vnl_v2(tmp_path / "vnl", years=(2020,))
+    vnl_file = next(f for f in vnl.files if "average_masked" in f.name)
+    ok = CliRunner().invoke(cli, ["check", str(clcd_file), "--product", "clcd"])
+    assert ok.exit_code == 0, ok.output
+    assert ok.output.strip() == check_file(clcd_file, "clcd")
+    assert "OK as clcd (land cover): band 1 uint8" in ok.output
+    wrong = CliRunner().invoke(cli, ["check", f"/vsigzip/{vnl_file}", "--product", "CLCD"])
+    assert wrong.exit_code == 2
+    (line,) = wrong.output.strip().splitlines()
+    assert line.startswith("Error: ") and "float" in line
+    with pytest.raises(RasterError, match="float"):
+        check_file(f"/vsigzip/{vnl_file}", get_product("clcd"))
+
+
+def test_product_options_are_the_registry_grouped_by_kind():
+    from click.testing import CliRunner
+
+    from urbanshrink_gis.cli import cli
+    from urbanshrink_gis.products import KIND_LABELS
+
+    commands = {
+        "builtup": ("landcover", "builtup_fraction"),
+        "nightlight": ("nightlight",),
+        "zonal": tuple(KIND_LABELS),
+    }
+    for command, kinds in commands.items():
+        text = " ".join(CliRunner().invoke(cli, [command, "--help"]).output.split())
+        for kind in kinds:
+            names = ", ".join(product_names([kind]))
+            assert f"{KIND_LABELS[kind]}: {names}" in text, (command, kind)
+        others = set(product_names()) - set(product_names(kinds))
+        assert not any(f" {n}," in text or f" {n};" in text for n in others), command
+    refused = CliRunner().invoke(cli, ["builtup", "x_{year}.tif", "z.gpkg", "--id", "a",
+                                       "--product", "vnl2"])  # fmt: skip
+    assert refused.exit_code == 2
+    assert "unknown product 'vnl2'" in refused.output
+    assert ", ".join(product_names(["landcover", "builtup_fraction"])) in refused.output
+
+
+def test_the_readme_preset_table_is_the_registry():
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    table = readme.split("| preset | kind | facts encoded |", 1)[1].split("\n\n", 1)[0]
+    rows = [line.split("|")[1:3] for line in table.splitlines()[2:]]
+    listed = [(name.strip(" `"), kind.strip()) for names, kind in rows for name in names.split(",")]
+    names = [name for name, _ in listed]
+    assert sorted(names) == sorted(set(names)), "a preset has two rows"
+    assert set(names) == set(product_names())
+    for name, kind in listed:
+        assert get_product(name).kind == kind, name

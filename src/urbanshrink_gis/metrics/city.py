@@ -32,6 +32,7 @@ import pandas as pd
 from urbanshrink_gis._progress import Progress
 from urbanshrink_gis.errors import ConfigError, RasterError, UrbanShrinkWarning
 from urbanshrink_gis.products.model import Product
+from urbanshrink_gis.products.presets import product_names
 from urbanshrink_gis.zonal.engine import Engine, zonal_stats_many
 from urbanshrink_gis.zonal.zones import Zones
 
@@ -41,6 +42,9 @@ __all__ = [
     "nightlight_metrics",
     "population_metrics",
 ]
+
+
+_LAND = ("landcover", "builtup_fraction")  # the kinds landcover_metrics reads
 
 
 def landcover_metrics(
@@ -109,7 +113,7 @@ def landcover_metrics(
         raise ConfigError(
             f"product {product.name!r} is {product.kind}, not land cover",
             where="[[rasters]] kind",
-            fix="use a land-cover preset (clcd, worldcover, ...) for kind = 'landcover'",
+            fix=f"use a land-cover preset ({', '.join(product_names(_LAND))})",
         )
     out = pd.DataFrame({"builtup_km2": builtup, "mapped_km2": mapped})
     share = out["builtup_km2"] / out["mapped_km2"] * 100
@@ -167,7 +171,7 @@ def nightlight_metrics(
         raise ConfigError(
             f"product {product.name!r} is {product.kind}, not night light",
             where="[[rasters]] kind",
-            fix="use a night-light preset (vnl2, blackmarble, dmsp_harmonized)",
+            fix=f"use a night-light preset ({', '.join(product_names(['nightlight']))})",
         )
     threshold = product.lit_threshold if lit_threshold is None else lit_threshold
     common = dict(

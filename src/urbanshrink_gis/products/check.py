@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
@@ -9,12 +10,51 @@ import rasterio
 from rasterio.windows import Window
 
 from urbanshrink_gis.errors import RasterError, UrbanShrinkWarning
-from urbanshrink_gis.io.rasters import band_nodata, read_block
+from urbanshrink_gis.io.rasters import band_nodata, open_raster, read_block
 from urbanshrink_gis.products.model import _SHOWN_CODES, Product
+from urbanshrink_gis.products.presets import KIND_LABELS, get_product
 
-__all__ = ["check_raster"]
+__all__ = ["check_file", "check_raster"]
 
 _SAMPLE_SIDE = 512  # check_raster reads at most this many rows and columns when given no sample
+
+
+def check_file(path: str | os.PathLike, product: Product | str) -> str:
+    """Check a raster file against a preset as a run does before it reads the file.
+
+    Parameters
+    ----------
+    path
+        Any GDAL-readable raster (``/vsigzip/...`` too).
+    product
+        A preset name (see :func:`~urbanshrink_gis.products.product_names`) or a Product.
+
+    Returns
+    -------
+    str
+        One line saying what was checked, for a file that passes.
+
+    Raises
+    ------
+    RasterError, ConfigError
+        As :func:`check_raster` and :func:`~urbanshrink_gis.io.rasters.open_raster`; an
+        unknown preset name.
+
+    Warns
+    -----
+    UrbanShrinkWarning
+        As :func:`check_raster`: a dtype other than the product's, values out of range.
+    """
+    preset = get_product(product) if isinstance(product, str) else product
+    with open_raster(path) as ds:
+        check_raster(ds, preset)
+        dtype, size = ds.dtypes[preset.band - 1], f"{ds.width} x {ds.height} px"
+        crs = ds.crs.to_string() if ds.crs else "no CRS"
+    values = "class codes in the legend" if preset.classes else "values in the valid range"
+    return (
+        f"{os.fspath(path)}: OK as {preset.name} ({KIND_LABELS[preset.kind]}): band "
+        f"{preset.band} {dtype}, {size}, {crs}; a central sample holds {values}"
+    )
 
 
 def check_raster(

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 from urbanshrink_gis.errors import ConfigError
-from urbanshrink_gis.products.model import ClassInfo, Product
+from urbanshrink_gis.products.model import ClassInfo, Kind, Product
 
-__all__ = ["get_product", "product_names"]
+__all__ = ["KIND_LABELS", "get_product", "presets_by_kind", "product_names"]
 
 # Legend colours: WorldCover's are the official ones of the product user manual; CLCD's are
 # those distributed with the dataset and used in the paper's maps (check); GlobeLand30's follow
@@ -346,9 +347,32 @@ _PRESETS: dict[str, Product] = {
 }
 
 
-def product_names() -> tuple[str, ...]:
-    """Names of the presets, sorted (``"custom"`` is built by :func:`custom_product`)."""
-    return tuple(sorted(_PRESETS))
+#: How each kind of preset is named to users, in the order the CLI's help lists them.
+KIND_LABELS: dict[str, str] = {
+    "landcover": "land cover",
+    "builtup_fraction": "built-up surface",
+    "nightlight": "night light",
+    "population": "population",
+}
+
+
+def product_names(kinds: Iterable[Kind] | None = None) -> tuple[str, ...]:
+    """Names of the presets, sorted; only those of ``kinds`` when given.
+
+    ``"custom"`` is none of them: it is built by :func:`custom_product`.
+    """
+    wanted = None if kinds is None else set(kinds)
+    return tuple(sorted(n for n, p in _PRESETS.items() if wanted is None or p.kind in wanted))
+
+
+def presets_by_kind(kinds: Iterable[Kind] | None = None) -> str:
+    """The preset names grouped by kind, for help texts (``"land cover: clcd, ...; ..."``)."""
+    groups = [
+        f"{label}: {', '.join(product_names([kind]))}"
+        for kind, label in KIND_LABELS.items()
+        if kinds is None or kind in set(kinds)
+    ]
+    return "; ".join(g for g in groups if not g.endswith(": "))
 
 
 def get_product(name: str) -> Product:
