@@ -511,6 +511,7 @@ def test_check_command_passes_a_download_and_refuses_the_wrong_preset(tmp_path):
     assert ok.exit_code == 0, ok.output
     assert ok.output.strip() == check_file(clcd_file, "clcd")
     assert "OK as clcd (land cover): band 1 uint8" in ok.output
+    assert "Albers Equal Area (no EPSG code)" in ok.output  # CLCD's PROJ string has no code
     wrong = CliRunner().invoke(cli, ["check", f"/vsigzip/{vnl_file}", "--product", "CLCD"])
     assert wrong.exit_code == 2
     (line,) = wrong.output.strip().splitlines()

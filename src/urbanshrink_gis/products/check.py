@@ -6,6 +6,7 @@ import os
 import warnings
 
 import numpy as np
+import pyproj
 import rasterio
 from rasterio.windows import Window
 
@@ -49,12 +50,23 @@ def check_file(path: str | os.PathLike, product: Product | str) -> str:
     with open_raster(path) as ds:
         check_raster(ds, preset)
         dtype, size = ds.dtypes[preset.band - 1], f"{ds.width} x {ds.height} px"
-        crs = ds.crs.to_string() if ds.crs else "no CRS"
+        crs = _crs_label(ds.crs)
     values = "class codes in the legend" if preset.classes else "values in the valid range"
     return (
         f"{os.fspath(path)}: OK as {preset.name} ({KIND_LABELS[preset.kind]}): band "
         f"{preset.band} {dtype}, {size}, {crs}; a central sample holds {values}"
     )
+
+
+def _crs_label(crs: rasterio.crs.CRS | None) -> str:
+    """``EPSG:4326``, or the projection's method for a CRS without a code (CLCD's Albers)."""
+    if crs is None:
+        return "no CRS"
+    if crs.to_epsg():
+        return f"EPSG:{crs.to_epsg()}"
+    full = pyproj.CRS.from_wkt(crs.to_wkt())
+    named = full.coordinate_operation.method_name if full.coordinate_operation else full.name
+    return f"{named} (no EPSG code)"
 
 
 def check_raster(
