@@ -8,9 +8,11 @@ ntl_<year>.tif (2012-2021)
     VIIRS-like float32 night lights over lon 73-135, lat 18-54 (15 arc-second pixels): lights
     that follow the cities, multiplicative noise, a zeroed dark background and sparse nodata.
     Year 2012 is scenario A; the ten years are A10.
-clcd_<seed>.tif, zones_b.gpkg
+clcd_<seed>.tif, zones_b.gpkg, zones_p.gpkg
     CLCD-like uint8 land cover (classes 1-9, 8 = impervious, nodata 0) at 30 m in Albers,
-    centred near 113E 34N; the boundaries that intersect it, projected to the raster's CRS.
+    centred near 113E 34N; the boundaries that intersect it, projected to the raster's CRS
+    (``zones_b``: the id alone; ``zones_p``: every field, in EPSG:4326 as the shared file, the
+    province-size whole run's boundaries).
 clcd_china.vrt, clcd_china_later.vrt
     A CLCD-size nationwide mosaic (about 161,000 x 184,000 pixels) that repeats three tiles,
     and a "later year" of it with the tiles in another order (for the change raster).
@@ -34,7 +36,10 @@ BOUNDARIES = Path(__file__).resolve().parents[2] / "shared/data/china_prefecture
 BOUNDARIES = BOUNDARIES / "cn_city_tianditu.gpkg"
 ZONE_ID = "city_adcode"
 YEARS = tuple(range(2012, 2022))
-ALBERS = CRS.from_proj4("+proj=aea +lat_0=0 +lon_0=105 +lat_1=25 +lat_2=47 +ellps=WGS84")
+# CLCD's own Albers (WGS84 datum), so that the whole run's CLCD preset accepts the land cover
+ALBERS = CRS.from_proj4(
+    "+proj=aea +lat_0=0 +lon_0=105 +lat_1=25 +lat_2=47 +x_0=0 +y_0=0 +datum=WGS84 +units=m +no_defs"
+)
 BOX = (73.0, 18.0, 135.0, 54.0)  # lon/lat of the night-light grid
 B_CENTRE = (113.0, 34.0)
 NTL_NODATA = -999.0
@@ -233,7 +238,10 @@ def write_zones(folder: Path, sizes: Sizes) -> None:
     side = sizes.clcd_size * sizes.clcd_res
     box = shapely.box(x0, y0 - side, x0 + side, y0)
     albers = zones.to_crs(ALBERS)
-    albers[albers.intersects(box)].to_file(folder / "zones_b.gpkg")
+    inside = albers.intersects(box).to_numpy()
+    albers[inside].to_file(folder / "zones_b.gpkg")
+    full = gpd.read_file(BOUNDARIES)
+    full[inside].to_file(folder / "zones_p.gpkg", layer="cn_city")
 
 
 class Cache:
@@ -252,7 +260,7 @@ class Cache:
         self.sizes = sizes
 
     def zones(self, name: str) -> Path:
-        """A zones file (zones, zones_detailed, zones_b), written with the others if absent."""
+        """A zones file (zones, zones_detailed, zones_b, zones_p), written with the rest if new."""
         path = self.folder / f"{name}.gpkg"
         if not path.exists():
             self.folder.mkdir(parents=True, exist_ok=True)

@@ -34,6 +34,7 @@ RESULTS = HERE / "results"
 # C, C-change, C-run (the whole job nationwide): opt-in (30 G px a year of land cover)
 DEFAULT = ("A", "A-detailed", "A-exact", "A10", "A10-dask", "B")
 POLL_S = 0.05
+RUN_COLUMN = "dark_builtup_km2"  # the whole run's column compared (it needs both series)
 PEERS = ("exactextract", "rasterstats", "xarray-spatial")
 
 
@@ -121,9 +122,10 @@ def agreement(
     ours, peer = results / f"{scenario}-{ours}.csv", results / f"{scenario}-{tool}.csv"
     if not (ours.exists() and peer.exists()):
         return None
-    keys = ["year", "zone"]
-    a = pd.read_csv(ours, dtype={"zone": str}).set_index(keys)[column]
-    b = pd.read_csv(peer, dtype={"zone": str}).set_index(keys).get(column)
+    zone = "city_id" if column == RUN_COLUMN else "zone"  # the whole run: its city_year table
+    keys = ["year", zone]
+    a = pd.read_csv(ours, dtype={zone: str}).set_index(keys)[column]
+    b = pd.read_csv(peer, dtype={zone: str}).set_index(keys).get(column)
     if b is None:
         return None
     a, b = a.align(b, join="inner")
@@ -166,7 +168,7 @@ def run_scenario(name: str, args: argparse.Namespace, out_dir: Path) -> dict:
             if "error" in run:
                 break
         summary[tool] = _summarise(runs)
-    column = "8" if sc.categorical else "sum"
+    column = RUN_COLUMN if sc.job == "run" else "8" if sc.categorical else "sum"
     for tool in sc.tools[2:]:
         if "error" not in summary[tool]:
             diff = agreement(out_dir, name, tool, column, ours=sc.tools[1])

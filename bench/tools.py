@@ -34,6 +34,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 import rasterio
+import rasterio.shutil
 from rasterio.windows import Window
 
 from data import BOUNDARIES, FULL, QUICK, YEARS, ZONE_ID, Cache
@@ -47,9 +48,9 @@ CENSUS = BOUNDARIES.parents[1] / "china_population" / "census_city_2010-2020_v1.
 #: The whole run's rasters (job "run"), in the order of ``Scenario.paths``: kind, year label.
 RUN_INPUTS = (
     ("landcover", 2010), ("landcover", 2020),
-    ("nightlight", 2010), ("nightlight", 2015), ("nightlight", 2020),
+    ("nightlight", 2012), ("nightlight", 2016), ("nightlight", 2020),
 )  # fmt: skip
-RUN_NTL_YEARS = (YEARS[0], YEARS[5], YEARS[-1])  # cached night lights labelled 2010, 2015, 2020
+RUN_NTL_YEARS = (YEARS[0], YEARS[5], YEARS[-1])  # cached night lights labelled 2012, 2016, 2020
 
 
 @dataclass(frozen=True)
@@ -64,8 +65,9 @@ class Scenario:
     rasters
         ``"ntl"`` (one year of night lights), ``"ntl10"`` (ten years), ``"clcd"`` (land cover
         around 113E 34N), ``"mosaic"`` (nationwide land-cover VRT), ``"mosaic2"`` (two
-        years of it) or ``"run"`` (the whole run's inputs, :data:`RUN_INPUTS`: both years of
-        the mosaic, then the night lights of :data:`RUN_NTL_YEARS`; the floor decodes each).
+        years of it), ``"run"`` (the whole run's inputs, :data:`RUN_INPUTS`: both years of
+        the mosaic, then the night lights of :data:`RUN_NTL_YEARS`) or ``"province"`` (the
+        same with two years of the land cover around 113E 34N instead of the mosaic).
     coverage
         Pixel rule of ours (``center`` or ``exact``); rasterstats always uses the centre rule
         and exactextract always weights by coverage.
@@ -105,9 +107,14 @@ class Scenario:
             rasters = {0: cache.clcd()}
         elif self.rasters == "mosaic2":
             rasters = {2000: cache.mosaic(), 2020: cache.mosaic(later=True)}
-        elif self.rasters == "run":
+        elif self.rasters in ("run", "province"):
             ntl = [cache.ntl(year) for year in RUN_NTL_YEARS]
-            rasters = dict(enumerate([cache.mosaic(), cache.mosaic(later=True), *ntl]))
+            land = (
+                [cache.mosaic(), cache.mosaic(later=True)]
+                if self.rasters == "run"
+                else [cache.clcd(1), cache.clcd(2)]
+            )
+            rasters = dict(enumerate([*land, *ntl]))
         else:
             rasters = {0: cache.mosaic()}
         zones = BOUNDARIES if self.zones == "prefectures" else cache.zones(self.zones)
@@ -156,9 +163,19 @@ SCENARIOS = {
     "C-run": Scenario(
         "prefectures", "run", "center", True, ("floor", "ours"),
         "the whole job nationwide (urbanshrink run): the 375 prefectures, C's two years as CLCD"
-        " 2010/2020, three VIIRS-size years as VNL2 2010/2015/2020, the real census; zonal"
+        " 2010/2020, three VIIRS-size years as VNL2 2012/2016/2020, the real census; zonal"
         " metrics, dark built-up, four COGs, GeoPackage, report; the floor decodes every input"
-        " raster once", max_repeat=1, job="run",
+        " raster once and writes the four COGs as plain GDAL COG copies", max_repeat=1,
+        job="run",
+    ),
+    "P-run": Scenario(
+        "zones_p", "province", "center", True,
+        ("floor", "ours", "ours-cluster1", "ours-cluster2"),
+        "the whole job at province size (urbanshrink run): the prefectures around 113E 34N,"
+        " two 20000² years of B's land cover as CLCD 2010/2020 (2 x 0.4 G px, 30 m), three"
+        " VIIRS-size years as VNL2, the real census; the floor decodes every input once and"
+        " writes the job's four COGs as plain GDAL COG copies; ours also on a running Dask"
+        " cluster of 1 and 2 one-thread workers", job="run",
     ),
 }  # fmt: skip
 
@@ -169,10 +186,14 @@ def cache_for(quick: bool) -> Cache:
 
 
 def run_floor(sc: Scenario, zones: Path, rasters: dict[int, Path]) -> None:
-    """Reading done well: read the zones, decode every pixel once by full-width strips."""
+    """Reading done well: read the zones, decode every pixel once by full-width strips.
+
+    For the whole job (``job="run"``) the floor also writes the job's four rasters as plain
+    GDAL COG copies (:func:`copy_outputs`).
+    """
     import urbanshrink_gis  # noqa: F401  (same imports as ours)
 
-    gpd.read_file(zones)
+    boundaries = gpd.read_file(zones)
     with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS", GDAL_CACHEMAX=FLOOR_CACHE_MB):
         for path in rasters.values():
             with rasterio.open(path) as ds:
@@ -180,6 +201,52 @@ def run_floor(sc: Scenario, zones: Path, rasters: dict[int, Path]) -> None:
                 rows = max(block, FLOOR_WINDOW // ds.width // block * block)
                 for r0 in range(0, ds.height, rows):
                     ds.read(1, window=Window(0, r0, ds.width, min(rows, ds.height - r0)))
+    if sc.job == "run":
+        copy_outputs(boundaries, rasters)
+
+
+def copy_outputs(boundaries: gpd.GeoDataFrame, rasters: dict[int, Path]) -> None:
+    """The run's four rasters as plain GDAL COG copies of its inputs, over the same extent.
+
+    Two copies of the last land-cover year (the run's uint8 built-up change and lit/dark
+    rasters) and two of the last night-light year (its float32 change and trend), each cut to
+    the boundaries' extent plus one pixel as the run cuts them, with the run's COG options
+    (DEFLATE level 3, 512 tiles, overviews), into a temporary folder of the cache.
+    """
+    from urbanshrink_gis.export.cog import _cog_options
+    from urbanshrink_gis.io.series import _extent_window
+
+    paths = list(rasters.values())
+    land, light = paths[len(RUN_INPUTS) - 4], paths[-1]  # last land-cover, last light year
+    with tempfile.TemporaryDirectory(prefix="floor-", dir=land.parent) as folder:
+        copies = [(land, "uint8", ()), (land, "uint8", ()), (light, "float32", None)]
+        for i, (path, dtype, categories) in enumerate([*copies, copies[-1]]):
+            with rasterio.open(path) as ds:
+                window = _extent_window(ds, boundaries)[0] or Window(0, 0, ds.width, ds.height)
+            vrt = Path(folder) / f"cut-{i}.vrt"
+            _window_vrt(path, window, vrt)
+            options = _cog_options(dtype, categories)
+            rasterio.shutil.copy(vrt, Path(folder) / f"copy-{i}.tif", driver="COG", **options)
+
+
+def _window_vrt(path: Path, window: Window, out: Path) -> None:
+    """A VRT of one window of a raster (GDAL's ``-srcwin``), pixels unchanged."""
+    with rasterio.open(path) as ds:
+        transform = ds.window_transform(window)
+        w, h = int(window.width), int(window.height)
+        dtype = {"uint8": "Byte", "float32": "Float32"}[ds.dtypes[0]]
+        nodata = "" if ds.nodata is None else f"<NoDataValue>{ds.nodata}</NoDataValue>"
+        srs = ds.crs.to_wkt().replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        geo = ", ".join(str(v) for v in transform.to_gdal())
+        out.write_text(
+            f'<VRTDataset rasterXSize="{w}" rasterYSize="{h}"><SRS>{srs}</SRS>'
+            f'<GeoTransform>{geo}</GeoTransform><VRTRasterBand dataType="{dtype}" band="1">'
+            f"{nodata}<SimpleSource><SourceFilename>{path.resolve()}</SourceFilename>"
+            f"<SourceBand>1</SourceBand>"
+            f'<SrcRect xOff="{int(window.col_off)}" yOff="{int(window.row_off)}" xSize="{w}"'
+            f' ySize="{h}"/><DstRect xOff="0" yOff="0" xSize="{w}" ySize="{h}"/>'
+            "</SimpleSource></VRTRasterBand></VRTDataset>"
+        )
 
 
 def run_ours(sc: Scenario, zones: Path, rasters: dict[int, Path]) -> pd.DataFrame | None:
@@ -232,12 +299,14 @@ province = "province_name"
 [[rasters]]
 kind = "landcover"
 product = "clcd"
-path = "landcover/clcd_{{year}}.vrt"
+path = "landcover/clcd_{{year}}{suffix}"
+pixel_size = {pixel_size}  # 30 as CLCD, or the quick data's 240
 
 [[rasters]]
 kind = "nightlight"
 product = "vnl2"
 path = "nightlight/vnl2_{{year}}.tif"
+pixel_size = {light_pixel_size}  # 15 arc-seconds as VNL2, or the quick data's 2 arc-minutes
 
 [population]
 path = {census}
@@ -250,13 +319,15 @@ end = 2020
 """
 
 
-def run_job(zones: Path, rasters: dict[int, Path]) -> pd.DataFrame:
+def run_job(zones: Path, rasters: dict[int, Path], scheduler: str | None = None) -> pd.DataFrame:
     """The whole job, as ``urbanshrink -q run CONFIG --out DIR`` runs it, on the run's inputs.
 
     In a temporary folder of the cache: links named by year to the rasters of
     :data:`RUN_INPUTS` (``landcover/clcd_2010.vrt`` -> the mosaic, ...), the configuration
-    and the outputs; deleted after. Returns the ``city_year`` table.
+    and the outputs; deleted after. With ``scheduler`` (a Dask address) the run goes there,
+    as ``--scheduler`` sends it. Returns the ``city_year`` table.
     """
+    from urbanshrink_gis import Engine
     from urbanshrink_gis.export import report
     from urbanshrink_gis.pipeline.config import load_config
     from urbanshrink_gis.pipeline.run import run
@@ -265,19 +336,26 @@ def run_job(zones: Path, rasters: dict[int, Path]) -> pd.DataFrame:
     with tempfile.TemporaryDirectory(prefix="run-", dir=cache) as folder:
         root = Path(folder)
         for (kind, year), path in zip(RUN_INPUTS, rasters.values(), strict=True):
-            name = f"clcd_{year}.vrt" if kind == "landcover" else f"vnl2_{year}.tif"
+            name = f"clcd_{year}{path.suffix}" if kind == "landcover" else f"vnl2_{year}.tif"
             link = root / kind / name
             link.parent.mkdir(exist_ok=True)
             link.symlink_to(path.resolve())
         config = root / "urbanshrink.toml"
         quoted = {"boundaries": zones, "census": CENSUS}
+        suffix = next(iter(rasters.values())).suffix  # .vrt (a mosaic) or .tif
         config.write_text(
-            RUN_CONFIG.format(**{k: json.dumps(str(v.resolve())) for k, v in quoted.items()}),
+            RUN_CONFIG.format(
+                suffix=suffix,
+                pixel_size=_pixel_size(next(iter(rasters.values()))),
+                light_pixel_size=_pixel_size(list(rasters.values())[-1]),
+                **{k: json.dumps(str(v.resolve())) for k, v in quoted.items()},
+            ),
             encoding="utf-8",
         )
         out = root / "out"
         with _run_clock() as progress:
-            result = run(load_config(config), out_dir=out, progress=progress)
+            engine = Engine() if scheduler is None else Engine(scheduler=scheduler)
+            result = run(load_config(config), out_dir=out, engine=engine, progress=progress)
             text = report.paradox_text(result.cities, result.summary)  # the CLI prints it
         print(text, flush=True)
         PHASES["paradox_text"] = text
@@ -286,6 +364,11 @@ def run_job(zones: Path, rasters: dict[int, Path]) -> pd.DataFrame:
         }
         PHASES["outputs_total_mb"] = sum(PHASES["outputs_mb"].values())
     return result.city_year
+
+
+def _pixel_size(path: Path) -> str:
+    with rasterio.open(path) as ds:
+        return repr(abs(ds.transform.a))
 
 
 @contextlib.contextmanager
@@ -401,13 +484,18 @@ def run_ours_on_cluster(
 
     from urbanshrink_gis import Engine, zonal_stats_many
 
-    df = zonal_stats_many(
-        zones, rasters, STATS, zone_id=ZONE_ID, categorical=sc.categorical,
-        engine=Engine(sc.coverage, scheduler),
-    )  # fmt: skip
+    if sc.job == "run":
+        df = run_job(zones, rasters, scheduler)
+    else:
+        df = zonal_stats_many(
+            zones, rasters, STATS, zone_id=ZONE_ID, categorical=sc.categorical,
+            engine=Engine(sc.coverage, scheduler),
+        )  # fmt: skip
     with Client(scheduler, set_as_default=False) as client:
         workers_mb = client.run(_high_water_mb)
     PHASES.update(workers=len(workers_mb), workers_maxrss_mb=sorted(workers_mb.values()))
+    if sc.job == "run":
+        return df
     df.index.names = ["year", "zone"]
     return df.reset_index()
 

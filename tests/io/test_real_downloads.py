@@ -235,7 +235,7 @@ VIOLATIONS = {
         "year 2010 is outside the years of product 'vnl2' (2012-2025)"),
     "clcd on a geographic grid": (
         "clcd", "landcover", (2010, 2020), np.full((20, 20), 8, np.uint8), "EPSG:4326", 1 / 3600,
-        "is in WGS 84, not the CRS of product 'clcd'"),
+        "is in EPSG:4326, not the CRS of product 'clcd' (Albers Equal Area"),
     "clcd at 250 m": (
         "clcd", "landcover", (2010, 2020), np.full((20, 20), 8, np.uint8), ALBERS, 250.0,
         "has 250 x 250 pixels, not the 30 of product 'clcd'"),

@@ -55,7 +55,7 @@ from shapely.geometry.base import BaseGeometry
 from urbanshrink_gis.errors import ConfigError, RasterError, UrbanShrinkWarning
 from urbanshrink_gis.io import blackmarble
 from urbanshrink_gis.io.rasters import open_raster, read_block
-from urbanshrink_gis.products.check import check_raster
+from urbanshrink_gis.products.check import check_raster, crs_labels
 from urbanshrink_gis.products.model import Product
 
 __all__ = [
@@ -650,10 +650,8 @@ def check_against(tiles: Sequence[Tile], product: Product, *, year: int) -> list
         if t.dtype != product.dtype and not float_classes:  # classes as floats: values named
             out.append(f"{where} is {t.dtype}, not {product.dtype} as product {product.name!r}")
         if product.crs is not None and not _crs_equal(t.crs, product.crs):
-            out.append(
-                f"{where} is in {t.crs.name or t.crs.to_string()}, not the CRS of product "
-                f"{product.name!r} ({CRS.from_user_input(product.crs).name})"
-            )
+            found, wanted = crs_labels(t.crs, product.crs)
+            out.append(f"{where} is in {found}, not the CRS of product {product.name!r} ({wanted})")
         if product.pixel_size is not None:
             res = (abs(t.transform.a), abs(t.transform.e))
             if not all(math.isclose(r, product.pixel_size, rel_tol=1e-6) for r in res):

@@ -15,7 +15,7 @@ from urbanshrink_gis.io.rasters import band_nodata, open_raster, read_block
 from urbanshrink_gis.products.model import _SHOWN_CODES, Product
 from urbanshrink_gis.products.presets import KIND_LABELS, get_product
 
-__all__ = ["check_file", "check_raster"]
+__all__ = ["check_file", "check_raster", "crs_label", "crs_labels"]
 
 _SAMPLE_SIDE = 512  # check_raster reads at most this many rows and columns when given no sample
 
@@ -50,7 +50,7 @@ def check_file(path: str | os.PathLike, product: Product | str) -> str:
     with open_raster(path) as ds:
         check_raster(ds, preset)
         dtype, size = ds.dtypes[preset.band - 1], f"{ds.width} x {ds.height} px"
-        crs = _crs_label(ds.crs)
+        crs = crs_label(ds.crs)
     values = "class codes in the legend" if preset.classes else "values in the valid range"
     return (
         f"{os.fspath(path)}: OK as {preset.name} ({KIND_LABELS[preset.kind]}): band "
@@ -58,15 +58,31 @@ def check_file(path: str | os.PathLike, product: Product | str) -> str:
     )
 
 
-def _crs_label(crs: rasterio.crs.CRS | None) -> str:
+def crs_label(crs: rasterio.crs.CRS | pyproj.CRS | str | None) -> str:
     """``EPSG:4326``, or the projection's method for a CRS without a code (CLCD's Albers)."""
     if crs is None:
         return "no CRS"
+    if isinstance(crs, str):
+        crs = pyproj.CRS.from_user_input(crs)
     if crs.to_epsg():
         return f"EPSG:{crs.to_epsg()}"
     full = pyproj.CRS.from_wkt(crs.to_wkt())
     named = full.coordinate_operation.method_name if full.coordinate_operation else full.name
     return f"{named} (no EPSG code)"
+
+
+def crs_labels(
+    found: rasterio.crs.CRS | pyproj.CRS | str, wanted: rasterio.crs.CRS | pyproj.CRS | str
+) -> tuple[str, str]:
+    """Labels of two CRSs that differ: :func:`crs_label`, or their PROJ strings when alike."""
+    a, b = crs_label(found), crs_label(wanted)
+    if a != b:
+        return a, b
+    with warnings.catch_warnings():  # "you will likely lose information": shown, not kept
+        warnings.simplefilter("ignore", UserWarning)
+        a, b = (pyproj.CRS.from_user_input(c if isinstance(c, str) else c.to_wkt()).to_proj4()
+                for c in (found, wanted))  # fmt: skip
+    return a, b
 
 
 def check_raster(
