@@ -274,3 +274,53 @@ def test_bad_requests_are_config_errors(tmp_path, classes, kwargs, message):
             **({"dtype": "uint8", "nodata": 0, "description": "b"} | kwargs),
         )
     assert list(tmp_path.iterdir()) == []
+
+
+class ArrayStrips:
+    """Strips of an array (a Strips source: it pickles, so processes can compute it)."""
+
+    def __init__(self, array):
+        self.array = array
+
+    def strip(self, row, end):
+        for w, part in blocks_of(self.array[row:end], rows=512):
+            yield Window(w.col_off, w.row_off + row, w.width, w.height), part
+
+
+@pytest.mark.parametrize("scheduler", ["synchronous", "threads", "processes"])
+def test_strips_written_side_by_side_equal_the_blocks_written_in_one(
+    tmp_path, monkeypatch, values, classes, scheduler
+):
+    from urbanshrink_gis import Engine
+    from urbanshrink_gis.export import cog
+
+    monkeypatch.setattr(cog, "_TASK_PIXELS", 512 * 512)  # two strips of 512 and 188 rows
+    engine = Engine(scheduler=scheduler, workers=2)
+    one = write_values(tmp_path / "one.tif", values)
+    strips = write_cog(
+        tmp_path / "strips.tif", GRID, ArrayStrips(values), dtype="float32", nodata=np.nan,
+        description="night-light change", units="nW/cm²/sr", ramp="diverging", engine=engine,
+    )  # fmt: skip
+    one_classes = write_classes(tmp_path / "one_classes.tif", classes)
+    strip_classes = write_cog(
+        tmp_path / "strip_classes.tif", GRID, ArrayStrips(classes), dtype="uint8", nodata=0,
+        description="land cover", units="class", categories=CLASSES, engine=engine,
+    )  # fmt: skip
+    for a, b in ((one, strips), (one_classes, strip_classes)):
+        assert_cog(b)
+        with rasterio.open(a) as x, rasterio.open(b) as y:
+            np.testing.assert_array_equal(x.read(1), y.read(1))
+            overview = (175, 275)  # the overviews too
+            np.testing.assert_array_equal(
+                x.read(1, out_shape=overview), y.read(1, out_shape=overview)
+            )
+            assert (x.descriptions, x.units, x.tags(1)) == (y.descriptions, y.units, y.tags(1))
+            np.testing.assert_array_equal(x.nodatavals, y.nodatavals)  # NaN equals NaN here
+            assert x.transform == y.transform and x.crs == y.crs
+            if x.dtypes[0] == "uint8":
+                assert x.colormap(1) == y.colormap(1)
+        assert qml_path(a).read_text() == qml_path(b).read_text()  # same ramp limits
+    names = ("one", "strips", "one_classes", "strip_classes")
+    expected = [f"{n}{ext}" for n in names for ext in (".tif", ".qml")]
+    expected += ["one_classes.tif.aux.xml", "strip_classes.tif.aux.xml"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(expected)  # no strip left

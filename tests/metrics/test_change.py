@@ -101,7 +101,7 @@ def test_builtup_change_streams_a_grid_of_several_windows(make_raster):
 @example(height=512, width=4096, layers=1)
 @example(height=513, width=4097, layers=1)
 def test_windows_tile_the_grid_in_bounded_windows(height, width, layers):
-    windows = list(change._windows(height, width, layers=layers))
+    windows = list(change._windows(width, 0, height, layers=layers))
     for w in windows:
         assert w.col_off + w.width <= width and w.row_off + w.height <= height
         assert w.height <= 512 and (w.width % 512 == 0 or w.col_off + w.width == width)

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import rasterio
 from shapely.geometry import box
 
 from urbanshrink_gis import pipeline, zonal_stats_many
@@ -151,6 +152,15 @@ def test_cli_run_on_a_dask_cluster_equals_the_local_run(demo_run, dask_cluster, 
         )
         others = [c for c in reference.columns if c not in numbers]
         pd.testing.assert_frame_equal(on_dask[others], reference[others])
+    rasters = sorted(p.name for p in (local / "rasters").glob("*.tif"))
+    assert rasters and rasters == sorted(p.name for p in (out / "rasters").glob("*.tif"))
+    for name in rasters:  # strips computed and written by the workers: the same pixels
+        with (
+            rasterio.open(out / "rasters" / name) as a,
+            rasterio.open(local / "rasters" / name) as b,
+        ):
+            np.testing.assert_array_equal(a.read(1), b.read(1))
+            assert a.overviews(1) == b.overviews(1)
 
 
 def _numeric(column: pd.Series) -> bool:

@@ -37,11 +37,12 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal, Protocol, get_args, runtime_checkable
 
 import numpy as np
 import rasterio
 import rasterio.shutil
+from affine import Affine
 from rasterio.io import DatasetReader, DatasetWriter
 from rasterio.windows import Window
 
@@ -50,8 +51,11 @@ from urbanshrink_gis._legend import ClassInfo, rgb
 from urbanshrink_gis._progress import Progress
 from urbanshrink_gis.errors import ConfigError, OutputExistsError
 from urbanshrink_gis.export import qgisxml
+from urbanshrink_gis.io.rasters import reading_env
+from urbanshrink_gis.zonal.engine import Engine
+from urbanshrink_gis.zonal.parallel import decode_threads, map_ordered
 
-__all__ = ["Ramp", "qml_path", "write_cog"]
+__all__ = ["Ramp", "Strips", "qml_path", "write_cog"]
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +67,24 @@ _SAMPLE_PIXELS = 1 << 20  # pixels sampled for the ramp's percentiles
 #: 30 m it took ~90 s after 200-450 s of blocks.
 _COPY_SHARE = 0.4
 _PERCENTILE = 98.0
+_TASK_PIXELS = 1 << 24  # pixels of one strip task at least (rows rounded up to tiles)
+_GDAL_TYPES = {"uint8": "Byte", "uint16": "UInt16", "int16": "Int16", "uint32": "UInt32",
+               "int32": "Int32", "float32": "Float32", "float64": "Float64"}  # fmt: skip
+
+
+@runtime_checkable
+class Strips(Protocol):
+    """Blocks that can be computed a strip of rows at a time, side by side.
+
+    Such as :class:`urbanshrink_gis.metrics.change.PixelBlocks` and
+    :class:`urbanshrink_gis.metrics.vacancy.BuiltupLight`; it must pickle to run on processes
+    or a Dask cluster.
+    """
+
+    def strip(self, row: int, end: int) -> Iterable[tuple[Window, np.ndarray]]:
+        """The ``(window, array)`` pairs tiling rows ``row`` to ``end`` of the grid."""
+
+
 _SOURCE_OPTIONS = {  # the temporary tiled GeoTIFF: fast to write, read once by the COG driver
     "driver": "GTiff",
     "tiled": True,
@@ -83,7 +105,7 @@ _RAMPS: dict[str, tuple[str, ...]] = {
 def write_cog(
     path: str | os.PathLike,
     profile_like: DatasetReader | Mapping[str, Any],
-    blocks: Iterable[tuple[Window, np.ndarray]],
+    blocks: Iterable[tuple[Window, np.ndarray]] | Strips,
     *,
     dtype: str | np.dtype,
     nodata: float | None,
@@ -94,13 +116,15 @@ def write_cog(
     categories: Sequence[ClassInfo] | None = None,
     ramp: Ramp | None = None,
     overwrite: bool = False,
+    engine: Engine = Engine(),
     progress: Progress | None = None,
 ) -> Path:
     """Write one band, given block by block, as a COG with a QGIS style beside it.
 
-    The blocks go into a tiled temporary GeoTIFF in the output's folder, which GDAL's COG
-    driver then copies (adding overviews) to a temporary name that replaces the output when
-    complete.
+    The blocks go into tiled temporary GeoTIFFs in the output's folder (one per strip of rows
+    when ``blocks`` are :class:`Strips`, each written by the task that computed it), which
+    GDAL's COG driver then copies as one (a VRT of the strips), adding overviews, to a
+    temporary name that replaces the output when complete.
 
     Parameters
     ----------
@@ -111,7 +135,8 @@ def write_cog(
         the output's grid.
     blocks
         ``(window, array)`` pairs covering the grid (as from :mod:`urbanshrink_gis.metrics.change`);
-        arrays are cast to ``dtype``.
+        arrays are cast to ``dtype``. :class:`Strips` are computed strip by strip on
+        ``engine``'s scheduler.
     dtype
         Band data type (uint8 or uint16 with ``categories``).
     nodata
@@ -130,10 +155,14 @@ def write_cog(
         overviews by averaging.
     overwrite
         Replace an existing output (and its style).
+    engine
+        Where the strips of :class:`Strips` blocks are computed and written (threads,
+        processes or a Dask cluster whose workers reach the output folder); its ``coverage``
+        plays no part.
     progress
-        Called with (done, total) after each block, in pixels written, and once more when the
-        COG copy is done: it counts as :data:`_COPY_SHARE` of the grid's pixels, so ``done ==
-        total`` only when the raster is complete.
+        Called with (done, total) after each block or strip, in pixels written, and once more
+        when the COG copy is done: it counts as :data:`_COPY_SHARE` of the grid's pixels, so
+        ``done == total`` only when the raster is complete.
 
     Returns
     -------
@@ -151,8 +180,8 @@ def write_cog(
 
     Notes
     -----
-    Memory holds one block at a time (plus GDAL's block cache); disk needs room for the
-    temporary GeoTIFF (DEFLATE level 1) beside the output until the COG is complete.
+    Memory holds one block per task at a time (plus GDAL's block cache); disk needs room for
+    the temporary GeoTIFFs (DEFLATE level 1) beside the output until the COG is complete.
     """
     final = Path(path)
     dtype = np.dtype(dtype).name
@@ -174,18 +203,21 @@ def write_cog(
         atomic_path(final, overwrite=overwrite) as tmp,
         tempfile.TemporaryDirectory(prefix=temp_prefix(final), dir=final.parent) as work,
     ):
-        tiled = Path(work) / "source.tif"
         profile = {**_SOURCE_OPTIONS, **grid, "count": 1, "dtype": dtype, "nodata": nodata}
         pixels = profile["width"] * profile["height"]
         total = pixels + math.ceil(pixels * _COPY_SHARE)
+        step = max(1, math.ceil(math.sqrt(pixels / _SAMPLE_PIXELS)))
+        parts = _Parts(work, profile, step, keep_sample=ramp is not None)
 
-        def step(done: int, _: int) -> None:
+        def done_so_far(done: int, _: int) -> None:
             if progress is not None:
                 progress(done, total)
 
-        sample = _write_source(tiled, profile, blocks, band, step, keep_sample=ramp is not None)
-        rasterio.shutil.copy(tiled, tmp, driver="COG", **_cog_options(dtype, categories))
-        step(total, total)
+        written = _write_parts(parts, blocks, engine, done_so_far)
+        mosaic = _mosaic(Path(work) / "source.vrt", [p for p, _ in written], profile, band)
+        rasterio.shutil.copy(mosaic, tmp, driver="COG", **_cog_options(dtype, categories))
+        done_so_far(total, total)
+    sample = np.concatenate([s for _, s in written])
     pam = None if categories is None else _pam(categories)
     _replace_sidecar(final.with_name(final.name + ".aux.xml"), pam)
     style = None
@@ -256,31 +288,95 @@ class _Band:
             dst.update_tags(1, **{f"CATEGORY_{code}": name for code, name in self.names})
 
 
-def _write_source(
-    path: Path,
-    profile: dict[str, Any],
-    blocks: Iterable[tuple[Window, np.ndarray]],
-    band: _Band,
-    progress: Progress | None,
-    *,
-    keep_sample: bool,
-) -> np.ndarray:
-    """Write the blocks to a tiled GeoTIFF; return the sampled values (empty unless asked)."""
-    total = profile["width"] * profile["height"]
-    step = max(1, math.ceil(math.sqrt(total / _SAMPLE_PIXELS)))
-    parts = []
-    done = 0
-    with rasterio.open(path, "w", **profile) as dst:
+@dataclass(frozen=True, slots=True)
+class _Parts:
+    """How a strip of the output is written: folder, profile, sampling (a task's shared data)."""
+
+    folder: str
+    profile: dict[str, Any]
+    step: int
+    keep_sample: bool
+
+    def write(
+        self, row: int, end: int, blocks: Iterable[tuple[Window, np.ndarray]], progress: Any = None
+    ) -> tuple[str, np.ndarray]:
+        """Write the blocks of rows ``row`` to ``end`` as a tiled GeoTIFF; its path and sample."""
+        path = os.path.join(self.folder, f"part-{row:09d}.tif")
+        transform = self.profile["transform"] * Affine.translation(0, row)
+        profile = {**self.profile, "height": end - row, "transform": transform}
+        samples, done = [], 0
+        with rasterio.open(path, "w", **profile) as dst:
+            for window, array in blocks:
+                data = np.asarray(array).astype(profile["dtype"], copy=False)
+                local = Window(window.col_off, window.row_off - row, window.width, window.height)
+                dst.write(data, 1, window=local)
+                if self.keep_sample:
+                    samples.append(_sample(window, data, self.step, profile["nodata"]))
+                done += int(window.width) * int(window.height)
+                if progress is not None:
+                    progress(done)
+        return path, np.concatenate(samples) if samples else np.empty(0)
+
+
+def _write_parts(
+    parts: _Parts,
+    blocks: Iterable[tuple[Window, np.ndarray]] | Strips,
+    engine: Engine,
+    progress: Progress,
+) -> list[tuple[str, np.ndarray]]:
+    """Write the blocks as strips on the engine's scheduler (one strip if not :class:`Strips`)."""
+    width, height = parts.profile["width"], parts.profile["height"]
+    total = width * height
+    if not isinstance(blocks, Strips):
+        return [parts.write(0, height, blocks, lambda done: progress(done, total))]
+    rows = max(_BLOCK, math.ceil(_TASK_PIXELS / width / _BLOCK) * _BLOCK)
+    strips = [(r, min(r + rows, height)) for r in range(0, height, rows)]
+    threads = decode_threads(engine.scheduler, engine.workers)
+    written, done = [], 0
+    tasks = map_ordered(
+        _strip_task, (parts, blocks, threads), strips, scheduler=engine.scheduler,
+        workers=engine.workers,
+    )  # fmt: skip
+    for (row, end), part in zip(strips, tasks, strict=True):
+        written.append(part)
+        done += width * (end - row)
+        progress(done, total)
+    return written
+
+
+def _strip_task(
+    shared: tuple[_Parts, Strips, int | str], rows: tuple[int, int]
+) -> tuple[str, np.ndarray]:
+    """One strip computed and written where the scheduler runs it."""
+    parts, blocks, threads = shared
+    with reading_env(threads):
+        return parts.write(*rows, blocks.strip(*rows))
+
+
+def _mosaic(path: Path, parts: Sequence[str], profile: dict[str, Any], band: _Band) -> Path:
+    """A VRT stacking the strips (full width, in row order) with the band's metadata."""
+    width, height, dtype = profile["width"], profile["height"], profile["dtype"]
+    root = ET.Element("VRTDataset", rasterXSize=str(width), rasterYSize=str(height))
+    ET.SubElement(root, "SRS").text = rasterio.crs.CRS.from_user_input(profile["crs"]).to_wkt()
+    ET.SubElement(root, "GeoTransform").text = ", ".join(
+        repr(v) for v in Affine(*profile["transform"][:6]).to_gdal()
+    )
+    vrt_band = ET.SubElement(root, "VRTRasterBand", dataType=_GDAL_TYPES[dtype], band="1")
+    if profile["nodata"] is not None:
+        ET.SubElement(vrt_band, "NoDataValue").text = repr(float(profile["nodata"]))
+    for part in parts:
+        with rasterio.open(part) as ds:
+            row = round((ds.transform.f - profile["transform"].f) / profile["transform"].e)
+            rect = {"xOff": "0", "xSize": str(ds.width), "ySize": str(ds.height)}
+        source = ET.SubElement(vrt_band, "SimpleSource")
+        ET.SubElement(source, "SourceFilename", relativeToVRT="1").text = os.path.basename(part)
+        ET.SubElement(source, "SourceBand").text = "1"
+        ET.SubElement(source, "SrcRect", yOff="0", **rect)
+        ET.SubElement(source, "DstRect", yOff=str(row), **rect)
+    ET.ElementTree(root).write(path, encoding="utf-8")
+    with rasterio.open(path, "r+") as dst:  # GDAL writes the metadata back into the VRT
         band.apply(dst)
-        for window, array in blocks:
-            data = np.asarray(array).astype(profile["dtype"], copy=False)
-            dst.write(data, 1, window=window)
-            if keep_sample:
-                parts.append(_sample(window, data, step, profile["nodata"]))
-            done += int(window.width) * int(window.height)
-            if progress is not None:
-                progress(done, total)
-    return np.concatenate(parts) if parts else np.empty(0)
+    return path
 
 
 def _sample(window: Window, array: np.ndarray, step: int, nodata: float | None) -> np.ndarray:

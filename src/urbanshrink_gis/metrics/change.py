@@ -1,9 +1,10 @@
 """Per-pixel change and trend of raster series, streamed window by window; writes nothing.
 
-Each ``*_blocks`` function checks its inputs when called and returns an iterator of
-``(window, array)`` pairs that together tile the rasters' grid; the rasters are opened and read
-only as the iterator is consumed (by :func:`urbanshrink_gis.export.cog.write_cog`, say), one
-window at a time, so memory does not grow with the raster size. Wrap the consumption in
+Each ``*_blocks`` function checks its inputs when called and returns :class:`PixelBlocks`, an
+iterable of ``(window, array)`` pairs that together tile the rasters' grid; the rasters are
+opened and read only as it is iterated (by :func:`urbanshrink_gis.export.cog.write_cog`, say),
+one window at a time, so memory does not grow with the raster size, and strips of rows can be
+computed side by side on a scheduler (:meth:`PixelBlocks.strip`). Wrap the consumption in
 :func:`urbanshrink_gis.io.rasters.reading_env` for multi-threaded decoding.
 
 Terms
@@ -29,8 +30,10 @@ trend
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Literal, get_args
 
 import numpy as np
@@ -45,6 +48,7 @@ from urbanshrink_gis.zonal.grid import Grid
 
 __all__ = [
     "BUILTUP_CHANGE_CLASSES",
+    "PixelBlocks",
     "TrendMethod",
     "builtup_change",
     "builtup_change_blocks",
@@ -77,7 +81,7 @@ Layer = tuple[np.ndarray, np.ndarray]  # raw values, valid mask
 
 def builtup_change_blocks(
     start: str | os.PathLike, end: str | os.PathLike, product: Product
-) -> Blocks:
+) -> PixelBlocks:
     """Built-up change class of every pixel between two land-cover rasters, block by block.
 
     Parameters
@@ -89,9 +93,9 @@ def builtup_change_blocks(
 
     Returns
     -------
-    iterator of (rasterio.windows.Window, numpy.ndarray)
-        Windows tiling the grid, each with its uint8 codes of :data:`BUILTUP_CHANGE_CLASSES`
-        (0 where either year is not valid).
+    PixelBlocks
+        (window, array) pairs tiling the grid, each with its uint8 codes of
+        :data:`BUILTUP_CHANGE_CLASSES` (0 where either year is not valid).
 
     Raises
     ------
@@ -106,18 +110,17 @@ def builtup_change_blocks(
             where=f"product {product.name!r}",
             fix="give a land-cover product such as 'clcd'",
         )
-    codes = product.builtup_classes
+    return _stream([start, end], product, functools.partial(_change_codes, product.builtup_classes))
 
-    def compute(layers: Sequence[Layer]) -> np.ndarray:
-        (first, valid_first), (last, valid_last) = layers
-        return builtup_change(_is_any(first, codes), _is_any(last, codes), valid_first & valid_last)
 
-    return _stream([start, end], product, compute)
+def _change_codes(codes: Sequence[int], layers: Sequence[Layer]) -> np.ndarray:
+    (first, valid_first), (last, valid_last) = layers
+    return builtup_change(_is_any(first, codes), _is_any(last, codes), valid_first & valid_last)
 
 
 def nightlight_change_blocks(
     start: str | os.PathLike, end: str | os.PathLike, product: Product
-) -> Blocks:
+) -> PixelBlocks:
     """Change of night-light value of every pixel between two rasters, block by block.
 
     Parameters
@@ -130,9 +133,9 @@ def nightlight_change_blocks(
 
     Returns
     -------
-    iterator of (rasterio.windows.Window, numpy.ndarray)
-        Windows tiling the grid, each with float32 end value - start value in the product's
-        units, NaN where either year is not valid.
+    PixelBlocks
+        (window, array) pairs tiling the grid, each with float32 end value - start value in
+        the product's units, NaN where either year is not valid.
 
     Raises
     ------
@@ -142,12 +145,12 @@ def nightlight_change_blocks(
         A raster cannot be opened, or the two are not on one grid.
     """
     _check_continuous(product)
+    return _stream([start, end], product, functools.partial(_value_change, product))
 
-    def compute(layers: Sequence[Layer]) -> np.ndarray:
-        first, last = (_values(layer, product) for layer in layers)
-        return (last - first).astype(np.float32)
 
-    return _stream([start, end], product, compute)
+def _value_change(product: Product, layers: Sequence[Layer]) -> np.ndarray:
+    first, last = (_values(layer, product) for layer in layers)
+    return (last - first).astype(np.float32)
 
 
 def nightlight_trend_blocks(
@@ -155,7 +158,7 @@ def nightlight_trend_blocks(
     product: Product,
     *,
     method: TrendMethod = "ols",
-) -> Blocks:
+) -> PixelBlocks:
     """Per-pixel trend (slope per year) of a night-light series, block by block.
 
     Parameters
@@ -170,9 +173,9 @@ def nightlight_trend_blocks(
 
     Returns
     -------
-    iterator of (rasterio.windows.Window, numpy.ndarray)
-        Windows tiling the grid, each with the float32 slope in the product's units per year,
-        NaN where a pixel has fewer than two valid years.
+    PixelBlocks
+        (window, array) pairs tiling the grid, each with the float32 slope in the product's
+        units per year, NaN where a pixel has fewer than two valid years.
 
     Raises
     ------
@@ -202,12 +205,18 @@ def nightlight_trend_blocks(
         )
     years = sorted(series)
     slope = ols_slope if method == "ols" else theil_sen_slope
-
-    def compute(layers: Sequence[Layer]) -> np.ndarray:
-        stack = np.stack([_values(layer, product) for layer in layers])
-        return slope(years, stack).astype(np.float32)
-
+    compute = functools.partial(_value_slope, product, slope, tuple(years))
     return _stream([series[y] for y in years], product, compute)
+
+
+def _value_slope(
+    product: Product,
+    slope: Callable[[Sequence[int], np.ndarray], np.ndarray],
+    years: Sequence[int],
+    layers: Sequence[Layer],
+) -> np.ndarray:
+    stack = np.stack([_values(layer, product) for layer in layers])
+    return slope(years, stack).astype(np.float32)
 
 
 def builtup_change(
@@ -325,10 +334,51 @@ def _stream(
     paths: Sequence[str | os.PathLike],
     product: Product,
     compute: Callable[[Sequence[Layer]], np.ndarray],
-) -> Blocks:
-    """Check that the rasters share one grid now; return the lazy iterator of computed blocks."""
+) -> PixelBlocks:
+    """Check that the rasters share one grid now; return the lazy computed blocks."""
     grid = _common_grid(paths, product.band)
-    return _blocks(paths, product, grid, compute)
+    return PixelBlocks(tuple(os.fspath(p) for p in paths), product, grid, compute)
+
+
+@dataclass(frozen=True, slots=True)
+class PixelBlocks:
+    """A per-pixel function of rasters on one grid, computed window by window when iterated.
+
+    Iterating gives ``(window, array)`` pairs tiling the grid; :meth:`strip` gives those of
+    some rows only, so that strips can be computed side by side (it pickles: a task for
+    threads, processes or a Dask worker).
+
+    Parameters
+    ----------
+    paths
+        The input rasters, in the order ``compute`` takes them.
+    product
+        The inputs' preset (band, nodata).
+    grid
+        Their common grid.
+    compute
+        Output array of a window from each input's ``(raw values, valid mask)``.
+    """
+
+    paths: tuple[str, ...]
+    product: Product
+    grid: Grid
+    compute: Callable[[Sequence[Layer]], np.ndarray]
+
+    def __iter__(self) -> Blocks:
+        return self.strip(0, self.grid.height)
+
+    def strip(self, row: int, end: int) -> Blocks:
+        """The blocks of rows ``row`` to ``end`` (multiples of 512 but for the grid's end)."""
+        band = self.product.band
+        with contextlib.ExitStack() as stack:
+            datasets = [stack.enter_context(open_raster(p, band=band)) for p in self.paths]
+            nodata = [band_nodata(ds, band, self.product.nodata) for ds in datasets]
+            for window in _windows(self.grid.width, row, end, layers=len(self.paths)):
+                layers = [
+                    _read(ds, window, band, fill) for ds, fill in zip(datasets, nodata, strict=True)
+                ]
+                yield window, self.compute(layers)
 
 
 def _common_grid(paths: Sequence[str | os.PathLike], band: int) -> Grid:
@@ -360,29 +410,12 @@ def _difference(grid: Grid, first: Grid) -> str:
     return f"origin {origin} and pixel {pixel}, not {first_origin} and {first_pixel}"
 
 
-def _blocks(
-    paths: Sequence[str | os.PathLike],
-    product: Product,
-    grid: Grid,
-    compute: Callable[[Sequence[Layer]], np.ndarray],
-) -> Blocks:
-    with contextlib.ExitStack() as stack:
-        datasets = [stack.enter_context(open_raster(p, band=product.band)) for p in paths]
-        nodata = [band_nodata(ds, product.band, product.nodata) for ds in datasets]
-        for window in _windows(grid.height, grid.width, layers=len(paths)):
-            layers = [
-                _read(ds, window, product.band, fill)
-                for ds, fill in zip(datasets, nodata, strict=True)
-            ]
-            yield window, compute(layers)
-
-
-def _windows(height: int, width: int, *, layers: int) -> Iterator[Window]:
+def _windows(width: int, row: int, end: int, *, layers: int) -> Iterator[Window]:
     """Strips of 512 rows cut into windows of a multiple of 512 columns, row by row."""
     cols = max(_STRIP_ROWS, _WINDOW_VALUES // layers // _STRIP_ROWS // _STRIP_ROWS * _STRIP_ROWS)
-    for row in range(0, height, _STRIP_ROWS):
+    for r in range(row, end, _STRIP_ROWS):
         for col in range(0, width, cols):
-            yield Window(col, row, min(cols, width - col), min(_STRIP_ROWS, height - row))
+            yield Window(col, r, min(cols, width - col), min(_STRIP_ROWS, end - r))
 
 
 def _read(ds: rasterio.DatasetReader, window: Window, band: int, nodata: float | None) -> Layer:

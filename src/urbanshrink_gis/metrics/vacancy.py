@@ -19,9 +19,11 @@ pixels with no light data (light nodata) count as lit, never as dark.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -115,25 +117,62 @@ class BuiltupLight:
 
     def blocks(self) -> Iterator[tuple[Window, np.ndarray]]:
         """Codes of the whole land-cover grid, window by window (about 4 M pixels each)."""
+        return self.strip(0, self.grid.height)
+
+    def strip(self, row: int, end: int) -> Iterator[tuple[Window, np.ndarray]]:
+        """Codes of the windows of rows ``row`` to ``end``, the rasters opened once."""
         g = self.grid
         cols = min(g.width, max(512, _BLOCK_PIXELS // 512 // 512 * 512))
-        for r0 in range(0, g.height, 512):
-            for c0 in range(0, g.width, cols):
-                window = Window(c0, r0, min(cols, g.width - c0), min(512, g.height - r0))
-                yield window, self.read(window)
+        with self._opened() as datasets:
+            for r0 in range(row, end, 512):
+                for c0 in range(0, g.width, cols):
+                    window = Window(c0, r0, min(cols, g.width - c0), min(512, end - r0))
+                    yield window, self._codes(window, *datasets)
 
     def read(self, window: Window) -> np.ndarray:
         """Codes of :data:`VACANCY_CLASSES` for one window of the land-cover grid."""
+        with self.reader() as read:
+            return read(window)
+
+    @contextlib.contextmanager
+    def reader(self) -> Iterator[Callable[[Window], np.ndarray]]:
+        """:meth:`read` with the rasters opened once, for many windows."""
+        with self._opened() as datasets:
+            yield lambda window: self._codes(window, *datasets)
+
+    @contextlib.contextmanager
+    def _opened(self) -> Iterator[tuple[Any, ...]]:
+        """The land cover, a function opening the light once when first needed, the start."""
+        lc, ntl = self.landcover_product, self.nightlight_product
+        with contextlib.ExitStack() as stack:
+            opened: list[rasterio.DatasetReader] = []
+
+            def light() -> rasterio.DatasetReader:
+                if not opened:  # windows without built-up land never read the light
+                    opened.append(stack.enter_context(open_raster(self.nightlight, band=ntl.band)))
+                return opened[0]
+
+            ds = stack.enter_context(open_raster(self.landcover, band=lc.band))
+            start = None
+            if self.start is not None:
+                start = stack.enter_context(open_raster(self.start, band=lc.band))
+            yield ds, light, start
+
+    def _codes(
+        self,
+        window: Window,
+        ds: rasterio.DatasetReader,
+        light: Callable[[], rasterio.DatasetReader],
+        start: rasterio.DatasetReader | None,
+    ) -> np.ndarray:
         lc = self.landcover_product
-        with open_raster(self.landcover, band=lc.band) as ds:
-            built, valid = _builtup(ds, window, lc)
-            codes = np.where(valid, np.uint8(1), np.uint8(0))
-            if not built.any():  # no light to warp, nothing new (most of a nationwide grid)
-                return codes
-            dark = ~_lit(self, window, ds.window_transform(window), ds.crs)
-        if self.start is not None:
-            with open_raster(self.start, band=lc.band) as ds:
-                before, _ = _builtup(ds, window, lc)
+        built, valid = _builtup(ds, window, lc)
+        codes = np.where(valid, np.uint8(1), np.uint8(0))
+        if not built.any():  # no light to warp, nothing new (most of a nationwide grid)
+            return codes
+        dark = ~_lit(self, light(), window, ds.window_transform(window), ds.crs)
+        if start is not None:
+            before, _ = _builtup(start, window, lc)
             new = built & ~before
         else:
             new = np.zeros_like(built)
@@ -159,17 +198,18 @@ def _builtup(
     return built & valid, valid
 
 
-def _lit(source: BuiltupLight, window: Window, transform: Affine, crs: CRS) -> np.ndarray:
+def _lit(
+    source: BuiltupLight, ds: rasterio.DatasetReader, window: Window, transform: Affine, crs: CRS
+) -> np.ndarray:
     """Light above the threshold under each land-cover pixel (nodata light counts as lit)."""
     ntl = source.nightlight_product
-    with open_raster(source.nightlight, band=ntl.band) as ds:
-        fill = band_nodata(ds, ntl.band, ntl.nodata)
-        height, width = int(window.height), int(window.width)
-        with WarpedVRT(
-            ds, crs=crs, transform=transform, width=width, height=height, src_nodata=fill,
-            nodata=np.nan, dtype="float64", resampling=Resampling.nearest,
-        ) as warped:  # fmt: skip
-            light = warped.read(ntl.band)
+    fill = band_nodata(ds, ntl.band, ntl.nodata)
+    height, width = int(window.height), int(window.width)
+    with WarpedVRT(
+        ds, crs=crs, transform=transform, width=width, height=height, src_nodata=fill,
+        nodata=np.nan, dtype="float64", resampling=Resampling.nearest,
+    ) as warped:  # fmt: skip
+        light = warped.read(ntl.band)
     scaled = light * ntl.scale + ntl.offset
     return np.isnan(scaled) | (scaled > source.lit_threshold)
 

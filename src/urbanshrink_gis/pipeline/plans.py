@@ -19,6 +19,7 @@ from urbanshrink_gis.io.rasters import reading_env
 from urbanshrink_gis.metrics import change, vacancy
 from urbanshrink_gis.pipeline.config import RunConfig
 from urbanshrink_gis.pipeline.stages import _first_of, vacancy_source
+from urbanshrink_gis.zonal.engine import Engine
 
 __all__ = ["RasterPlan", "raster_plans"]
 
@@ -32,7 +33,7 @@ class RasterPlan:
 
     name: str
     description: str
-    blocks: Callable[[], Iterable[tuple[Any, Any]]]
+    blocks: Callable[[], Iterable[tuple[Any, Any]] | cog.Strips]
     template: str
     dtype: str
     nodata: float | None
@@ -42,16 +43,25 @@ class RasterPlan:
     visible: bool = True
 
     def write(
-        self, folder: Path, *, overwrite: bool, progress: Progress | None
+        self,
+        folder: Path,
+        *,
+        overwrite: bool,
+        engine: Engine = Engine(),
+        progress: Progress | None = None,
     ) -> tuple[qgisxml.ProjectLayer, Path]:
-        """Write the raster as a COG with its .qml; return its project layer and path."""
+        """Write the raster as a COG with its .qml; return its project layer and path.
+
+        Strips of it are computed and written on ``engine``'s scheduler (see
+        :func:`urbanshrink_gis.export.cog.write_cog`).
+        """
         path = folder / self.name
         with reading_env(), rasterio.open(self.template) as ref:
             crs = CRS.from_user_input(ref.crs.to_wkt())
             cog.write_cog(
                 path, ref, self.blocks(), dtype=self.dtype, nodata=self.nodata,
                 description=self.description, units=self.units, categories=self.categories,
-                ramp=self.ramp, overwrite=overwrite, progress=progress,
+                ramp=self.ramp, overwrite=overwrite, engine=engine, progress=progress,
             )  # fmt: skip
         style = cog.qml_path(path).read_text(encoding="utf-8")
         layer = qgisxml.ProjectLayer(
@@ -134,6 +144,12 @@ def raster_plans(config: RunConfig, series: Sequence[sources.Series]) -> list[Ra
     if source is not None:
         plans.append(RasterPlan(
             "new_builtup_dark.tif", "built-up old and new, lit or dark at the period's end",
-            source.blocks, source.landcover, "uint8", 0, categories=vacancy.VACANCY_CLASSES,
+            functools.partial(_itself, source), source.landcover, "uint8", 0,
+            categories=vacancy.VACANCY_CLASSES,
         ))  # fmt: skip
     return plans
+
+
+def _itself(source: vacancy.BuiltupLight) -> vacancy.BuiltupLight:
+    """The lit/dark source as its plan's blocks: strips of it are computed where they run."""
+    return source

@@ -129,7 +129,9 @@ def run(
         layers = []
         for plan in plans:
             step = None if progress is None else for_stage(progress, f"raster {plan.name}")
-            layers.append(plan.write(stage / RASTER_DIR, overwrite=True, progress=step))
+            layers.append(
+                plan.write(stage / RASTER_DIR, overwrite=True, engine=engine, progress=step)
+            )
         excel = config.output.excel_csv
         with one_step(progress, "tables (GeoPackage, CSV)"):
             files = export.write_run(

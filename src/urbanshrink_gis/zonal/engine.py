@@ -26,7 +26,7 @@ from urbanshrink_gis.zonal import _kernels
 from urbanshrink_gis.zonal.coverage import Coverage, Runs, check_coverage
 from urbanshrink_gis.zonal.grid import Grid
 from urbanshrink_gis.zonal.parallel import check_scheduler, decode_threads, map_ordered
-from urbanshrink_gis.zonal.reading import WindowSource, _mask_or_dummy, _Reading
+from urbanshrink_gis.zonal.reading import WindowSource, _mask_or_dummy, _Reading, window_reader
 from urbanshrink_gis.zonal.stats import (
     DEFAULT_STATS,
     _check_stats,
@@ -396,7 +396,9 @@ def _band_task(job: _Job, band: tuple[int, int]) -> list[_Partial]:
     weights = job.weights or (None,) * len(job.readings)
     with reading_env(job.threads), contextlib.ExitStack() as stack:
         datasets = [
-            None if r.source else stack.enter_context(open_raster(r.path, band=r.band))
+            stack.enter_context(window_reader(r.source))
+            if r.source
+            else stack.enter_context(open_raster(r.path, band=r.band))
             for r in job.readings
         ]
         weight_sets = [None if w is None else w.open(stack, zones.grid) for w in weights]
@@ -405,8 +407,8 @@ def _band_task(job: _Job, band: tuple[int, int]) -> list[_Partial]:
             for ds, reading, part, wds, w in zip(
                 datasets, job.readings, parts, weight_sets, weights, strict=True
             ):
-                if ds is None:
-                    block, mask = reading.source.read(window), None
+                if reading.source is not None:
+                    block, mask = ds(window), None  # the source's reader
                 else:
                     block, mask = read_block(ds, window, band=reading.band)
                 block = _kernels.as_window(block)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -10,7 +12,7 @@ from rasterio.windows import Window
 
 from urbanshrink_gis.zonal.grid import Grid
 
-__all__ = ["WindowSource"]
+__all__ = ["WindowSource", "window_reader"]
 
 
 def _mask_or_dummy(mask: np.ndarray | None) -> np.ndarray:
@@ -21,7 +23,10 @@ def _mask_or_dummy(mask: np.ndarray | None) -> np.ndarray:
 class WindowSource(Protocol):
     """A raster computed window by window on a grid, instead of read from a file.
 
-    It must pickle (for process and Dask schedulers) and be cheap to call per window.
+    It must pickle (for process and Dask schedulers) and be cheap to call per window. A source
+    that opens files may also have ``reader()``, a context manager giving a function of a
+    window with the files opened once: the engine then reads each band of rows through one
+    (see :func:`window_reader`).
     """
 
     @property
@@ -34,6 +39,17 @@ class WindowSource(Protocol):
 
     def read(self, window: Window) -> np.ndarray:
         """Values of one window."""
+
+
+@contextlib.contextmanager
+def window_reader(source: WindowSource) -> Iterator[Callable[[Window], np.ndarray]]:
+    """The source's ``reader()`` if it has one, else its ``read``."""
+    opener = getattr(source, "reader", None)
+    if opener is None:
+        yield source.read
+        return
+    with opener() as read:
+        yield read
 
 
 @dataclass(frozen=True, slots=True)
