@@ -1,4 +1,4 @@
-"""Write real HDF4 (SD API) files shaped like MCD12Q1 v061 tiles, with pyhdf."""
+"""Write real HDF4 (SD API) files shaped like MCD12Q1 v061 tiles, with pyhdf; a tile's classes."""
 
 from __future__ import annotations
 
@@ -8,6 +8,17 @@ import numpy as np
 
 TILE_METRES = 1111950.5197
 GRID_WEST, GRID_NORTH = -20015109.354, 10007554.677
+PIXEL = 463.3127165
+TILE = "MCD12Q1.A2020001.h27v05.061.2022169161028.hdf"
+
+
+def classes(seed=0):
+    """A 2400 x 2400 LC_Type1 array: classes 1-17 at random, a built-up block and some fill."""
+    rng = np.random.default_rng(seed)
+    a = rng.integers(1, 18, (2400, 2400), dtype=np.uint8)
+    a[1000:1010, 500:520] = 13
+    a[:3, :] = 255
+    return a
 
 
 def struct_metadata(h: int, v: int, *, size: int = 2400, shift: float = 0.0) -> str:

@@ -1,3 +1,5 @@
+"""analysis.py: flags, classes, rules and indicators per city, sensitivity and regional tallies."""
+
 import dataclasses
 import itertools
 import math

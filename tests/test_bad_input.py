@@ -1,9 +1,11 @@
+# Integration tests: bad input through the CLI, the run end to end (every stage), not one module.
 """Bad input and failure safety: one line, exit code 2, nothing lost, no temporary files left.
 
-Every case builds a tiny runnable dataset (two cities on a 64 x 64 grid, tiled DEFLATE GeoTIFFs),
-breaks one thing, runs the CLI over an output folder that holds a previous run's outputs and
-checks that the run stops with one line naming the file, the field or value and the fix, while
-the folder stays byte-for-byte as it was.
+Every case breaks one thing of the tiny runnable dataset of conftest.py (two cities on a 64 x 64
+grid, tiled DEFLATE GeoTIFFs), runs the CLI over an output folder that holds a previous run's
+outputs and checks that the run stops with one line naming the file, the field or value and the
+fix, while the folder stays byte-for-byte as it was. The fuzz tests of the readers are in
+pipeline/test_config.py, io/test_boundaries.py and io/test_population.py.
 """
 
 from __future__ import annotations
@@ -11,10 +13,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-import shutil
 import struct
 import tempfile
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,21 +23,26 @@ import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
-import rasterio
 from click.testing import CliRunner, Result
-from hypothesis import HealthCheck, assume, example, given, settings
-from hypothesis import strategies as st
-from rasterio.transform import from_origin
 from shapely.geometry import LineString, Point, Polygon, box
 
 import urbanshrink_gis.metrics
-from urbanshrink_gis import export, pipeline
+from conftest import (
+    CITIES,
+    POPULATION,
+    RES,
+    SIZE,
+    assert_one_line_error,
+    boundaries_frame,
+    edit_config,
+    landcover,
+    nightlight,
+    write_boundaries,
+    write_raster,
+)
 from urbanshrink_gis.cli import cli
-from urbanshrink_gis.errors import UrbanShrinkError, UrbanShrinkWarning
+from urbanshrink_gis.errors import UrbanShrinkError
 from urbanshrink_gis.export import qgisxml
-from urbanshrink_gis.io.boundaries import read_boundaries
-from urbanshrink_gis.io.population import PopulationSpec, read_population
-from urbanshrink_gis.pipeline import config as run_config
 from urbanshrink_gis.pipeline import scopes
 
 try:
@@ -45,125 +50,8 @@ try:
 except ImportError:  # before resumable runs
     CHECKPOINT_DIR = ".checkpoints"
 
-# --- a tiny runnable dataset ---------------------------------------------------------------
 
-YEARS = (2010, 2020)
-SIZE, RES, ORIGIN = 64, 0.01, (100.0, 40.0)
-CITIES = {  # id: (name, box in lon/lat)
-    "230100": ("哈尔滨市", (100.02, 39.70, 100.30, 39.98)),
-    "230400": ("鹤岗市", (100.34, 39.40, 100.62, 39.68)),
-}
-POPULATION = """\
-adcode,name,year,pop_resident
-230100,哈尔滨市,2010,10635971
-230100,哈尔滨市,2020,10009854
-230400,鹤岗市,2010,1058665
-230400,鹤岗市,2020,891271
-"""
-CONFIG = """\
-[boundaries]
-path = "boundaries/cities.gpkg"
-layer = "cities"
-id = "adcode"
-name = "name"
-
-[[rasters]]
-kind = "landcover"
-product = "clcd"
-path = "rasters/clcd_{year}.tif"
-crs = "EPSG:4326"  # the tiny grid is geographic and coarse: said, so the preset check passes
-pixel_size = 0.01
-
-[[rasters]]
-kind = "nightlight"
-product = "custom"  # VNL v2 starts in 2012: the tiny 2010 light is a custom product
-path = "rasters/vnl2_{year}.tif"
-dtype = "float32"
-lit_threshold = 0.0
-
-[population]
-path = "population.csv"
-id = "adcode"
-year = "year"
-resident = "pop_resident"
-
-[analysis]
-start = 2010
-end = 2020
-"""
-
-
-def boundaries_frame() -> gpd.GeoDataFrame:
-    ids = list(CITIES)
-    return gpd.GeoDataFrame(
-        {"adcode": ids, "name": [CITIES[i][0] for i in ids]},
-        geometry=[box(*CITIES[i][1]) for i in ids],
-        crs="EPSG:4326",
-    )
-
-
-def landcover(year: int) -> np.ndarray:
-    """Class 1 everywhere, a built-up (8) square per city that grows from 2010 to 2020."""
-    a = np.ones((SIZE, SIZE), np.uint8)
-    half = 4 if year == YEARS[0] else 6
-    for row, col in ((16, 16), (46, 48)):
-        a[row - half : row + half, col - half : col + half] = 8
-    return a
-
-
-def nightlight(year: int) -> np.ndarray:
-    a = np.zeros((SIZE, SIZE), np.float32)
-    a[8:24, 8:24] = 30.0 if year == YEARS[0] else 25.0
-    a[40:52, 40:56] = 10.0
-    return a
-
-
-def write_raster(
-    path: Path, array: np.ndarray, *, nodata=None, crs="EPSG:4326", res=RES, tiled=True
-) -> Path:
-    profile = dict(
-        driver="GTiff", width=array.shape[1], height=array.shape[0], count=1, dtype=array.dtype,
-        transform=from_origin(*ORIGIN, res, res), nodata=nodata, compress="deflate",
-    )  # fmt: skip
-    if tiled:
-        profile.update(tiled=True, blockxsize=16, blockysize=16)
-    if crs is not None:
-        profile["crs"] = crs
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
-        with rasterio.open(path, "w", **profile) as dst:
-            dst.write(array, 1)
-    return path
-
-
-def write_boundaries(root: Path, gdf: gpd.GeoDataFrame, name: str = "cities.gpkg") -> Path:
-    path = root / "boundaries" / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.unlink(missing_ok=True)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "'crs' was not provided", UserWarning)
-        gdf.to_file(path, layer="cities", driver="GPKG")
-    return path
-
-
-def write_tiny(root: Path) -> Path:
-    """Write the tiny dataset and its configuration under ``root``; return the configuration."""
-    write_boundaries(root, boundaries_frame())
-    for year in YEARS:
-        write_raster(root / "rasters" / f"clcd_{year}.tif", landcover(year), nodata=0)
-        write_raster(root / "rasters" / f"vnl2_{year}.tif", nightlight(year))
-    (root / "population.csv").write_text(POPULATION, encoding="utf-8")
-    config = root / "urbanshrink.toml"
-    config.write_text(CONFIG, encoding="utf-8")
-    return config
-
-
-def edit_config(root: Path, old: str, new: str) -> None:
-    config = root / "urbanshrink.toml"
-    text = config.read_text(encoding="utf-8")
-    assert old in text, old
-    config.write_text(text.replace(old, new, 1), encoding="utf-8")
+# --- the tiny dataset's tiles, and its output folder ----------------------------------------
 
 
 def tiff_tiles(path: Path) -> list[tuple[int, int]]:
@@ -204,44 +92,6 @@ def hash_tree(folder: Path) -> dict[str, str]:
         for p in sorted(folder.rglob("*"))
         if p.is_file() and p.relative_to(folder).parts[0] != CHECKPOINT_DIR
     }
-
-
-@pytest.fixture(scope="session")
-def previous_run(tmp_path_factory) -> Path:
-    """Outputs of one successful run of the tiny dataset (copied into every case's folder)."""
-    root = tmp_path_factory.mktemp("tiny")
-    out = root / "out"
-    result = CliRunner().invoke(cli, ["run", str(write_tiny(root)), "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    assert set(export.RUN_OUTPUTS) <= {p.name for p in out.iterdir()}
-    return out
-
-
-@pytest.fixture
-def tiny(tmp_path, previous_run) -> tuple[Path, Path]:
-    """(dataset root, output folder holding a previous run's outputs)."""
-    root = tmp_path / "d"
-    write_tiny(root)
-    out = tmp_path / "out"
-    shutil.copytree(previous_run, out)
-    return root, out
-
-
-def assert_one_line_error(result: Result, *needles: str) -> str:
-    """Exit 2, one ``Error:`` line on stderr containing every needle, and no traceback.
-
-    Stages that finished before the error may have printed their progress lines on stdout.
-    """
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exc_info
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.output
-    line = lines[0]
-    assert line.startswith("Error: "), line
-    assert "Traceback" not in result.output
-    for needle in needles:
-        assert needle in line, f"{needle!r} not in {line!r}"
-    return line
 
 
 # --- the catalogue -------------------------------------------------------------------------
@@ -645,220 +495,6 @@ def test_failure_between_output_files_keeps_the_previous_set(tiny) -> None:
                                           str(out), "--overwrite"])  # fmt: skip
     assert result.exit_code != 0
     assert hash_tree(out) == before
-
-
-# --- fuzzing -------------------------------------------------------------------------------
-
-
-def allowed(call: Callable[[], object], also: tuple[type[Warning], ...] = ()) -> object | None:
-    """The call's result, or None when it raised an UrbanShrinkError; warnings must be ours.
-
-    ``also`` names more warning classes that may pass (GDAL's remarks on odd files).
-    """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            result = call()
-        except UrbanShrinkError as err:
-            assert str(err) and "\n" not in str(err)
-            result = None
-    assert all(issubclass(w.category, (UrbanShrinkWarning, *also)) for w in caught), [
-        str(w.message) for w in caught
-    ]
-    return result
-
-
-VALID = {
-    "boundaries": {"path": "b.gpkg", "id": "adcode", "name": "name"},
-    "rasters": [
-        {"kind": "landcover", "product": "clcd", "path": "lc/clcd_{year}.tif"},
-        {"kind": "nightlight", "product": "vnl2", "path": "ntl/vnl2_{year}.tif",
-         "years": [2010, 2020], "lit_threshold": 0.5},
-    ],
-    "population": {"path": "p.csv", "id": "adcode", "resident": "pop", "interpolate": "linear"},
-    "analysis": {"start": 2010, "end": 2020, "criteria": ["econ_lag"]},
-    "output": {"dir": "out"},
-}  # fmt: skip
-
-scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(-(2**63), 2**63 - 1)
-    | st.floats()
-    | st.text(max_size=12)
-    | st.sampled_from(["{year}", "clcd", "custom", "landcover", "nightlight", "period", "x.tif"])
-)
-values = st.recursive(
-    scalars,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
-                                                                max_size=4),
-    max_leaves=12,
-)  # fmt: skip
-EXTRA_KEYS = {"nodata", "scale", "classes", "builtup_classes", "dtype", "kind", "aliases",
-              "sheet", "encoding", "shrink_rule", "coverage"}  # fmt: skip
-KEYS = sorted(
-    {k for v in VALID.values() for t in (v if isinstance(v, list) else [v]) for k in t}
-    | set(VALID) | EXTRA_KEYS
-)  # fmt: skip
-
-
-def check_config(raw: dict) -> None:
-    # a [population] that is not a table is test_population_section_not_a_table (a known bug)
-    assume(isinstance(raw.get("population", {}), dict))
-
-    def build() -> pipeline.RunConfig:
-        cfg = pipeline.config_from_dict(raw, base=Path("/data"))  # type: ignore[arg-type]
-        for raster in cfg.rasters:  # presets are part of the configuration
-            raster.preset()
-        return cfg
-
-    cfg = allowed(build)
-    assert cfg is None or isinstance(cfg, pipeline.RunConfig)
-
-
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
-@given(st.dictionaries(st.sampled_from([*run_config._SECTIONS, "x"]), values, max_size=6))
-def test_fuzz_config_random_sections(raw) -> None:
-    check_config(raw)
-
-
-@pytest.mark.parametrize("population", [[[1, 2]], "ab", 5])
-def test_population_section_not_a_table(population) -> None:
-    with pytest.raises(UrbanShrinkError, match=r"\[population\].*is not a table"):
-        pipeline.config_from_dict({**VALID, "population": population}, base=Path("/data"))
-
-
-@st.composite
-def mutated_configs(draw) -> dict:
-    """A valid configuration with a few keys replaced, added or dropped at random."""
-    raw = {k: [dict(r) for r in v] if isinstance(v, list) else dict(v) for k, v in VALID.items()}
-    for _ in range(draw(st.integers(1, 3))):
-        section = draw(st.sampled_from(sorted(raw)))
-        tables = raw[section] if isinstance(raw[section], list) else [raw[section]]
-        table = draw(st.sampled_from(tables))
-        key = draw(st.sampled_from(KEYS))
-        if draw(st.booleans()) or key not in table:
-            table[key] = draw(values)
-        else:
-            del table[key]
-    return raw
-
-
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
-@given(mutated_configs())
-@example({**VALID, "rasters": [{"kind": "landcover", "product": "clcd", "path": "a{year}",
-                                "classes": 5}]})  # fmt: skip
-@example({**VALID, "population": {**VALID["population"], "aliases": 5}})
-def test_fuzz_config_mutations(raw) -> None:
-    check_config(raw)
-
-
-@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
-@given(st.text(max_size=300) | st.sampled_from([CONFIG, CONFIG.replace("]", "", 1)]))
-def test_fuzz_load_config_random_text(tmp_path_factory, text) -> None:
-    path = tmp_path_factory.getbasetemp() / "fuzz.toml"
-    path.write_text(text, encoding="utf-8", errors="surrogatepass")
-    cfg = allowed(lambda: pipeline.load_config(path))
-    assert cfg is None or isinstance(cfg, pipeline.RunConfig)
-
-
-@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    data=st.binary(max_size=300)
-    | st.sampled_from([b"{}", b'{"type": "FeatureCollection", "features": []}',
-                       b'{"type": "Point", "coordinates": [1, 2]}', b"SQLite format 3\x00"]),
-    suffix=st.sampled_from([".gpkg", ".geojson", ".shp", ".json", ".csv"]),
-)  # fmt: skip
-def test_fuzz_boundaries_random_bytes(tmp_path_factory, data, suffix) -> None:
-    path = tmp_path_factory.mktemp("fuzz_vector") / f"b{suffix}"
-    path.write_bytes(data)
-    if suffix == ".shp":  # a shapefile without its .shx / .dbf, then with random ones
-        (path.with_suffix(".dbf")).write_bytes(data[::-1])
-    # pyogrio passes GDAL's remarks on as RuntimeWarning ("Selecting ',' as CSV field separator")
-    gdf = allowed(lambda: read_boundaries(path, id_field="adcode"), also=(RuntimeWarning,))
-    assert gdf is None or isinstance(gdf, gpd.GeoDataFrame)
-
-
-GEOMETRIES = st.sampled_from([
-    box(0, 0, 1, 1),
-    Polygon([(0, 0), (1, 1), (1, 0), (0, 1)]),  # bow-tie: repaired
-    Polygon([(0, 0), (1, 0), (2, 0)]),  # zero area
-    Polygon(),
-    Point(0, 0),
-    LineString([(0, 0), (1, 1)]),
-    box(0, 0, 1, 1).union(box(2, 2, 3, 3)),
-    box(0, 0, 1, 1).union(LineString([(2, 2), (3, 3)])),  # a GeometryCollection
-    None,
-])  # fmt: skip
-IDS = st.one_of(
-    st.none(), st.integers(-5, 5), st.floats(allow_infinity=False), st.text(max_size=3),
-    st.sampled_from(["230100", "230100 ", "", " ", "1.0"]),
-)  # fmt: skip
-
-
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
-@given(rows=st.lists(st.tuples(IDS, GEOMETRIES), max_size=5), crs=st.sampled_from([None, 4326]))
-@example(rows=[(1, box(0, 0, 1, 1)), (1.0, box(0, 0, 1, 1))], crs=4326)
-@example(rows=[("", box(0, 0, 1, 1))], crs=4326)
-def test_fuzz_boundaries_frames(rows, crs) -> None:
-    gdf = gpd.GeoDataFrame(
-        {"adcode": pd.Series([r[0] for r in rows], dtype=object)},
-        geometry=gpd.GeoSeries([r[1] for r in rows], crs=crs),
-    )
-    out = allowed(lambda: read_boundaries(gdf, id_field="adcode"))
-    if out is None:
-        return
-    assert isinstance(out, gpd.GeoDataFrame) and list(out.columns[:1]) == ["city_id"]
-    ids = out["city_id"]
-    assert ids.map(lambda v: isinstance(v, str) and v.strip() == v and v != "").all()
-    assert ids.is_unique
-    kinds = set(out.geometry.dropna().geom_type)
-    assert kinds <= {"Polygon", "MultiPolygon"}, kinds
-
-
-# population: test_population.py fuzzes CSV bytes and text; add encodings and Excel cells.
-CELLS = st.one_of(
-    st.none(), st.integers(-(10**12), 10**12), st.floats(allow_nan=True, allow_infinity=False),
-    st.booleans(), st.text(st.characters(min_codepoint=32, exclude_categories=["Cs"]), max_size=6),
-    st.dates(), st.sampled_from(["1,058,665", "约100万"]),
-)  # fmt: skip
-CODECS = ["utf-16", "utf-16-le", "utf-32", "latin-1", "idna", "rot13", "hex", "nope", "big5"]
-
-
-@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    header=st.lists(st.sampled_from(["adcode", "year", "pop_resident", "popu_2010", ""]),
-                    min_size=1, max_size=4),
-    rows=st.lists(st.lists(CELLS, max_size=4), max_size=4),
-    sheet=st.none() | st.integers(-1, 2) | st.sampled_from(["Sheet", "x"]),
-    wide=st.booleans(),
-)  # fmt: skip
-def test_fuzz_population_excel_cells(tmp_path_factory, header, rows, sheet, wide) -> None:
-    path = tmp_path_factory.getbasetemp() / "fuzz_cells.xlsx"
-    book = openpyxl.Workbook()
-    book.active.append(header)
-    for row in rows:
-        book.active.append(row)
-    book.save(path)
-    spec = PopulationSpec(path, sheet=sheet, **({"year": None, "resident": "popu_{year}"}
-                                               if wide else {}))  # fmt: skip
-    out = allowed(lambda: read_population(spec))
-    assert out is None or list(out.columns[:2]) == ["city_id", "year"]
-
-
-@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
-@given(text=st.text(max_size=60), write=st.sampled_from(CODECS[:5]),
-       read=st.none() | st.sampled_from(CODECS))  # fmt: skip
-@example(text=POPULATION, write="utf-16-le", read=None)
-@example(text="adcode,year,pop_resident\n" + "a" * 70 + ",2010,1", write="utf-8", read="idna")
-def test_fuzz_population_encodings(tmp_path_factory, text, write, read) -> None:
-    path = tmp_path_factory.getbasetemp() / "fuzz_enc.csv"
-    try:
-        path.write_bytes(text.encode(write))
-    except UnicodeError:  # not every text can be written in every codec
-        return
-    out = allowed(lambda: read_population(PopulationSpec(path, encoding=read)))
-    assert out is None or list(out.columns[:2]) == ["city_id", "year"]
 
 
 def test_rerun_leaves_no_temporary_file(tiny, previous_run) -> None:

@@ -1,3 +1,4 @@
+# Integration tests: the package as a whole, built into a wheel and installed; not one module.
 """A wheel that works on its own: built, installed in a fresh environment, the demo runs.
 
 The fresh environment gets its third-party packages through a ``.pth`` line to this venv's

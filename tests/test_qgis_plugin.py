@@ -1,4 +1,4 @@
-"""The "Urban shrinkage" Processing provider, through real QGIS (qgis_process and QGIS's Python).
+"""qgis_plugin/: the "Urban shrinkage" Processing provider through real QGIS (qgis_process, Python).
 
 The plugin is installed by ``urbanshrink qgis-plugin install`` into a temporary profile
 (``QGIS_CUSTOM_CONFIG_PATH``); QGIS runs headless (``QT_QPA_PLATFORM=offscreen``). Skipped only
@@ -23,7 +23,7 @@ from rasterio.transform import from_origin
 
 from urbanshrink_gis.cli import cli
 from urbanshrink_gis.demo import write_demo_data
-from urbanshrink_gis.qgis_install import PLUGIN_NAME, install_plugin
+from urbanshrink_gis.qgis_install import PLUGIN_NAME
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 DRIVER = Path(__file__).with_name("qgis_algorithm.py")
@@ -66,21 +66,6 @@ def _qgis_process(profile: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [QGIS_PROCESS, *args], capture_output=True, text=True, env=_env(profile), timeout=600
     )
-
-
-def test_install_keeps_other_settings_and_refuses_a_path_as_profile(tmp_path):
-    ini = tmp_path / "profiles" / "work" / "QGIS" / "QGIS3.ini"
-    ini.parent.mkdir(parents=True)
-    ini.write_text("[General]\nlocale%5CuserLocale=zh_CN\n\n[PythonPlugins]\nother=true\n")
-    target = install_plugin("work", profiles_path=tmp_path / "profiles")
-    assert (target / "metadata.txt").exists() and not (target / "__pycache__").exists()
-    text = ini.read_text(encoding="utf-8")
-    assert "locale%5CuserLocale=zh_CN" in text and "other=true" in text
-    assert "urbanshrink=true" in text
-    again = install_plugin("work", profiles_path=tmp_path / "profiles")  # replaces, no mix
-    assert again == target and not list(target.parent.glob(".urbanshrink-*"))
-    result = CliRunner().invoke(cli, ["qgis-plugin", "install", "--profile", "../x"])
-    assert result.exit_code == 2 and "is not a profile name" in result.output
 
 
 def test_the_plugin_never_imports_the_heavy_stack():

@@ -1,3 +1,5 @@
+"""export/cog.py: COGs and their QGIS styles: class colours and names, ramps, overwrite, failure."""
+
 import math
 import xml.etree.ElementTree as ET
 

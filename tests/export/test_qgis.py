@@ -1,3 +1,4 @@
+# Integration tests: the demo run's outputs (every stage) opened in real QGIS, not one module.
 """Real QGIS (Debian's qgis/python3-qgis, installed by the Makefile) opens the outputs."""
 
 import json

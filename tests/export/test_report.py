@@ -1,3 +1,5 @@
+"""export/report/: the HTML report and its charts: self-contained, rerun byte-identical, the run."""
+
 import re
 import warnings
 

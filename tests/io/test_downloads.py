@@ -1,3 +1,4 @@
+# Tests of the test helper tests/downloads.py (no module of the package): its files are right.
 """The real-shaped fixtures of tests/downloads.py against ../shared/PRODUCTS.md and brute force."""
 
 from __future__ import annotations

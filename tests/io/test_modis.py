@@ -1,4 +1,4 @@
-"""MCD12Q1 HDF4 tiles converted to GeoTIFF: values, fill, georeferencing, errors, zonal stats."""
+"""io/modis.py: MCD12Q1 HDF4 tiles to GeoTIFF: values, fill, georeferencing, errors, zonal stats."""
 
 from __future__ import annotations
 
@@ -10,29 +10,28 @@ import rasterio
 from pyproj import CRS, Transformer
 from shapely.geometry import box
 
-from hdf4_files import GRID_NORTH, GRID_WEST, TILE_METRES, struct_metadata, write_mcd12q1
+from hdf4_files import (
+    GRID_NORTH,
+    GRID_WEST,
+    PIXEL,
+    TILE,
+    TILE_METRES,
+    classes,
+    struct_metadata,
+    write_mcd12q1,
+)
 from urbanshrink_gis.errors import RasterError
 from urbanshrink_gis.io import hdf4_to_geotiff, modis_tile_bounds
 from urbanshrink_gis.io.modis import MODIS_SINUSOIDAL, describe_hdf4, tile_bounds
-from urbanshrink_gis.io.series import check_series_values, resolve_series
 from urbanshrink_gis.products.presets import get_product
 from urbanshrink_gis.zonal.engine import zonal_stats
 
 pytest.importorskip("pyhdf", reason="pyhdf writes the test HDF4 tiles")
 
-PIXEL = 463.3127165
 R = 6371007.181
-TILE = "MCD12Q1.A2020001.h27v05.061.2022169161028.hdf"
+
+
 EAST = "MCD12Q1.A2020001.h28v05.061.2022169161107.hdf"
-
-
-def classes(seed=0):
-    """A 2400 x 2400 LC_Type1 array: classes 1-17 at random, a built-up block and some fill."""
-    rng = np.random.default_rng(seed)
-    a = rng.integers(1, 18, (2400, 2400), dtype=np.uint8)
-    a[1000:1010, 500:520] = 13
-    a[:3, :] = 255
-    return a
 
 
 @pytest.fixture
@@ -176,18 +175,6 @@ def test_zonal_stats_reads_the_geotiff(tile, tmp_path, make_zones):
     assert got.loc["a", "area_km2_13"] == pytest.approx(want[13] * PIXEL**2 / 1e6, rel=1e-6)
 
 
-@pytest.fixture
-def no_pixel_read(monkeypatch):
-    """pyhdf's SDS.get (the one call reading a layer's pixels) fails the test."""
-    from pyhdf.SD import SDS
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("a pixel was read")
-
-    monkeypatch.setattr(SDS, "get", refuse)
-    return monkeypatch
-
-
 def test_describing_a_tile_reads_no_pixel_and_matches_its_geotiff(tile, tmp_path, no_pixel_read):
     path = write_mcd12q1(tmp_path / TILE, classes(), h=27, v=5, scale_factor=0.5)
     described = describe_hdf4(path, tmp_path / "tif")
@@ -211,55 +198,3 @@ def test_describing_a_bad_tile_is_one_line(tmp_path, no_pixel_read, write, match
     with pytest.raises(RasterError, match=match) as err:
         describe_hdf4(write(tmp_path / TILE), tmp_path / "tif")
     assert "\n" not in str(err.value) and not (tmp_path / "tif").exists()
-
-
-def test_a_series_of_tiles_is_converted_only_when_its_values_are_checked(tmp_path, no_pixel_read):
-    tiles = tmp_path / "MCD12Q1"
-    tiles.mkdir()
-    files = {y: (str(write_mcd12q1(tiles / TILE.replace("2020", str(y), 1), classes(y),
-                                   h=27, v=5)),) for y in (2010, 2020)}  # fmt: skip
-    folder = tmp_path / "cache"
-    series = resolve_series(files, get_product("mcd12q1"), label="lc", folder=folder,
-                            check_values=False)  # fmt: skip
-    assert not list(folder.glob("*.tif"))  # only the mosaics' VRTs, no pixel
-    no_pixel_read.undo()
-    checked = check_series_values(series)
-    assert len(list(folder.glob("*.tif"))) == 2
-    with rasterio.open(checked.path(2020)) as ds:
-        np.testing.assert_array_equal(ds.read(1), classes(2020))
-
-
-def test_a_run_failing_validation_converts_no_tile(tmp_path, no_pixel_read):
-    """A short disk stops the run after the tiles were found, before any was converted."""
-    import shutil
-
-    from click.testing import CliRunner
-
-    from urbanshrink_gis.cli import cli
-
-    (tmp_path / "MCD12Q1").mkdir()
-    for year in (2010, 2020):
-        write_mcd12q1(tmp_path / "MCD12Q1" / TILE.replace("2020", str(year), 1), classes(year),
-                      h=27, v=5)  # fmt: skip
-    xmin, _, _, ymax = tile_bounds(TILE)
-    zone = box(xmin + 480 * PIXEL, ymax - 1030 * PIXEL, xmin + 540 * PIXEL, ymax - 990 * PIXEL)
-    import geopandas as gpd
-
-    gpd.GeoDataFrame({"adcode": ["1"]}, geometry=[zone], crs=MODIS_SINUSOIDAL).to_file(
-        tmp_path / "zones.gpkg", layer="zones", driver="GPKG"
-    )
-    (tmp_path / "pop.csv").write_text("adcode,year,pop\n1,2010,100\n1,2020,90\n", "utf-8")
-    (tmp_path / "run.toml").write_text(
-        '[boundaries]\npath = "zones.gpkg"\nid = "adcode"\n\n'
-        '[[rasters]]\nkind = "landcover"\nproduct = "mcd12q1"\n'
-        'path = "MCD12Q1/MCD12Q1.A{year}001.h??v??.061.*.hdf"\n\n'
-        '[population]\npath = "pop.csv"\nid = "adcode"\nyear = "year"\nresident = "pop"\n\n'
-        "[analysis]\nstart = 2010\nend = 2020\n",
-        encoding="utf-8",
-    )
-    real = shutil.disk_usage
-    no_pixel_read.setattr(shutil, "disk_usage", lambda p: real(p)._replace(free=4096))
-    out = tmp_path / "out"
-    result = CliRunner().invoke(cli, ["run", str(tmp_path / "run.toml"), "--out", str(out)])
-    assert result.exit_code == 2 and "has 0.00 MB free" in result.output, result.output
-    assert not out.exists()  # no OUT/.checkpoints, no GeoTIFF

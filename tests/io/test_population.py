@@ -1,12 +1,15 @@
+"""io/population.py: census tables (CSV, Excel; long, wide; encodings) read and interpolated."""
+
 import math
 
 import numpy as np
+import openpyxl
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from conftest import CHINA_CENSUS, requires_shared
+from conftest import CHINA_CENSUS, POPULATION, allowed, requires_shared
 from urbanshrink_gis.errors import ConfigError, PopulationError
 from urbanshrink_gis.io.population import (
     MUNICIPALITY_ALIASES,
@@ -468,3 +471,51 @@ def test_fuzz_malformed_csv(tmp_path_factory, text, spec, encoding):
     path = tmp_path_factory.getbasetemp() / "fuzz_text.csv"
     path.write_bytes(text.encode(encoding))
     read_or_population_error(str(path), spec)
+
+
+# --- fuzz: Excel cells and encodings (random CSV bytes and text above) -----------------------
+
+EXCEL_CELLS = st.one_of(
+    st.none(), st.integers(-(10**12), 10**12), st.floats(allow_nan=True, allow_infinity=False),
+    st.booleans(), st.text(st.characters(min_codepoint=32, exclude_categories=["Cs"]), max_size=6),
+    st.dates(), st.sampled_from(["1,058,665", "约100万"]),
+)  # fmt: skip
+
+
+CODECS = ["utf-16", "utf-16-le", "utf-32", "latin-1", "idna", "rot13", "hex", "nope", "big5"]
+
+
+@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    header=st.lists(st.sampled_from(["adcode", "year", "pop_resident", "popu_2010", ""]),
+                    min_size=1, max_size=4),
+    rows=st.lists(st.lists(EXCEL_CELLS, max_size=4), max_size=4),
+    sheet=st.none() | st.integers(-1, 2) | st.sampled_from(["Sheet", "x"]),
+    wide=st.booleans(),
+)  # fmt: skip
+def test_fuzz_population_excel_cells(tmp_path_factory, header, rows, sheet, wide) -> None:
+    path = tmp_path_factory.getbasetemp() / "fuzz_cells.xlsx"
+    book = openpyxl.Workbook()
+    book.active.append(header)
+    for row in rows:
+        book.active.append(row)
+    book.save(path)
+    spec = PopulationSpec(path, sheet=sheet, **({"year": None, "resident": "popu_{year}"}
+                                               if wide else {}))  # fmt: skip
+    out = allowed(lambda: read_population(spec))
+    assert out is None or list(out.columns[:2]) == ["city_id", "year"]
+
+
+@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
+@given(text=st.text(max_size=60), write=st.sampled_from(CODECS[:5]),
+       read=st.none() | st.sampled_from(CODECS))  # fmt: skip
+@example(text=POPULATION, write="utf-16-le", read=None)
+@example(text="adcode,year,pop_resident\n" + "a" * 70 + ",2010,1", write="utf-8", read="idna")
+def test_fuzz_population_encodings(tmp_path_factory, text, write, read) -> None:
+    path = tmp_path_factory.getbasetemp() / "fuzz_enc.csv"
+    try:
+        path.write_bytes(text.encode(write))
+    except UnicodeError:  # not every text can be written in every codec
+        return
+    out = allowed(lambda: read_population(PopulationSpec(path, encoding=read)))
+    assert out is None or list(out.columns[:2]) == ["city_id", "year"]

@@ -1,3 +1,4 @@
+# Integration tests: real-shaped downloads end to end through `urbanshrink run`, not one module.
 """Files shaped like today's downloads go through ``urbanshrink run`` unchanged, to known values.
 
 The fixtures (tests/downloads.py) copy the producers' names, archives, tiles, dtypes, fills,

@@ -1,3 +1,5 @@
+"""metrics/change.py: per-pixel built-up change, night-light change and trends, in windows."""
+
 import itertools
 
 import hypothesis.strategies as st

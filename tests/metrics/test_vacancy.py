@@ -1,4 +1,4 @@
-"""Built-up in the dark on two grids: land cover (projected, fine) and light (geographic)."""
+"""metrics/vacancy.py: built-up in the dark from a projected land cover and a geographic light."""
 
 import geopandas as gpd
 import numpy as np

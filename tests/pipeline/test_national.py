@@ -1,3 +1,4 @@
+# Integration tests: the national check, end to end over every stage, not one module.
 """The real 375 prefecture-level boundaries and the 2010/2020 census, with generated coarse
 national rasters: the national counts the issues quote come back."""
 

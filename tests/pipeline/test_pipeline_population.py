@@ -1,9 +1,10 @@
+# Integration tests: population series and weights end to end through the run, not one module.
 """A population raster series and population weights for night light, through `urbanshrink run`.
 
 The demo's real boundaries and seeded rasters, plus seeded population rasters on a 1′ grid:
 the light is on the harmonized DMSP 30″ grid, so the weights are warped onto it (nearest).
 Columns of the run are checked against direct calls of the zonal engine, whose statistics are
-checked against brute force and exactextract in ``test_zonal_weights``.
+checked against brute force and exactextract in ``zonal/test_engine.py``.
 """
 
 from __future__ import annotations

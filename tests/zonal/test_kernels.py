@@ -1,4 +1,4 @@
-"""The ahead-of-time kernels: built, current, and equal to numba's JIT of the same code."""
+"""zonal/_kernels.py: the ahead-of-time kernels built, current, equal to numba's JIT of them."""
 
 from __future__ import annotations
 

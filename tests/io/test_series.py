@@ -1,4 +1,4 @@
-"""Which files make a year: {year} patterns with wildcards, explicit paths, archives."""
+"""io/series.py: the files of a year ({year} patterns, explicit paths, archives) and their tiles."""
 
 from __future__ import annotations
 
@@ -9,8 +9,15 @@ import pytest
 import rasterio
 from rasterio.transform import from_origin
 
+from hdf4_files import TILE, classes, write_mcd12q1
 from urbanshrink_gis.errors import ConfigError, RasterError
-from urbanshrink_gis.io.series import find_files, read_tiles, year_of_files
+from urbanshrink_gis.io.series import (
+    check_series_values,
+    find_files,
+    read_tiles,
+    resolve_series,
+    year_of_files,
+)
 from urbanshrink_gis.products.presets import get_product
 
 
@@ -98,3 +105,19 @@ def test_a_zip_of_several_tiles_gives_each_tile_and_no_side_file(tmp_path):
         f"/vsizip/{archive}/tiles/N30_50_2020LC030.tif",
     ]
     assert all(t.crs.to_epsg() == 32650 and t.nodata == 0 for t in tiles)
+
+
+def test_a_series_of_tiles_is_converted_only_when_its_values_are_checked(tmp_path, no_pixel_read):
+    tiles = tmp_path / "MCD12Q1"
+    tiles.mkdir()
+    files = {y: (str(write_mcd12q1(tiles / TILE.replace("2020", str(y), 1), classes(y),
+                                   h=27, v=5)),) for y in (2010, 2020)}  # fmt: skip
+    folder = tmp_path / "cache"
+    series = resolve_series(files, get_product("mcd12q1"), label="lc", folder=folder,
+                            check_values=False)  # fmt: skip
+    assert not list(folder.glob("*.tif"))  # only the mosaics' VRTs, no pixel
+    no_pixel_read.undo()
+    checked = check_series_values(series)
+    assert len(list(folder.glob("*.tif"))) == 2
+    with rasterio.open(checked.path(2020)) as ds:
+        np.testing.assert_array_equal(ds.read(1), classes(2020))

@@ -1,8 +1,17 @@
+"""pipeline/run.py: the whole job on the bundled demo; the demo's folder checked before writing.
+
+The demo (session fixture ``demo_run``) is generated with a known truth (data/truth.csv): the
+classes, the built-up growth and the dark new district come back.
+"""
+
+import shutil
+
 import pandas as pd
 import pytest
 
+from conftest import assert_one_line_error, cli_run, full_tree
 from urbanshrink_gis import pipeline
-from urbanshrink_gis.errors import ConfigError, OutputExistsError, RasterError
+from urbanshrink_gis.errors import OutputExistsError
 
 
 def test_demo_recovers_the_generators_truth(demo_run):
@@ -37,85 +46,12 @@ def test_demo_writes_every_output_and_refuses_to_overwrite(demo_run):
         pipeline.run_demo(out)
 
 
-def test_demo_measures_both_scopes_and_anshan_grows_in_town(demo_run):
-    """鞍山 (210300) loses residents (-8.8 %, census) while its urban residents grow: a paradox
-    city as a prefecture, a growing one in its urban footprint."""
-    result, out = demo_run
-    prefecture, urban = (one.cities.set_index("city_id") for one in result.scopes)
-    assert prefecture.loc["210300", "class"] == "shrinking_expanding"
-    assert urban.loc["210300", "class"] == "growing_expanding"
-    assert urban.loc["210300", "pop_change_pct"] > 0 > prefecture.loc["210300", "pop_change_pct"]
-    assert (urban["footprint_km2"].dropna() < urban["builtup_km2_start"].dropna() * 2).all()
-    scopes = pd.read_csv(out / "scopes.csv", index_col=0)
-    assert list(scopes.index) == ["prefecture", "urban"]
-    assert scopes.loc["urban", "shrinking"] < scopes.loc["prefecture", "shrinking"]
-    assert set(pd.read_csv(out / "city_year_urban.csv")["scope"]) == {"urban"}
-
-
 def test_city_year_is_long_with_population(demo_run):
     result, _ = demo_run
     cy = result.city_year
     assert list(cy.columns[:2]) == ["city_id", "year"]
     assert {"builtup_km2", "ntl_sum", "lit_km2", "pop_resident"} <= set(cy.columns)
     assert not cy.duplicated(["city_id", "year"]).any()
-
-
-def write_config(tmp_path, text):
-    path = tmp_path / "run.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-BASE = """
-[boundaries]
-path = "b.gpkg"
-id = "adcode"
-
-[[rasters]]
-kind = "nightlight"
-product = "vnl2"
-path = "ntl/vnl2_{year}.tif"
-
-[analysis]
-start = 2010
-end = 2020
-"""
-
-
-def test_config_paths_are_relative_to_the_file(tmp_path):
-    cfg = pipeline.load_config(write_config(tmp_path, BASE))
-    assert cfg.boundaries.path == tmp_path / "b.gpkg"
-    assert cfg.rasters[0].path == str(tmp_path / "ntl" / "vnl2_{year}.tif")
-    assert cfg.analysis.start == 2010
-
-
-@pytest.mark.parametrize(
-    ("edit", "message"),
-    [
-        (
-            ("[analysis]", "[analysis]\nshrink_rul = 'period'"),
-            "unknown key 'shrink_rul'.*'shrink_rule'",
-        ),
-        (("end = 2020", "end = 'soon'"), "'soon' is a str, not int"),
-        (("end = 2020", "end = 2000"), "end year 2000 is not after start year 2010"),
-        (('product = "vnl2"', 'product = "vnl2"\nkidn = 1'), "unknown key 'kidn'.*'kind'"),
-        (('path = "ntl/vnl2_{year}.tif"', 'path = "ntl/vnl2.tif"'), "has no \\{year\\}"),
-        (("[boundaries]", "[boundary]"), "unknown key 'boundary'.*'boundaries'"),
-    ],
-)
-def test_config_errors_name_the_key_and_the_fix(tmp_path, edit, message):
-    text = BASE.replace(*edit, 1)
-    with pytest.raises(ConfigError, match=message):
-        pipeline.load_config(write_config(tmp_path, text))
-
-
-def test_discover_years_and_missing_pattern(tmp_path):
-    for year in (2012, 2016):
-        (tmp_path / f"vnl2_{year}.tif").write_bytes(b"")
-    (tmp_path / "vnl2_20x6.tif").write_bytes(b"")
-    assert pipeline.discover_years(str(tmp_path / "vnl2_{year}.tif")) == (2012, 2016)
-    with pytest.raises(RasterError, match="no file matches"):
-        pipeline.raster_series(str(tmp_path / "dmsp_{year}.tif"))
 
 
 def test_demo_finds_the_dark_new_district(demo_run):
@@ -186,3 +122,32 @@ def test_demo_writes_the_sensitivity_table(demo_run):
     assert "sensitivity" in [name for name, _ in pyogrio.list_layers(out / "urbanshrink.gpkg")]
     page = (out / "report" / "report.html").read_text(encoding="utf-8")
     assert "<h2>Sensitivity</h2>" in page
+
+
+# --- the demo's folder, checked before its dataset is written ------------------------------
+
+
+def test_dangling_symlink_as_the_demos_out_is_refused(tmp_path):
+    link = tmp_path / "demo"
+    link.symlink_to(tmp_path / "gone")
+    assert_one_line_error(cli_run("run", "--out", link), str(link), "symbolic link")
+    assert not (tmp_path / "gone").exists()
+
+
+@pytest.mark.parametrize("taken", ["data/rasters", "data", ".checkpoints", "rasters"])
+def test_the_demo_checks_its_folder_before_writing_its_dataset(tmp_path, taken):
+    out = tmp_path / "demo"
+    (out / taken).parent.mkdir(parents=True, exist_ok=True)
+    (out / taken).write_text("the user's own file")
+    before = full_tree(out)
+    result = cli_run("run", "--out", out)
+    assert_one_line_error(result, f"{(out / taken).as_posix()} is a file where an output folder")
+    assert full_tree(out) == before
+
+
+def test_the_demo_on_a_short_disk_writes_nothing(tmp_path, monkeypatch):
+    real = shutil.disk_usage
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: real(p)._replace(free=2**20))
+    result = cli_run("run", "--out", tmp_path / "demo")
+    assert_one_line_error(result, str(tmp_path), "has 1 MB free", "about 16 MB")
+    assert not (tmp_path / "demo").exists()

@@ -1,11 +1,7 @@
-"""Nationwide-scale machinery: schedulers give identical results, a Dask cluster on loopback,
-and a run killed with SIGKILL resumes from its checkpoints."""
+"""zonal/parallel.py: every scheduler gives the single-process result, a Dask cluster included."""
 
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +10,7 @@ import pytest
 import rasterio
 from shapely.geometry import box
 
-from urbanshrink_gis import pipeline, zonal_stats_many
-from urbanshrink_gis.demo import write_demo_data
+from urbanshrink_gis import zonal_stats_many
 from urbanshrink_gis.zonal import Engine
 
 STATS = ("count", "sum", "mean", "min", "max", "std", "above_km2", "median")
@@ -173,114 +168,3 @@ def test_unknown_scheduler_is_a_config_error(series):
     zones, paths = series
     with pytest.raises(ConfigError, match="unknown scheduler 'gpu'"):
         zonal_stats_many(zones, paths, ("count",), zone_id="id", engine=Engine(scheduler="gpu"))
-
-
-def _outputs(out: Path) -> dict[str, bytes]:
-    names = ["city_year.csv", "cities.csv", "summary.csv"]
-    return {n: (out / n).read_bytes() for n in names}
-
-
-def test_killed_run_resumes_from_checkpoints_and_ends_identical(tmp_path):
-    data = write_demo_data(tmp_path / "data")
-    reference = tmp_path / "reference"
-    pipeline.run(pipeline.load_config(data.config), out_dir=reference)
-    out = tmp_path / "killed"
-    command = [
-        sys.executable, "-m", "urbanshrink_gis", "-q", "run", str(data.config), "--out", str(out),
-        "--scheduler", "synchronous",
-    ]  # fmt: skip
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    checkpoints = out / ".checkpoints"
-    deadline = time.monotonic() + 120
-
-    def finished() -> set[str]:  # pathlib's "*" also matches the hidden temporaries
-        return {p.name for p in checkpoints.glob("*.pkl") if not p.name.startswith(".")}
-
-    while time.monotonic() < deadline and proc.poll() is None:
-        if checkpoints.exists() and finished():
-            break
-        time.sleep(0.02)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert not (out / "city_year.csv").exists(), "the run finished before it could be killed"
-    done_before = finished()
-    assert done_before
-    result = subprocess.run([*command[:3], "-v", *command[4:]], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    assert f"checkpoints: {len(done_before)} reused" in result.stderr
-    assert not list(checkpoints.glob(".*")), "a temporary checkpoint was left behind"
-    assert _outputs(out) == _outputs(reference)
-
-
-def test_changed_input_recomputes_only_its_units(tmp_path, caplog):
-    data = write_demo_data(tmp_path / "data")
-    config = pipeline.load_config(data.config)
-    folder = tmp_path / "ckpt"
-    first = pipeline.city_year_table(config, checkpoints=folder)
-    before = {p.name for p in folder.glob("*.pkl")}
-    ntl_2015 = tmp_path / "data" / "rasters" / "ntl" / "Harmonized_DN_NTL_2015_simVIIRS.tif"
-    os.utime(ntl_2015, ns=(time.time_ns(), time.time_ns() + 10**9))
-    with caplog.at_level("INFO", logger="urbanshrink_gis.pipeline"):
-        again = pipeline.city_year_table(config, checkpoints=folder)
-    # The 2015 night light feeds two units: its own metrics and the 2015 dark built-up.
-    new_files = {p.name for p in folder.glob("*.pkl")} - before
-    assert {n.rsplit("-", 1)[0] for n in new_files} == {
-        "nightlight-dmsp_harmonized-2015",
-        "dark-2015",
-    }
-    assert f"checkpoints: {len(before) - 2} reused, 2 computed" in caplog.text
-    pd.testing.assert_frame_equal(again, first)
-
-
-def test_changed_setting_recomputes_only_the_units_it_affects(tmp_path, caplog):
-    data = write_demo_data(tmp_path / "data")
-    folder = tmp_path / "ckpt"
-    first = pipeline.city_year_table(pipeline.load_config(data.config), checkpoints=folder)
-    before = {p.name for p in folder.glob("*.pkl")}
-    text = data.config.read_text()
-    edited = text.replace(
-        'product = "dmsp_harmonized"', 'lit_threshold = 9.0\nproduct = "dmsp_harmonized"'
-    )
-    assert edited != text
-    data.config.write_text(edited)
-    with caplog.at_level("INFO", logger="urbanshrink_gis.pipeline"):
-        again = pipeline.city_year_table(pipeline.load_config(data.config), checkpoints=folder)
-    # The lit threshold decides the night-light units and the dark built-up, not the land cover.
-    new_files = {p.name for p in folder.glob("*.pkl")} - before
-    assert {n.rsplit("-", 1)[0] for n in new_files} == {
-        f"{unit}-{year}"
-        for unit in ("nightlight-dmsp_harmonized", "dark")
-        for year in (2010, 2015, 2020)
-    }
-    assert f"checkpoints: {len(before) - 6} reused, 6 computed" in caplog.text
-    pd.testing.assert_series_equal(again["builtup_km2"], first["builtup_km2"])
-    assert (again["lit_km2"] <= first["lit_km2"]).all()
-    assert (again["lit_km2"] < first["lit_km2"]).any()
-
-
-def test_new_builtup_goes_through_checkpoints_with_progress(tmp_path, caplog):
-    from urbanshrink_gis import read_boundaries
-
-    config = pipeline.load_config(write_demo_data(tmp_path / "data").config)
-    b = config.boundaries
-    boundaries = read_boundaries(b.path, id_field=b.id, layer=b.layer)
-    folder = tmp_path / "ckpt"
-    series = pipeline.resolve_sources(config, boundaries, folder=tmp_path / "sources")
-    events = []
-
-    def table():
-        return pipeline.new_builtup_table(
-            config, boundaries, series, checkpoints=folder, progress=lambda *e: events.append(e)
-        )
-
-    first = table()
-    assert [p.name.rsplit("-", 1)[0] for p in folder.glob("*.pkl")] == ["new-builtup"]
-    totals = {total for stage, _, total in events if stage == "new built-up"}
-    assert len(totals) == 1 and totals.pop() > 1  # bands of rows: a bar that moves
-    assert first["new_builtup_km2"].gt(0).any()
-    events.clear()
-    with caplog.at_level("INFO", logger="urbanshrink_gis.pipeline"):
-        again = table()
-    assert "checkpoints: new built-up reused" in caplog.text
-    assert events == [("new built-up", 1, 1)]  # the stage still ends (one line in a log)
-    pd.testing.assert_frame_equal(again, first)

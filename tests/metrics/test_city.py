@@ -1,4 +1,4 @@
-"""Night-light area sums, population-weighted light and gridded population per city and year."""
+"""metrics/city.py: night-light area sums, population-weighted light and gridded population."""
 
 from __future__ import annotations
 
