@@ -20,7 +20,6 @@ STATS = ("count", "sum", "mean", "min", "max", "std", "above_km2", "median")
 def series(tmp_path_factory):
     """Three years of a 700 x 900 float raster (several bands of rows) and 12 zones."""
     import geopandas as gpd
-    import rasterio
     from rasterio.transform import from_origin
 
     folder = tmp_path_factory.mktemp("series")

@@ -61,6 +61,7 @@ VACANCY_CLASSES: tuple[ClassInfo, ...] = (
     ClassInfo(5, "new built-up, dark", "#2d004b"),
 )
 _OLD_LIT, _OLD_DARK, _NEW_LIT, _NEW_DARK = 2, 3, 4, 5
+_FLOAT32_EXACT = tuple(np.dtype(t) for t in ("float32", "uint8", "int8", "uint16", "int16"))
 _BLOCK_PIXELS = 1 << 22
 
 
@@ -205,11 +206,13 @@ def _lit(
     ntl = source.nightlight_product
     fill = band_nodata(ds, ntl.band, ntl.nodata)
     height, width = int(window.height), int(window.width)
+    # float32 holds float32 and 16-bit integer light exactly: the same values, warped faster
+    exact = np.dtype(ds.dtypes[ntl.band - 1]) in _FLOAT32_EXACT
     with WarpedVRT(
         ds, crs=crs, transform=transform, width=width, height=height, src_nodata=fill,
-        nodata=np.nan, dtype="float64", resampling=Resampling.nearest,
+        nodata=np.nan, dtype="float32" if exact else "float64", resampling=Resampling.nearest,
     ) as warped:  # fmt: skip
-        light = warped.read(ntl.band)
+        light = warped.read(ntl.band).astype(np.float64)
     scaled = light * ntl.scale + ntl.offset
     return np.isnan(scaled) | (scaled > source.lit_threshold)
 
