@@ -294,11 +294,8 @@ def _quadrant_chart(
         (1, -1): "growing, contracting",
     }
     _corner_notes(ax, notes)
-    ax.set_xlabel("population change (%)")
-    ax.set_ylabel("built-up area change (%)")
-    ax.set_title(f"Population and built-up land{_years(city_year)}")
-    _footnote(fig, table, data, _class_scatter(ax, data, x, y))
-    return fig
+    titles = ("population change (%)", "built-up area change (%)", "Population and built-up land")
+    return _finish_scatter(fig, ax, table, data, (x, y), titles, city_year)
 
 
 def _ntl_chart(
@@ -326,10 +323,29 @@ def _ntl_chart(
         label="equal change",
     )
     _corner_notes(ax, {(1, -1): "more built-up land, less light", (1, 1): "more land, more light"})
-    ax.set_xlabel("built-up area change (%)")
-    ax.set_ylabel("night-light sum change (%)")
-    ax.set_title(f"Night light and built-up land{_years(city_year)}")
-    _footnote(fig, table, data, _class_scatter(ax, data, x, y))
+    titles = (
+        "built-up area change (%)",
+        "night-light sum change (%)",
+        "Night light and built-up land",
+    )
+    return _finish_scatter(fig, ax, table, data, (x, y), titles, city_year)
+
+
+def _finish_scatter(
+    fig: Figure,
+    ax: Axes,
+    table: pd.DataFrame,
+    data: pd.DataFrame,
+    columns: tuple[str, str],
+    titles: tuple[str, str, str],
+    city_year: pd.DataFrame,
+) -> Figure:
+    """Axis labels, the title with the years, the cities drawn by class and the footnote."""
+    xlabel, ylabel, title = titles
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(f"{title}{_years(city_year)}")
+    _footnote(fig, table, data, _class_scatter(ax, data, *columns))
     return fig
 
 
