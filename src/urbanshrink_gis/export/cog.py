@@ -55,7 +55,7 @@ from urbanshrink_gis.io.rasters import reading_env
 from urbanshrink_gis.zonal.engine import Engine
 from urbanshrink_gis.zonal.parallel import decode_threads, map_ordered
 
-__all__ = ["Ramp", "Strips", "qml_path", "write_cog"]
+__all__ = ["Ramp", "Rendered", "Strips", "qml_path", "render", "write_cog"]
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ _RAMPS: dict[str, tuple[str, ...]] = {
 def write_cog(
     path: str | os.PathLike,
     profile_like: DatasetReader | Mapping[str, Any],
-    blocks: Iterable[tuple[Window, np.ndarray]] | Strips,
+    blocks: Iterable[tuple[Window, np.ndarray]] | Strips | Rendered,
     *,
     dtype: str | np.dtype,
     nodata: float | None,
@@ -136,7 +136,8 @@ def write_cog(
     blocks
         ``(window, array)`` pairs covering the grid (as from :mod:`urbanshrink_gis.metrics.change`);
         arrays are cast to ``dtype``. :class:`Strips` are computed strip by strip on
-        ``engine``'s scheduler.
+        ``engine``'s scheduler; :class:`Rendered` strips (from :func:`render`, with the same
+        grid and dtype) are copied as they are.
     dtype
         Band data type (uint8 or uint16 with ``categories``).
     nodata
@@ -194,8 +195,7 @@ def write_cog(
                 where=", ".join(existing),
                 fix="pass --overwrite or choose another output",
             )
-    source = profile_like if isinstance(profile_like, Mapping) else profile_like.profile
-    grid = {key: source[key] for key in ("crs", "transform", "width", "height")}
+    grid = _grid_of(profile_like)
     colours = None if categories is None else _colour_table(categories, nodata)
     names = tuple((c.code, c.name) for c in categories or ())
     band = _Band(description, units, scale, offset, colours, names)
@@ -203,21 +203,24 @@ def write_cog(
         atomic_path(final, overwrite=overwrite) as tmp,
         tempfile.TemporaryDirectory(prefix=temp_prefix(final), dir=final.parent) as work,
     ):
-        profile = {**_SOURCE_OPTIONS, **grid, "count": 1, "dtype": dtype, "nodata": nodata}
-        pixels = profile["width"] * profile["height"]
+        pixels = grid["width"] * grid["height"]
         total = pixels + math.ceil(pixels * _COPY_SHARE)
-        step = max(1, math.ceil(math.sqrt(pixels / _SAMPLE_PIXELS)))
-        parts = _Parts(work, profile, step, keep_sample=ramp is not None)
 
         def done_so_far(done: int, _: int) -> None:
             if progress is not None:
                 progress(done, total)
 
-        written = _write_parts(parts, blocks, engine, done_so_far)
-        mosaic = _mosaic(Path(work) / "source.vrt", [p for p, _ in written], profile, band)
+        rendered = blocks
+        if not isinstance(rendered, Rendered):
+            rendered = render(
+                work, grid, blocks, dtype=dtype, nodata=nodata, keep_sample=ramp is not None,
+                engine=engine, progress=done_so_far,
+            )  # fmt: skip
+        profile = {**grid, "dtype": dtype, "nodata": nodata}
+        mosaic = _mosaic(Path(work) / "source.vrt", rendered.parts, profile, band)
         rasterio.shutil.copy(mosaic, tmp, driver="COG", **_cog_options(dtype, categories))
         done_so_far(total, total)
-    sample = np.concatenate([s for _, s in written])
+    sample = rendered.sample
     pam = None if categories is None else _pam(categories)
     _replace_sidecar(final.with_name(final.name + ".aux.xml"), pam)
     style = None
@@ -229,6 +232,58 @@ def write_cog(
     _replace_sidecar(qml_path(final), style)
     log.info("wrote %s", final)
     return final
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """Blocks already computed into tiled GeoTIFF strips (see :func:`render`).
+
+    ``parts`` are the strips' files in row order, ``vrt`` stacks them (a raster the zonal
+    engine can read), ``sample`` holds the values sampled for a colour ramp (empty unless
+    asked).
+    """
+
+    parts: tuple[Path, ...]
+    vrt: Path
+    sample: np.ndarray
+
+
+def render(
+    folder: str | os.PathLike,
+    profile_like: DatasetReader | Mapping[str, Any],
+    blocks: Iterable[tuple[Window, np.ndarray]] | Strips,
+    *,
+    dtype: str | np.dtype,
+    nodata: float | None,
+    keep_sample: bool = False,
+    block: Mapping[str, int] | None = None,
+    engine: Engine = Engine(),
+    progress: Progress | None = None,
+) -> Rendered:
+    """Compute blocks into tiled GeoTIFF strips in ``folder``, stacked by ``folder/blocks.vrt``.
+
+    The first half of :func:`write_cog`, on its own so that the strips can be read (by the
+    zonal engine, say) before the same pixels become a COG: pass the result as
+    :func:`write_cog`'s ``blocks``. :class:`Strips` are computed strip by strip on
+    ``engine``'s scheduler; ``progress`` is called with (pixels done, pixels in all).
+    ``block`` (``blockxsize``, ``blockysize``) gives the VRT the block shape of the rasters
+    the blocks come from, so that the zonal engine reads it in the same windows as them.
+    """
+    grid = _grid_of(profile_like)
+    dtype = np.dtype(dtype).name
+    profile = {**_SOURCE_OPTIONS, **grid, "count": 1, "dtype": dtype, "nodata": nodata}
+    vrt_profile = {**profile, **(block or {})}
+    step = max(1, math.ceil(math.sqrt(grid["width"] * grid["height"] / _SAMPLE_PIXELS)))
+    parts = _Parts(os.fspath(folder), profile, step, keep_sample)
+    written = _write_parts(parts, blocks, engine, progress or (lambda done, total: None))
+    paths = tuple(Path(p) for p, _ in written)
+    vrt = _mosaic(Path(folder) / "blocks.vrt", paths, vrt_profile)
+    return Rendered(paths, vrt, np.concatenate([s for _, s in written]))
+
+
+def _grid_of(profile_like: DatasetReader | Mapping[str, Any]) -> dict[str, Any]:
+    source = profile_like if isinstance(profile_like, Mapping) else profile_like.profile
+    return {key: source[key] for key in ("crs", "transform", "width", "height")}
 
 
 def qml_path(path: str | os.PathLike) -> Path:
@@ -353,15 +408,20 @@ def _strip_task(
         return parts.write(*rows, blocks.strip(*rows))
 
 
-def _mosaic(path: Path, parts: Sequence[str], profile: dict[str, Any], band: _Band) -> Path:
-    """A VRT stacking the strips (full width, in row order) with the band's metadata."""
+def _mosaic(
+    path: Path, parts: Sequence[Path], profile: dict[str, Any], band: _Band | None = None
+) -> Path:
+    """A VRT stacking the strips (full width, in row order), with the band's metadata if given."""
     width, height, dtype = profile["width"], profile["height"], profile["dtype"]
     root = ET.Element("VRTDataset", rasterXSize=str(width), rasterYSize=str(height))
     ET.SubElement(root, "SRS").text = rasterio.crs.CRS.from_user_input(profile["crs"]).to_wkt()
     ET.SubElement(root, "GeoTransform").text = ", ".join(
         repr(v) for v in Affine(*profile["transform"][:6]).to_gdal()
     )
-    vrt_band = ET.SubElement(root, "VRTRasterBand", dataType=_GDAL_TYPES[dtype], band="1")
+    block = {}
+    if "blockxsize" in profile:  # the VRT's blocks as the source's: the zonal engine's windows
+        block = {"blockXSize": str(profile["blockxsize"]), "blockYSize": str(profile["blockysize"])}
+    vrt_band = ET.SubElement(root, "VRTRasterBand", dataType=_GDAL_TYPES[dtype], band="1", **block)
     if profile["nodata"] is not None:
         ET.SubElement(vrt_band, "NoDataValue").text = repr(float(profile["nodata"]))
     for part in parts:
@@ -369,13 +429,14 @@ def _mosaic(path: Path, parts: Sequence[str], profile: dict[str, Any], band: _Ba
             row = round((ds.transform.f - profile["transform"].f) / profile["transform"].e)
             rect = {"xOff": "0", "xSize": str(ds.width), "ySize": str(ds.height)}
         source = ET.SubElement(vrt_band, "SimpleSource")
-        ET.SubElement(source, "SourceFilename", relativeToVRT="1").text = os.path.basename(part)
+        ET.SubElement(source, "SourceFilename", relativeToVRT="0").text = os.path.abspath(part)
         ET.SubElement(source, "SourceBand").text = "1"
         ET.SubElement(source, "SrcRect", yOff="0", **rect)
         ET.SubElement(source, "DstRect", yOff=str(row), **rect)
     ET.ElementTree(root).write(path, encoding="utf-8")
-    with rasterio.open(path, "r+") as dst:  # GDAL writes the metadata back into the VRT
-        band.apply(dst)
+    if band is not None:
+        with rasterio.open(path, "r+") as dst:  # GDAL writes the metadata back into the VRT
+            band.apply(dst)
     return path
 
 

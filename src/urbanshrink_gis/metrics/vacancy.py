@@ -219,7 +219,7 @@ def _lit(
 
 def _areas_by_code(
     zones: Zones | gpd.GeoDataFrame,
-    sources: Mapping[int, BuiltupLight],
+    sources: Mapping[int, BuiltupLight | str | os.PathLike],
     *,
     engine: Engine,
     progress: Progress | None,
@@ -280,7 +280,7 @@ def dark_builtup_metrics(
 
 def new_builtup_metrics(
     zones: Zones | gpd.GeoDataFrame,
-    source: BuiltupLight,
+    source: BuiltupLight | str | os.PathLike,
     *,
     engine: Engine = Engine(),
     progress: Progress | None = None,
@@ -292,7 +292,8 @@ def new_builtup_metrics(
     zones
         Zones prepared on the land-cover grid, or boundaries with ``city_id``.
     source
-        Land cover at the end and ``start``, with the night light of the end year.
+        Land cover at the end and ``start``, with the night light of the end year; or a
+        raster of such a source's codes (:data:`VACANCY_CLASSES`), already computed.
     engine, progress
         As :func:`urbanshrink_gis.zonal.zonal_stats_many`.
 
@@ -301,7 +302,7 @@ def new_builtup_metrics(
     pandas.DataFrame
         Indexed by ``city_id``: ``new_builtup_km2``, ``new_dark_builtup_km2``.
     """
-    if source.start is None:
+    if isinstance(source, BuiltupLight) and source.start is None:
         raise ConfigError("no start land cover", where="new built-up", fix="give start=")
     areas = _areas_by_code(zones, {0: source}, engine=engine, progress=progress)
     areas = areas.droplevel("key")

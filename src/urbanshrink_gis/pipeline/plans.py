@@ -49,17 +49,19 @@ class RasterPlan:
         overwrite: bool,
         engine: Engine = Engine(),
         progress: Progress | None = None,
+        rendered: cog.Rendered | None = None,
     ) -> tuple[qgisxml.ProjectLayer, Path]:
         """Write the raster as a COG with its .qml; return its project layer and path.
 
         Strips of it are computed and written on ``engine``'s scheduler (see
-        :func:`urbanshrink_gis.export.cog.write_cog`).
+        :func:`urbanshrink_gis.export.cog.write_cog`), or taken as ``rendered`` already.
         """
         path = folder / self.name
         with reading_env(), rasterio.open(self.template) as ref:
             crs = CRS.from_user_input(ref.crs.to_wkt())
             cog.write_cog(
-                path, ref, self.blocks(), dtype=self.dtype, nodata=self.nodata,
+                path, ref, self.blocks() if rendered is None else rendered, dtype=self.dtype,
+                nodata=self.nodata,
                 description=self.description, units=self.units, categories=self.categories,
                 ramp=self.ramp, overwrite=overwrite, engine=engine, progress=progress,
             )  # fmt: skip

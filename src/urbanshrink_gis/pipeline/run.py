@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from urbanshrink_gis.pipeline.scopes import (
     urban_footprints,
 )
 from urbanshrink_gis.pipeline.sources import check_source_values, resolve_sources
+from urbanshrink_gis.pipeline.stages import LIT_DARK, PIXEL_DIR, lit_dark_pixels
 from urbanshrink_gis.pipeline.staging import (
     SOURCES_TABLE,
     _check_path_lengths,
@@ -127,11 +129,14 @@ def run(
     context = report_context(config, series)
     with _staged(out, needed=needed, retire=retire) as stage:  # all files or none
         layers = []
+        pixels = out / CHECKPOINT_DIR / PIXEL_DIR
         for plan in plans:
+            rendered = None
+            if plan.name == LIT_DARK:  # the new built-up tables' pixels (rendered if reused)
+                rendered = lit_dark_pixels(config, cut, pixels, engine=engine, progress=progress)
             step = None if progress is None else for_stage(progress, f"raster {plan.name}")
-            layers.append(
-                plan.write(stage / RASTER_DIR, overwrite=True, engine=engine, progress=step)
-            )
+            layers.append(plan.write(stage / RASTER_DIR, overwrite=True, engine=engine,
+                                     progress=step, rendered=rendered))  # fmt: skip
         excel = config.output.excel_csv
         with one_step(progress, "tables (GeoPackage, CSV)"):
             files = export.write_run(
@@ -158,6 +163,7 @@ def run(
                     context=context,
                 )  # fmt: skip
         written = (*files, *(p for _, p in layers), *pages)
+    shutil.rmtree(out / CHECKPOINT_DIR / PIXEL_DIR, ignore_errors=True)  # in the COG now
     paths = tuple(out / p.relative_to(stage) for p in written)
     return RunResult(
         head.city_year, head.cities, head.summary, paths, head.sensitivity, tuple(scopes), compared

@@ -32,6 +32,7 @@ from urbanshrink_gis.pipeline.checkpoints import Checkpoints
 from urbanshrink_gis.pipeline.config import BoundariesConfig, RunConfig, Scope, UrbanConfig
 from urbanshrink_gis.pipeline.sources import _year_files
 from urbanshrink_gis.pipeline.stages import (
+    PIXEL_DIR,
     _fingerprint,
     _first_of,
     _through_checkpoints,
@@ -103,6 +104,7 @@ def scope_tables(
     """
     b, analysis_config = config.boundaries, config.analysis
     zones, scoped = boundaries, config
+    pixels = None if checkpoints is None else Path(checkpoints) / PIXEL_DIR  # shared by scopes
     if scope == "urban":
         if footprints is None:
             raise ConfigError(
@@ -128,7 +130,7 @@ def scope_tables(
             progress=progress, population=population,
         )  # fmt: skip
         new = new_builtup_table(
-            scoped, zones, cut, checkpoints=checkpoints, engine=engine,
+            scoped, zones, cut, checkpoints=checkpoints, pixels=pixels, engine=engine,
             progress=progress,
         )  # fmt: skip
         gained = None if new is None else new["new_builtup_km2"]  # for the hollowing rule

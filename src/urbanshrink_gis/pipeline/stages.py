@@ -7,13 +7,16 @@ import functools
 import importlib.metadata
 import logging
 import os
+import shutil
 import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from urbanshrink_gis import metrics
@@ -26,6 +29,7 @@ from urbanshrink_gis.errors import (
     PopulationError,
     UrbanShrinkWarning,
 )
+from urbanshrink_gis.export import cog
 from urbanshrink_gis.io import series as sources
 from urbanshrink_gis.io.boundaries import read_boundaries
 from urbanshrink_gis.io.population import interpolate_population, read_population
@@ -40,7 +44,7 @@ from urbanshrink_gis.zonal.engine import Engine
 from urbanshrink_gis.zonal.grid import Grid
 from urbanshrink_gis.zonal.zones import Zones
 
-__all__ = ["city_year_table", "new_builtup_table"]
+__all__ = ["city_year_table", "lit_dark_pixels", "new_builtup_table"]
 
 log = logging.getLogger(__name__)
 
@@ -379,6 +383,7 @@ def new_builtup_table(
     series: Sequence[sources.Series],
     *,
     checkpoints: str | os.PathLike | None = None,
+    pixels: str | os.PathLike | None = None,
     engine: Engine = Engine(),
     progress: StageProgress | None = None,
 ) -> pd.DataFrame | None:
@@ -387,23 +392,25 @@ def new_builtup_table(
     The land cover of the period's first and last years with the night light of the last (see
     :func:`vacancy_source`), through the checkpoints like a raster series x year; None
     without such a pair. Columns as :func:`urbanshrink_gis.metrics.vacancy.new_builtup_metrics`.
+    With ``pixels`` (a folder), the lit/dark codes are rendered there once
+    (:func:`lit_dark_pixels`) and the table counts them, so that every scope and the
+    ``new_builtup_dark.tif`` raster share one computation of them.
     """
     pair, source = _vacancy_pair(config, series), vacancy_source(config, series)
     if pair is None or source is None:
         return None
-    (lc, lc_series), (ntl, ntl_series) = pair
-    first, last = _period_years(config, lc_series)
-    fingerprint = {
-        "landcover": _fingerprint(config, lc, lc_series),
-        "nightlight": _fingerprint(config, ntl, ntl_series),
-        "files": _year_files(lc_series, first, last) + _year_files(ntl_series, last),
-    }
+    (lc, _), _ = pair
+    fingerprint = _new_builtup_fingerprint(config, series)
     stage = "new built-up"
     step = None if progress is None else for_stage(progress, stage)
 
     def compute() -> pd.DataFrame:
+        codes: vacancy.BuiltupLight | str = source
+        if pixels is not None:
+            codes = os.fspath(lit_dark_pixels(config, series, pixels, engine=engine,
+                                              progress=progress).vrt)  # fmt: skip
         return vacancy.new_builtup_metrics(
-            boundaries, source, engine=engine.with_coverage(lc.coverage), progress=step,
+            boundaries, codes, engine=engine.with_coverage(lc.coverage), progress=step,
         )  # fmt: skip
 
     store = Checkpoints(checkpoints)
@@ -413,6 +420,77 @@ def new_builtup_table(
         if progress is not None:
             progress(stage, 1, 1)
     return table
+
+
+#: The raster whose pixels :func:`lit_dark_pixels` renders ahead of its COG, and where.
+LIT_DARK = "new_builtup_dark.tif"
+PIXEL_DIR = "pixels"  # under OUT/.checkpoints; removed once the outputs are in place
+_DONE = "done"  # written in a render folder once every strip is
+
+
+def lit_dark_pixels(
+    config: RunConfig,
+    series: Sequence[sources.Series],
+    folder: str | os.PathLike,
+    *,
+    engine: Engine = Engine(),
+    progress: StageProgress | None = None,
+) -> cog.Rendered:
+    """The lit/dark codes of the period (:data:`LIT_DARK`'s pixels), rendered once.
+
+    Computed strip by strip on the engine's scheduler into tiled GeoTIFFs under
+    ``folder/<label-digest>/`` (the digest of the inputs, as a checkpoint's), then reused by
+    every scope's new built-up table and by the raster's COG; a render that did not finish
+    (no ``done`` file) is computed again.
+
+    Raises
+    ------
+    ConfigError
+        The run has no land cover and night light sharing the period's end.
+    """
+    source = vacancy_source(config, series)
+    if source is None:
+        raise ConfigError(
+            "no lit/dark pixels: land cover and night light share no period end",
+            where="[[rasters]]",
+            fix="give night light for the land cover's last year within [analysis]",
+        )
+    with open_raster(source.landcover, band=source.landcover_product.band) as ref:
+        profile = {"crs": ref.crs, "transform": ref.transform,
+                   "width": ref.width, "height": ref.height}  # fmt: skip
+        bh, bw = ref.block_shapes[source.landcover_product.band - 1]
+    (_, lc_series), (ntl, ntl_series) = _vacancy_pair(config, series)  # type: ignore[misc]
+    first, last = _period_years(config, lc_series)
+    fingerprint = {  # the pixels: not the boundaries, so that every scope shares them
+        "version": importlib.metadata.version("urbanshrink_gis"),
+        "products": [repr(lc_series.product), repr(ntl_series.product)],
+        "lit_threshold": ntl.lit_threshold,
+        "files": _year_files(lc_series, first, last) + _year_files(ntl_series, last),
+        "grid": [list(profile["transform"])[:6], profile["width"], profile["height"]],
+    }
+    here = Path(folder) / Checkpoints.key("lit-dark", fingerprint).removesuffix(".pkl")
+    if (here / _DONE).exists():
+        parts = tuple(sorted(here.glob("part-*.tif")))
+        return cog.Rendered(parts, here / "blocks.vrt", np.empty(0))
+    shutil.rmtree(here, ignore_errors=True)  # an unfinished render of a killed run
+    here.mkdir(parents=True)
+    stage = f"raster {LIT_DARK} (pixels)"
+    step = None if progress is None else for_stage(progress, stage)
+    rendered = cog.render(here, profile, source, dtype="uint8", nodata=0, engine=engine,
+                          block={"blockxsize": bw, "blockysize": bh}, progress=step)  # fmt: skip
+    (here / _DONE).touch()
+    return rendered
+
+
+def _new_builtup_fingerprint(config: RunConfig, series: Sequence[sources.Series]) -> dict[str, Any]:
+    """What the new built-up table depends on, besides the code."""
+    (lc, lc_series), (ntl, ntl_series) = _vacancy_pair(config, series)  # type: ignore[misc]
+    first, last = _period_years(config, lc_series)
+    return {
+        "landcover": _fingerprint(config, lc, lc_series),
+        "nightlight": _fingerprint(config, ntl, ntl_series),
+        "files": _year_files(lc_series, first, last) + _year_files(ntl_series, last),
+    }
 
 
 def _period_years(config: RunConfig, series: sources.Series) -> tuple[int, int]:

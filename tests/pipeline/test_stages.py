@@ -1,0 +1,86 @@
+"""pipeline/stages.py: the lit/dark pixels, rendered once for the new built-up tables and the
+raster of every scope."""
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+
+from urbanshrink_gis import pipeline, read_boundaries
+from urbanshrink_gis.demo import write_demo_data
+from urbanshrink_gis.io.series import clip_series
+from urbanshrink_gis.pipeline.checkpoints import CHECKPOINT_DIR
+from urbanshrink_gis.pipeline.stages import PIXEL_DIR, lit_dark_pixels, vacancy_source
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """The demo's configuration, boundaries and resolved raster series."""
+    root = tmp_path_factory.mktemp("stages")
+    config = pipeline.load_config(write_demo_data(root / "data").config)
+    b = config.boundaries
+    boundaries = read_boundaries(b.path, id_field=b.id, layer=b.layer)
+    series = pipeline.resolve_sources(config, boundaries, folder=root / "sources")
+    return config, boundaries, series
+
+
+def codes_of(path):
+    with rasterio.open(path) as ds:
+        return ds.read(1)
+
+
+def test_new_builtup_counted_on_the_rendered_pixels_equals_the_direct_count(demo, tmp_path):
+    config, boundaries, series = demo
+    direct = pipeline.new_builtup_table(config, boundaries, series)
+    shared = pipeline.new_builtup_table(config, boundaries, series, pixels=tmp_path)
+    assert direct["new_builtup_km2"].gt(0).any()
+    pd.testing.assert_frame_equal(shared, direct, check_exact=True)  # the same codes counted
+    rendered = lit_dark_pixels(config, series, tmp_path)  # the render the table counted
+    source = vacancy_source(config, series)
+    expected = np.zeros_like(codes_of(rendered.vrt))
+    for window, block in source.blocks():
+        expected[window.toslices()] = block
+    np.testing.assert_array_equal(codes_of(rendered.vrt), expected)
+    assert set(np.unique(expected)) >= {1, 2, 4}  # not built-up, old and new built-up
+
+
+def test_a_finished_render_is_reused_and_an_unfinished_one_computed_again(demo, tmp_path):
+    config, _, series = demo
+    first = lit_dark_pixels(config, series, tmp_path)
+    codes = codes_of(first.vrt)
+    stamps = [p.stat().st_mtime_ns for p in first.parts]
+    again = lit_dark_pixels(config, series, tmp_path)
+    assert again.parts == first.parts
+    assert [p.stat().st_mtime_ns for p in again.parts] == stamps  # reused, not rewritten
+    (first.vrt.parent / "done").unlink()  # as a run killed while rendering leaves it
+    first.parts[0].write_bytes(b"half a strip")
+    redone = lit_dark_pixels(config, series, tmp_path)
+    np.testing.assert_array_equal(codes_of(redone.vrt), codes)
+
+
+def test_the_run_leaves_no_rendered_pixels_and_writes_them_as_the_raster(demo_run, tmp_path):
+    _, out = demo_run
+    assert not (out / CHECKPOINT_DIR / PIXEL_DIR).exists()  # they are in the COG now
+    config = pipeline.load_config(out / "data" / "urbanshrink.toml")
+    b = config.boundaries
+    boundaries = read_boundaries(b.path, id_field=b.id, layer=b.layer)
+    series = pipeline.resolve_sources(config, boundaries, folder=tmp_path / "sources")
+    cut = [clip_series(one, boundaries) for one in series]
+    source = vacancy_source(config, cut)
+    raster = codes_of(out / "rasters" / "new_builtup_dark.tif")
+    expected = np.zeros_like(raster)
+    for window, block in source.blocks():
+        expected[window.toslices()] = block
+    np.testing.assert_array_equal(raster, expected)
+
+
+def test_scopes_share_one_render_whatever_their_boundaries(demo, tmp_path):
+    config, _, series = demo
+    first = lit_dark_pixels(config, series, tmp_path)
+    urban = dataclasses.replace(  # the urban scope's configuration names its footprints
+        config, boundaries=dataclasses.replace(config.boundaries, path="footprints.gpkg")
+    )
+    assert lit_dark_pixels(urban, series, tmp_path).parts == first.parts
+    assert len(list(tmp_path.iterdir())) == 1
