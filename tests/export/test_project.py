@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from shapely.geometry import box
 
+from qgis_styles import LEGEND, parse
 from urbanshrink_gis import export, pipeline
 from urbanshrink_gis.errors import ConfigError
 from urbanshrink_gis.export import project as qgis_project
@@ -81,19 +82,6 @@ def test_groups_relation_and_layout_in_the_document(tables):
     (layout,) = root.findall("Layouts/Layout")
     kinds = sorted(item.get("type") for item in layout.iter("LayoutItem"))
     assert kinds == ["65638", "65639", "65641", "65641", "65642", "65646"]
-
-
-LEGEND = (
-    ClassInfo(0, "nodata", "#000000"),
-    ClassInfo(1, "a", "#102030"),
-    ClassInfo(2, "b", "#ffffff"),
-)
-
-
-def parse(qml):
-    doctype, _, body = qml.partition("\n")
-    assert doctype == "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>"
-    return ET.fromstring(body)
 
 
 def test_every_style_and_the_project_carry_one_qgis_version(tables):

@@ -2,20 +2,8 @@
 
 import xml.etree.ElementTree as ET
 
+from qgis_styles import LEGEND, parse
 from urbanshrink_gis.export import qgisxml
-from urbanshrink_gis.products import ClassInfo
-
-LEGEND = (
-    ClassInfo(0, "nodata", "#000000"),
-    ClassInfo(1, "a", "#102030"),
-    ClassInfo(2, "b", "#ffffff"),
-)
-
-
-def parse(qml):
-    doctype, _, body = qml.partition("\n")
-    assert doctype == "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>"
-    return ET.fromstring(body)
 
 
 def test_vector_categories_are_the_legend_codes_names_and_colours():
