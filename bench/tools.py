@@ -452,7 +452,7 @@ def run_ours_dask(
         threads_per_worker=1,
         processes=True,
         host="127.0.0.1",
-        dashboard_address=None,
+        dashboard_address=":0",  # a free port, whatever else runs
     )
     with cluster:
         t1 = time.perf_counter()

@@ -80,7 +80,7 @@ def test_dask_cluster_on_loopback_equals_the_local_run(series):
     reference = run_with(zones, paths, "synchronous")
     with distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-        dashboard_address=None,
+        dashboard_address=":0",  # a free port: never "8787 in use" beside another cluster
     ) as cluster:  # fmt: skip
         result = run_with(zones, paths, cluster.scheduler_address)
     counts = ["count"]
