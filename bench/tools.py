@@ -35,6 +35,7 @@ import geopandas as gpd
 import pandas as pd
 import rasterio
 import rasterio.shutil
+from rasterio.dtypes import dtype_rev, typename_fwd
 from rasterio.windows import Window
 
 from data import BOUNDARIES, FULL, QUICK, YEARS, ZONE_ID, Cache
@@ -234,7 +235,7 @@ def _window_vrt(path: Path, window: Window, out: Path) -> None:
     with rasterio.open(path) as ds:
         transform = ds.window_transform(window)
         w, h = int(window.width), int(window.height)
-        dtype = {"uint8": "Byte", "float32": "Float32"}[ds.dtypes[0]]
+        dtype = typename_fwd[dtype_rev[ds.dtypes[0]]]  # GDAL's name of the type
         nodata = "" if ds.nodata is None else f"<NoDataValue>{ds.nodata}</NoDataValue>"
         srs = ds.crs.to_wkt().replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
         geo = ", ".join(str(v) for v in transform.to_gdal())

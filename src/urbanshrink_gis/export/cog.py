@@ -43,6 +43,7 @@ import numpy as np
 import rasterio
 import rasterio.shutil
 from affine import Affine
+from rasterio.dtypes import dtype_rev, typename_fwd
 from rasterio.io import DatasetReader, DatasetWriter
 from rasterio.windows import Window
 
@@ -68,8 +69,6 @@ _SAMPLE_PIXELS = 1 << 20  # pixels sampled for the ramp's percentiles
 _COPY_SHARE = 0.4
 _PERCENTILE = 98.0
 _TASK_PIXELS = 1 << 24  # pixels of one strip task at least (rows rounded up to tiles)
-_GDAL_TYPES = {"uint8": "Byte", "uint16": "UInt16", "int16": "Int16", "uint32": "UInt32",
-               "int32": "Int32", "float32": "Float32", "float64": "Float64"}  # fmt: skip
 
 
 @runtime_checkable
@@ -421,7 +420,8 @@ def _mosaic(
     block = {}
     if "blockxsize" in profile:  # the VRT's blocks as the source's: the zonal engine's windows
         block = {"blockXSize": str(profile["blockxsize"]), "blockYSize": str(profile["blockysize"])}
-    vrt_band = ET.SubElement(root, "VRTRasterBand", dataType=_GDAL_TYPES[dtype], band="1", **block)
+    gdal_type = typename_fwd[dtype_rev[dtype]]  # GDAL's name of the type
+    vrt_band = ET.SubElement(root, "VRTRasterBand", dataType=gdal_type, band="1", **block)
     if profile["nodata"] is not None:
         ET.SubElement(vrt_band, "NoDataValue").text = repr(float(profile["nodata"]))
     for part in parts:
