@@ -29,6 +29,7 @@ style
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -56,7 +57,7 @@ from urbanshrink_gis.io.rasters import reading_env
 from urbanshrink_gis.zonal.engine import Engine
 from urbanshrink_gis.zonal.parallel import decode_threads, map_ordered
 
-__all__ = ["Ramp", "Rendered", "Strips", "qml_path", "render", "write_cog"]
+__all__ = ["Ramp", "Rendered", "Strips", "qml_path", "render", "render_layers", "write_cog"]
 
 log = logging.getLogger(__name__)
 
@@ -77,10 +78,10 @@ class Strips(Protocol):
 
     Such as :class:`urbanshrink_gis.metrics.change.PixelBlocks` and
     :class:`urbanshrink_gis.metrics.vacancy.BuiltupLight`; it must pickle to run on processes
-    or a Dask cluster.
+    or a Dask cluster. For :func:`render_layers`, each window has one array per raster.
     """
 
-    def strip(self, row: int, end: int) -> Iterable[tuple[Window, np.ndarray]]:
+    def strip(self, row: int, end: int) -> Iterable[tuple[Window, Any]]:
         """The ``(window, array)`` pairs tiling rows ``row`` to ``end`` of the grid."""
 
 
@@ -215,7 +216,9 @@ def write_cog(
                 work, grid, blocks, dtype=dtype, nodata=nodata, keep_sample=ramp is not None,
                 engine=engine, progress=done_so_far,
             )  # fmt: skip
-        profile = {**grid, "dtype": dtype, "nodata": nodata}
+        # the strips' own tiles as the VRT's blocks: GDAL then reads each tile once (2-3x faster)
+        tiles = {"blockxsize": _BLOCK, "blockysize": _BLOCK}
+        profile = {**grid, "dtype": dtype, "nodata": nodata, **tiles}
         mosaic = _mosaic(Path(work) / "source.vrt", rendered.parts, profile, band)
         rasterio.shutil.copy(mosaic, tmp, driver="COG", **_cog_options(dtype, categories))
         done_so_far(total, total)
@@ -268,16 +271,46 @@ def render(
     ``block`` (``blockxsize``, ``blockysize``) gives the VRT the block shape of the rasters
     the blocks come from, so that the zonal engine reads it in the same windows as them.
     """
+    (rendered,) = render_layers(
+        [folder], profile_like, blocks, dtype=dtype, nodata=nodata, keep_sample=keep_sample,
+        block=block, engine=engine, progress=progress,
+    )  # fmt: skip
+    return rendered
+
+
+def render_layers(
+    folders: Sequence[str | os.PathLike],
+    profile_like: DatasetReader | Mapping[str, Any],
+    blocks: Iterable[tuple[Window, Sequence[np.ndarray]]] | Strips,
+    *,
+    dtype: str | np.dtype,
+    nodata: float | None,
+    keep_sample: bool = False,
+    block: Mapping[str, int] | None = None,
+    engine: Engine = Engine(),
+    progress: Progress | None = None,
+) -> tuple[Rendered, ...]:
+    """:func:`render` for blocks of several rasters at once, one folder each.
+
+    Each window's arrays (one per folder, in order; a single array with one folder) are
+    computed together, so that rasters sharing their inputs read them once; every raster
+    takes ``dtype`` and ``nodata``, and ``keep_sample`` samples each.
+    """
     grid = _grid_of(profile_like)
     dtype = np.dtype(dtype).name
     profile = {**_SOURCE_OPTIONS, **grid, "count": 1, "dtype": dtype, "nodata": nodata}
     vrt_profile = {**profile, **(block or {})}
     step = max(1, math.ceil(math.sqrt(grid["width"] * grid["height"] / _SAMPLE_PIXELS)))
-    parts = _Parts(os.fspath(folder), profile, step, keep_sample)
+    paths = tuple(os.fspath(f) for f in folders)
+    parts = _Parts(paths, profile, step, keep_sample)
     written = _write_parts(parts, blocks, engine, progress or (lambda done, total: None))
-    paths = tuple(Path(p) for p, _ in written)
-    vrt = _mosaic(Path(folder) / "blocks.vrt", paths, vrt_profile)
-    return Rendered(paths, vrt, np.concatenate([s for _, s in written]))
+    rendered = []
+    for n, folder in enumerate(paths):
+        files = tuple(Path(files[n]) for files, _ in written)
+        vrt = _mosaic(Path(folder) / "blocks.vrt", files, vrt_profile)
+        sample = np.concatenate([samples[n] for _, samples in written])
+        rendered.append(Rendered(files, vrt, sample))
+    return tuple(rendered)
 
 
 def _grid_of(profile_like: DatasetReader | Mapping[str, Any]) -> dict[str, Any]:
@@ -344,40 +377,49 @@ class _Band:
 
 @dataclass(frozen=True, slots=True)
 class _Parts:
-    """How a strip of the output is written: folder, profile, sampling (a task's shared data)."""
+    """How a strip of the outputs is written: folders, profile, sampling (a task's shared data)."""
 
-    folder: str
+    folders: tuple[str, ...]
     profile: dict[str, Any]
     step: int
     keep_sample: bool
 
     def write(
-        self, row: int, end: int, blocks: Iterable[tuple[Window, np.ndarray]], progress: Any = None
-    ) -> tuple[str, np.ndarray]:
-        """Write the blocks of rows ``row`` to ``end`` as a tiled GeoTIFF; its path and sample."""
-        path = os.path.join(self.folder, f"part-{row:09d}.tif")
+        self,
+        row: int,
+        end: int,
+        blocks: Iterable[tuple[Window, Any]],
+        progress: Any = None,
+    ) -> tuple[tuple[str, ...], tuple[np.ndarray, ...]]:
+        """Write rows ``row`` to ``end`` as a tiled GeoTIFF in each folder; paths and samples."""
+        name = f"part-{row:09d}.tif"
+        paths = tuple(os.path.join(folder, name) for folder in self.folders)
         transform = self.profile["transform"] * Affine.translation(0, row)
         profile = {**self.profile, "height": end - row, "transform": transform}
-        samples, done = [], 0
-        with rasterio.open(path, "w", **profile) as dst:
-            for window, array in blocks:
-                data = np.asarray(array).astype(profile["dtype"], copy=False)
+        samples: list[list[np.ndarray]] = [[] for _ in paths]
+        done = 0
+        with contextlib.ExitStack() as stack:
+            outputs = [stack.enter_context(rasterio.open(p, "w", **profile)) for p in paths]
+            for window, arrays in blocks:
                 local = Window(window.col_off, window.row_off - row, window.width, window.height)
-                dst.write(data, 1, window=local)
-                if self.keep_sample:
-                    samples.append(_sample(window, data, self.step, profile["nodata"]))
+                arrays = (arrays,) if len(paths) == 1 else arrays
+                for dst, array, kept in zip(outputs, arrays, samples, strict=True):
+                    data = np.asarray(array).astype(profile["dtype"], copy=False)
+                    dst.write(data, 1, window=local)
+                    if self.keep_sample:
+                        kept.append(_sample(window, data, self.step, profile["nodata"]))
                 done += int(window.width) * int(window.height)
                 if progress is not None:
                     progress(done)
-        return path, np.concatenate(samples) if samples else np.empty(0)
+        return paths, tuple(np.concatenate(k) if k else np.empty(0) for k in samples)
 
 
 def _write_parts(
     parts: _Parts,
-    blocks: Iterable[tuple[Window, np.ndarray]] | Strips,
+    blocks: Iterable[tuple[Window, Any]] | Strips,
     engine: Engine,
     progress: Progress,
-) -> list[tuple[str, np.ndarray]]:
+) -> list[tuple[tuple[str, ...], tuple[np.ndarray, ...]]]:
     """Write the blocks as strips on the engine's scheduler (one strip if not :class:`Strips`)."""
     width, height = parts.profile["width"], parts.profile["height"]
     total = width * height
@@ -400,7 +442,7 @@ def _write_parts(
 
 def _strip_task(
     shared: tuple[_Parts, Strips, int | str], rows: tuple[int, int]
-) -> tuple[str, np.ndarray]:
+) -> tuple[tuple[str, ...], tuple[np.ndarray, ...]]:
     """One strip computed and written where the scheduler runs it."""
     parts, blocks, threads = shared
     with reading_env(threads):

@@ -39,6 +39,7 @@ from urbanshrink_gis._legend import ClassInfo
 from urbanshrink_gis._progress import Progress
 from urbanshrink_gis.errors import ConfigError
 from urbanshrink_gis.io.rasters import band_nodata, open_raster, read_block
+from urbanshrink_gis.metrics.change import builtup_change
 from urbanshrink_gis.products.model import Product
 from urbanshrink_gis.zonal.engine import Engine, zonal_stats_many
 from urbanshrink_gis.zonal.grid import Grid
@@ -47,6 +48,7 @@ from urbanshrink_gis.zonal.zones import Zones
 __all__ = [
     "VACANCY_CLASSES",
     "BuiltupLight",
+    "BuiltupLightChange",
     "dark_builtup_metrics",
     "new_builtup_metrics",
 ]
@@ -61,6 +63,8 @@ VACANCY_CLASSES: tuple[ClassInfo, ...] = (
     ClassInfo(5, "new built-up, dark", "#2d004b"),
 )
 _OLD_LIT, _OLD_DARK, _NEW_LIT, _NEW_DARK = 2, 3, 4, 5
+# A period's codes as its end year's land cover and light alone code them: all built-up is old.
+_AS_END_YEAR = np.array([0, 1, _OLD_LIT, _OLD_DARK, _OLD_LIT, _OLD_DARK], np.uint8)
 _FLOAT32_EXACT = tuple(np.dtype(t) for t in ("float32", "uint8", "int8", "uint16", "int16"))
 _BLOCK_PIXELS = 1 << 22
 
@@ -122,13 +126,22 @@ class BuiltupLight:
 
     def strip(self, row: int, end: int) -> Iterator[tuple[Window, np.ndarray]]:
         """Codes of the windows of rows ``row`` to ``end``, the rasters opened once."""
+        return self._strip(row, end, with_change=False)
+
+    def with_change(self) -> BuiltupLightChange:
+        """Strips of these codes and of the period's built-up change, from one read."""
+        if self.start is None:
+            raise ConfigError("no start land cover", where="built-up change", fix="give start=")
+        return BuiltupLightChange(self)
+
+    def _strip(self, row: int, end: int, *, with_change: bool) -> Iterator[tuple[Window, Any]]:
         g = self.grid
         cols = min(g.width, max(512, _BLOCK_PIXELS // 512 // 512 * 512))
         with self._opened() as datasets:
             for r0 in range(row, end, 512):
                 for c0 in range(0, g.width, cols):
                     window = Window(c0, r0, min(cols, g.width - c0), min(512, end - r0))
-                    yield window, self._codes(window, *datasets)
+                    yield window, self._codes(window, *datasets, with_change=with_change)
 
     def read(self, window: Window) -> np.ndarray:
         """Codes of :data:`VACANCY_CLASSES` for one window of the land-cover grid."""
@@ -165,23 +178,43 @@ class BuiltupLight:
         ds: rasterio.DatasetReader,
         light: Callable[[], rasterio.DatasetReader],
         start: rasterio.DatasetReader | None,
-    ) -> np.ndarray:
+        *,
+        with_change: bool = False,
+    ) -> Any:
+        """The window's codes; with the built-up change codes too (needs ``start``)."""
         lc = self.landcover_product
         built, valid = _builtup(ds, window, lc)
         codes = np.where(valid, np.uint8(1), np.uint8(0))
-        if not built.any():  # no light to warp, nothing new (most of a nationwide grid)
+        before = valid_before = None
+        if start is not None and (with_change or built.any()):
+            before, valid_before = _builtup(start, window, lc)
+        if built.any():  # else no light to warp, nothing new (most of a nationwide grid)
+            dark = ~_lit(self, light(), window, ds.window_transform(window), ds.crs)
+            new = np.zeros_like(built) if before is None else built & ~before
+            codes[built & ~new] = _OLD_LIT
+            codes[built & ~new & dark] = _OLD_DARK
+            codes[new] = _NEW_LIT
+            codes[new & dark] = _NEW_DARK
+        if not with_change:
             return codes
-        dark = ~_lit(self, light(), window, ds.window_transform(window), ds.crs)
-        if start is not None:
-            before, _ = _builtup(start, window, lc)
-            new = built & ~before
-        else:
-            new = np.zeros_like(built)
-        codes[built & ~new] = _OLD_LIT
-        codes[built & ~new & dark] = _OLD_DARK
-        codes[new] = _NEW_LIT
-        codes[new & dark] = _NEW_DARK
-        return codes
+        return codes, builtup_change(before, built, valid & valid_before)
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltupLightChange:
+    """Strips of a :class:`BuiltupLight`'s codes and of the period's built-up change.
+
+    Each window yields ``(codes, change)``: the codes of :data:`VACANCY_CLASSES` and those of
+    :data:`~urbanshrink_gis.metrics.change.BUILTUP_CHANGE_CLASSES` between ``start`` and
+    ``landcover``, computed from one read of both years (for
+    :func:`urbanshrink_gis.export.cog.render_layers`).
+    """
+
+    source: BuiltupLight
+
+    def strip(self, row: int, end: int) -> Iterator[tuple[Window, tuple[np.ndarray, np.ndarray]]]:
+        """The ``(window, (codes, change))`` pairs of rows ``row`` to ``end``."""
+        return self.source._strip(row, end, with_change=True)
 
 
 def _builtup(
@@ -236,7 +269,7 @@ def _areas_by_code(
 
 def dark_builtup_metrics(
     zones: Zones | gpd.GeoDataFrame,
-    pairs: Mapping[int, tuple[str | os.PathLike, str | os.PathLike]],
+    pairs: Mapping[int, tuple[str | os.PathLike, str | os.PathLike] | str | os.PathLike],
     landcover_product: Product,
     nightlight_product: Product,
     *,
@@ -251,7 +284,10 @@ def dark_builtup_metrics(
     zones
         Zones prepared on the land-cover grid, or boundaries with ``city_id``.
     pairs
-        Year to (land-cover raster, night-light raster) of that year.
+        Year to (land-cover raster, night-light raster) of that year; or to a raster of the
+        codes (:data:`VACANCY_CLASSES`) of a period ending that year, already computed
+        (see :meth:`BuiltupLight.with_change`): the same pixels, counted without the light
+        warped again.
     landcover_product, nightlight_product
         The series' presets.
     threshold
@@ -264,18 +300,54 @@ def dark_builtup_metrics(
     pandas.DataFrame
         Columns ``city_id, year, dark_builtup_km2``.
     """
-    sources = {
-        y: BuiltupLight(
+    sources: dict[int, BuiltupLight | _EndYearCodes] = {}
+    for year, pair in pairs.items():
+        if isinstance(pair, str | os.PathLike):
+            sources[year] = _EndYearCodes(os.fspath(pair))
+            continue
+        lc, ntl = pair
+        sources[year] = BuiltupLight(
             os.fspath(lc), os.fspath(ntl), landcover_product, nightlight_product, threshold
         )
-        for y, (lc, ntl) in pairs.items()
-    }
     areas = _areas_by_code(zones, sources, engine=engine, progress=progress)
     out = pd.DataFrame({"dark_builtup_km2": areas[_OLD_DARK] + areas[_NEW_DARK]})
     out = out.reset_index().rename(columns={"key": "year"})
     return out[["city_id", "year", "dark_builtup_km2"]].sort_values(
         ["city_id", "year"], ignore_index=True
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _EndYearCodes:
+    """Rendered codes of a period, read as its end year alone codes them (a WindowSource).
+
+    New built-up reads as old, so that the areas add up exactly as a :class:`BuiltupLight`
+    without ``start`` adds them.
+    """
+
+    path: str
+
+    @property
+    def grid(self) -> Grid:
+        """The codes' grid."""
+        with open_raster(self.path) as ds:
+            return Grid.of(ds)
+
+    @property
+    def nodata(self) -> float:
+        """Code 0."""
+        return 0.0
+
+    def read(self, window: Window) -> np.ndarray:
+        """The codes of one window."""
+        with self.reader() as read:
+            return read(window)
+
+    @contextlib.contextmanager
+    def reader(self) -> Iterator[Callable[[Window], np.ndarray]]:
+        """:meth:`read` with the raster opened once."""
+        with open_raster(self.path) as ds:
+            yield lambda window: _AS_END_YEAR[read_block(ds, window, band=1)[0]]
 
 
 def new_builtup_metrics(

@@ -20,7 +20,7 @@ from urbanshrink_gis.pipeline.sources import (
     raster_series,
     resolve_sources,
 )
-from urbanshrink_gis.pipeline.stages import city_year_table, lit_dark_pixels, new_builtup_table
+from urbanshrink_gis.pipeline.stages import city_year_table, new_builtup_table, period_pixels
 from urbanshrink_gis.pipeline.staging import (
     SQLITE_PATH_MAX,
     STAGING_PREFIX,
@@ -46,9 +46,9 @@ __all__ = [
     "compare_scopes",
     "config_from_dict",
     "discover_years",
-    "lit_dark_pixels",
     "load_config",
     "new_builtup_table",
+    "period_pixels",
     "raster_plans",
     "raster_series",
     "read_city_year",

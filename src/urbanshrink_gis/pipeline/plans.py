@@ -18,7 +18,7 @@ from urbanshrink_gis.io import series as sources
 from urbanshrink_gis.io.rasters import reading_env
 from urbanshrink_gis.metrics import change, vacancy
 from urbanshrink_gis.pipeline.config import RunConfig
-from urbanshrink_gis.pipeline.stages import _first_of, vacancy_source
+from urbanshrink_gis.pipeline.stages import _first_of, builtup_change_name, vacancy_source
 from urbanshrink_gis.zonal.engine import Engine
 
 __all__ = ["RasterPlan", "raster_plans"]
@@ -86,7 +86,7 @@ def raster_names(config: RunConfig) -> list[str]:
             continue
         span = f"{years[0]}_{years[-1]}"
         if kind == "landcover":
-            names.append(f"builtup_change_{span}.tif")
+            names.append(builtup_change_name(years[0], years[-1]))
         else:
             names += [f"ntl_change_{span}.tif", f"ntl_trend_{span}.tif"]
     land, lc = first["landcover"], within.get("landcover", [])
@@ -122,7 +122,7 @@ def raster_plans(config: RunConfig, series: Sequence[sources.Series]) -> list[Ra
         span = f"{years[0]}_{years[-1]}"
         if kind == "landcover":
             plans.append(RasterPlan(
-                f"builtup_change_{span}.tif", f"built-up change {years[0]}-{years[-1]}",
+                builtup_change_name(years[0], years[-1]), f"built-up change {years[0]}-{years[-1]}",
                 functools.partial(change.builtup_change_blocks, first, last, product), first,
                 "uint8", 0, categories=change.BUILTUP_CHANGE_CLASSES,
             ))  # fmt: skip

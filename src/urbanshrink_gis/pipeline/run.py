@@ -25,7 +25,7 @@ from urbanshrink_gis.pipeline.scopes import (
     urban_footprints,
 )
 from urbanshrink_gis.pipeline.sources import check_source_values, resolve_sources
-from urbanshrink_gis.pipeline.stages import LIT_DARK, PIXEL_DIR, lit_dark_pixels
+from urbanshrink_gis.pipeline.stages import LIT_DARK, PIXEL_DIR, period_pixels, vacancy_source
 from urbanshrink_gis.pipeline.staging import (
     SOURCES_TABLE,
     _check_path_lengths,
@@ -117,10 +117,15 @@ def run(
             config, boundaries, series, checkpoints=out / CHECKPOINT_DIR / "urban",
             progress=progress,
         )  # fmt: skip
+    pixels = {}  # the lit/dark and built-up change rasters' pixels, counted by the tables
+    if vacancy_source(config, cut) is not None:
+        pixels = period_pixels(config, cut, out / CHECKPOINT_DIR / PIXEL_DIR, engine=engine,
+                               progress=progress)  # fmt: skip
     scopes = [
         scope_tables(config, scope, boundaries, series, cut, footprints=footprints,
                      checkpoints=out / CHECKPOINT_DIR, population=checked.population,
-                     engine=engine, progress=progress)
+                     engine=engine, progress=progress,
+                     lit_dark=pixels.get(LIT_DARK))
         for scope in b.scope
     ]  # fmt: skip
     head = scopes[0]  # with no city carrying data, analysis said so in one line
@@ -129,14 +134,10 @@ def run(
     context = report_context(config, series)
     with _staged(out, needed=needed, retire=retire) as stage:  # all files or none
         layers = []
-        pixels = out / CHECKPOINT_DIR / PIXEL_DIR
         for plan in plans:
-            rendered = None
-            if plan.name == LIT_DARK:  # the new built-up tables' pixels (rendered if reused)
-                rendered = lit_dark_pixels(config, cut, pixels, engine=engine, progress=progress)
             step = None if progress is None else for_stage(progress, f"raster {plan.name}")
             layers.append(plan.write(stage / RASTER_DIR, overwrite=True, engine=engine,
-                                     progress=step, rendered=rendered))  # fmt: skip
+                                     progress=step, rendered=pixels.get(plan.name)))  # fmt: skip
         excel = config.output.excel_csv
         with one_step(progress, "tables (GeoPackage, CSV)"):
             files = export.write_run(

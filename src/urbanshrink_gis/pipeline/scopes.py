@@ -26,13 +26,13 @@ from urbanshrink_gis.errors import (
     ConfigError,
     UrbanShrinkWarning,
 )
+from urbanshrink_gis.export import cog
 from urbanshrink_gis.io import series as sources
 from urbanshrink_gis.metrics import footprints as urban_stage
 from urbanshrink_gis.pipeline.checkpoints import Checkpoints
 from urbanshrink_gis.pipeline.config import BoundariesConfig, RunConfig, Scope, UrbanConfig
 from urbanshrink_gis.pipeline.sources import _year_files
 from urbanshrink_gis.pipeline.stages import (
-    PIXEL_DIR,
     _fingerprint,
     _first_of,
     _through_checkpoints,
@@ -79,6 +79,7 @@ def scope_tables(
     engine: Engine = Engine(),
     progress: StageProgress | None = None,
     population: pd.DataFrame | None = None,
+    lit_dark: cog.Rendered | None = None,
 ) -> ScopeTables:
     """Metrics, classes and tallies of one scope: the prefectures or their urban footprints.
 
@@ -101,10 +102,12 @@ def scope_tables(
         As for :func:`run`; the urban scope's stages are named ``urban ...``.
     population
         The population table already read (see :func:`city_year_table`).
+    lit_dark
+        The period's lit/dark codes rendered from ``cut`` (:func:`period_pixels`), which the
+        dark and new built-up tables of every scope count.
     """
     b, analysis_config = config.boundaries, config.analysis
     zones, scoped = boundaries, config
-    pixels = None if checkpoints is None else Path(checkpoints) / PIXEL_DIR  # shared by scopes
     if scope == "urban":
         if footprints is None:
             raise ConfigError(
@@ -127,10 +130,10 @@ def scope_tables(
     with _labelled_warnings(f"{scope} scope: " if len(b.scope) > 1 else ""):
         city_year = city_year_table(
             scoped, zones, series=series, checkpoints=checkpoints, engine=engine,
-            progress=progress, population=population,
+            progress=progress, population=population, lit_dark=lit_dark,
         )  # fmt: skip
         new = new_builtup_table(
-            scoped, zones, cut, checkpoints=checkpoints, pixels=pixels, engine=engine,
+            scoped, zones, cut, checkpoints=checkpoints, lit_dark=lit_dark, engine=engine,
             progress=progress,
         )  # fmt: skip
         gained = None if new is None else new["new_builtup_km2"]  # for the hollowing rule

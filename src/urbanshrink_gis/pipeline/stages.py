@@ -10,7 +10,7 @@ import os
 import shutil
 import tempfile
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,7 @@ from urbanshrink_gis.zonal.engine import Engine
 from urbanshrink_gis.zonal.grid import Grid
 from urbanshrink_gis.zonal.zones import Zones
 
-__all__ = ["city_year_table", "lit_dark_pixels", "new_builtup_table"]
+__all__ = ["city_year_table", "new_builtup_table", "period_pixels"]
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,7 @@ def city_year_table(
     engine: Engine = Engine(),
     progress: StageProgress | None = None,
     population: pd.DataFrame | None = None,
+    lit_dark: cog.Rendered | None = None,
 ) -> pd.DataFrame:
     """Metrics of every raster series and the population, one row per city and year.
 
@@ -81,6 +82,10 @@ def city_year_table(
     population
         The ``[population]`` table already read by
         :func:`~urbanshrink_gis.io.population.read_population` (read here otherwise).
+    lit_dark
+        The period's lit/dark codes already rendered (:func:`period_pixels`): the dark
+        built-up of the period's end year is counted on them when they share the land
+        cover's grid, instead of warping the light again.
 
     Returns
     -------
@@ -95,7 +100,9 @@ def city_year_table(
         if series is None:
             folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="urbanshrink-"))
             series = resolve_sources(config, boundaries, folder=folder)
-        return _city_year(config, boundaries, series, checkpoints, engine, progress, population)
+        return _city_year(
+            config, boundaries, series, checkpoints, engine, progress, population, lit_dark
+        )
 
 
 def _city_year(
@@ -106,6 +113,7 @@ def _city_year(
     engine: Engine,
     progress: StageProgress | None,
     population: pd.DataFrame | None = None,
+    lit_dark: cog.Rendered | None = None,
 ) -> pd.DataFrame:
     store = Checkpoints(checkpoints)
     tables = [
@@ -115,7 +123,7 @@ def _city_year(
     tables.append(_coverage_table(config, series, boundaries))
     pair = _vacancy_pair(config, series)
     if pair is not None:
-        tables.append(_dark_series(config, *pair, boundaries, store, engine, progress))
+        tables.append(_dark_series(config, *pair, boundaries, store, engine, progress, lit_dark))
     if checkpoints is not None:
         log.info("checkpoints: %d reused, %d computed", store.reused, store.computed)
     table = tables[0]
@@ -245,20 +253,29 @@ def _dark_series(
     store: Checkpoints,
     engine: Engine,
     progress: StageProgress | None,
+    lit_dark: cog.Rendered | None = None,
 ) -> pd.DataFrame:
-    """Dark built-up km² for every year that has both land cover and night light."""
+    """Dark built-up km² for every year that has both land cover and night light.
+
+    The period's end year is counted on ``lit_dark`` (its rendered codes) when they lie on
+    that year's land-cover grid: the same pixels, the light not warped again.
+    """
     (lc, lc_series), (ntl, ntl_series) = lc_pair, ntl_pair
     base = {
         "landcover": _fingerprint(config, lc, lc_series),
         "nightlight": _fingerprint(config, ntl, ntl_series),
     }
     zones = _LazyZones(boundaries, lc.coverage)
+    _, end = _period_years(config, lc_series)
 
     def compute(year: int) -> pd.DataFrame:
         landcover = lc_series.path(year)
+        prepared = zones.on_grid_of(landcover, lc_series.product.band)
+        pair: tuple[str, str] | Path = (landcover, ntl_series.path(year))
+        if year == end and lit_dark is not None and _on_grid(lit_dark.vrt, prepared.grid):
+            pair = lit_dark.vrt
         return vacancy.dark_builtup_metrics(
-            zones.on_grid_of(landcover, lc_series.product.band),
-            {year: (landcover, ntl_series.path(year))}, lc_series.product, ntl_series.product,
+            prepared, {year: pair}, lc_series.product, ntl_series.product,
             threshold=ntl.lit_threshold, engine=engine.with_coverage(lc.coverage),
         )  # fmt: skip
 
@@ -273,6 +290,12 @@ def _dark_series(
     tables = _through_checkpoints(store, units, "dark built-up", progress)
     columns = ["city_id", "year", "dark_builtup_km2"]
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=columns)
+
+
+def _on_grid(path: str | os.PathLike, grid: Grid) -> bool:
+    """Whether a raster has the pixels of ``grid``."""
+    with open_raster(path) as ds:
+        return Grid.of(ds).same_as(grid)
 
 
 def _series_metrics(
@@ -383,7 +406,7 @@ def new_builtup_table(
     series: Sequence[sources.Series],
     *,
     checkpoints: str | os.PathLike | None = None,
-    pixels: str | os.PathLike | None = None,
+    lit_dark: cog.Rendered | None = None,
     engine: Engine = Engine(),
     progress: StageProgress | None = None,
 ) -> pd.DataFrame | None:
@@ -392,9 +415,9 @@ def new_builtup_table(
     The land cover of the period's first and last years with the night light of the last (see
     :func:`vacancy_source`), through the checkpoints like a raster series x year; None
     without such a pair. Columns as :func:`urbanshrink_gis.metrics.vacancy.new_builtup_metrics`.
-    With ``pixels`` (a folder), the lit/dark codes are rendered there once
-    (:func:`lit_dark_pixels`) and the table counts them, so that every scope and the
-    ``new_builtup_dark.tif`` raster share one computation of them.
+    With ``lit_dark``, the codes already rendered by :func:`period_pixels` (from ``series``),
+    the table counts them, so that every scope and the ``new_builtup_dark.tif`` raster share
+    one computation of them.
     """
     pair, source = _vacancy_pair(config, series), vacancy_source(config, series)
     if pair is None or source is None:
@@ -405,10 +428,7 @@ def new_builtup_table(
     step = None if progress is None else for_stage(progress, stage)
 
     def compute() -> pd.DataFrame:
-        codes: vacancy.BuiltupLight | str = source
-        if pixels is not None:
-            codes = os.fspath(lit_dark_pixels(config, series, pixels, engine=engine,
-                                              progress=progress).vrt)  # fmt: skip
+        codes = source if lit_dark is None else os.fspath(lit_dark.vrt)
         return vacancy.new_builtup_metrics(
             boundaries, codes, engine=engine.with_coverage(lc.coverage), progress=step,
         )  # fmt: skip
@@ -422,26 +442,47 @@ def new_builtup_table(
     return table
 
 
-#: The raster whose pixels :func:`lit_dark_pixels` renders ahead of its COG, and where.
+#: The rasters whose pixels :func:`period_pixels` renders ahead of their COGs, and where.
 LIT_DARK = "new_builtup_dark.tif"
+_CHANGE = "builtup_change_{}_{}.tif"
 PIXEL_DIR = "pixels"  # under OUT/.checkpoints; removed once the outputs are in place
 _DONE = "done"  # written in a render folder once every strip is
+_LAYERS = {"lit-dark": LIT_DARK, "change": _CHANGE}  # render subfolder: raster
 
 
-def lit_dark_pixels(
+def builtup_change_name(first: int, last: int) -> str:
+    """File name of the built-up change raster between two years."""
+    return _CHANGE.format(first, last)
+
+
+def rendered_ahead(names: Collection[str]) -> list[str]:
+    """Which of a run's rasters (by name) :func:`period_pixels` renders: none without lit/dark."""
+    if LIT_DARK not in names:
+        return []
+    return [n for n in names if n == LIT_DARK or n.startswith(_CHANGE.split("{")[0])]
+
+
+def period_pixels(
     config: RunConfig,
     series: Sequence[sources.Series],
     folder: str | os.PathLike,
     *,
     engine: Engine = Engine(),
     progress: StageProgress | None = None,
-) -> cog.Rendered:
-    """The lit/dark codes of the period (:data:`LIT_DARK`'s pixels), rendered once.
+) -> dict[str, cog.Rendered]:
+    """The period's lit/dark codes (:data:`LIT_DARK`) and built-up change, rendered once.
 
-    Computed strip by strip on the engine's scheduler into tiled GeoTIFFs under
-    ``folder/<label-digest>/`` (the digest of the inputs, as a checkpoint's), then reused by
-    every scope's new built-up table and by the raster's COG; a render that did not finish
-    (no ``done`` file) is computed again.
+    Both come from one read of the period's first and last land cover (and the light of the
+    last, warped once), strip by strip on the engine's scheduler, into tiled GeoTIFFs under
+    ``folder/<label-digest>/`` (the digest of the inputs, as a checkpoint's). The lit/dark
+    codes are then counted by every scope's dark and new built-up tables, and both become
+    their rasters' COGs; a render that did not finish (no ``done`` file) is computed again.
+
+    Returns
+    -------
+    dict
+        Raster file name (:data:`LIT_DARK`, ``builtup_change_<first>_<last>.tif``) to its
+        rendered strips.
 
     Raises
     ------
@@ -467,19 +508,27 @@ def lit_dark_pixels(
         "lit_threshold": ntl.lit_threshold,
         "files": _year_files(lc_series, first, last) + _year_files(ntl_series, last),
         "grid": [list(profile["transform"])[:6], profile["width"], profile["height"]],
+        "layers": list(_LAYERS),
     }
-    here = Path(folder) / Checkpoints.key("lit-dark", fingerprint).removesuffix(".pkl")
+    here = Path(folder) / Checkpoints.key("period", fingerprint).removesuffix(".pkl")
+    names = [name.format(first, last) for name in _LAYERS.values()]
+    folders = [here / layer for layer in _LAYERS]
     if (here / _DONE).exists():
-        parts = tuple(sorted(here.glob("part-*.tif")))
-        return cog.Rendered(parts, here / "blocks.vrt", np.empty(0))
+        return {
+            name: cog.Rendered(tuple(sorted(f.glob("part-*.tif"))), f / "blocks.vrt", np.empty(0))
+            for name, f in zip(names, folders, strict=True)
+        }
     shutil.rmtree(here, ignore_errors=True)  # an unfinished render of a killed run
-    here.mkdir(parents=True)
-    stage = f"raster {LIT_DARK} (pixels)"
+    for f in folders:
+        f.mkdir(parents=True)
+    stage = "pixels (lit/dark, built-up change)"
     step = None if progress is None else for_stage(progress, stage)
-    rendered = cog.render(here, profile, source, dtype="uint8", nodata=0, engine=engine,
-                          block={"blockxsize": bw, "blockysize": bh}, progress=step)  # fmt: skip
+    rendered = cog.render_layers(
+        folders, profile, source.with_change(), dtype="uint8", nodata=0, engine=engine,
+        block={"blockxsize": bw, "blockysize": bh}, progress=step,
+    )  # fmt: skip
     (here / _DONE).touch()
-    return rendered
+    return dict(zip(names, rendered, strict=True))
 
 
 def _new_builtup_fingerprint(config: RunConfig, series: Sequence[sources.Series]) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from urbanshrink_gis.io import series as sources
 from urbanshrink_gis.io.rasters import reading_env
 from urbanshrink_gis.pipeline.config import RunConfig
 from urbanshrink_gis.pipeline.plans import RASTER_DIR, RasterPlan
-from urbanshrink_gis.pipeline.stages import LIT_DARK
+from urbanshrink_gis.pipeline.stages import rendered_ahead
 
 log = logging.getLogger(__name__)
 
@@ -158,9 +158,9 @@ def check_free_space(
 
     The estimate is rough: each output raster's pixels at the compression its input files
     achieve (their size over their pixels' bytes), a third more for overviews, the largest
-    one once more for the work files a COG is copied from, the lit/dark raster once more for
-    its pixels rendered ahead (kept until the outputs are in place), and the tables at three
-    times the boundaries' file size.
+    one once more for the work files a COG is copied from, the lit/dark and built-up change
+    rasters once more for their pixels rendered ahead (kept until the outputs are in place),
+    and the tables at three times the boundaries' file size.
 
     Returns
     -------
@@ -180,7 +180,8 @@ def check_free_space(
     ratio = min(max(packed / raw, 0.01), 1.0) if raw else 1.0
     rasters = [_raster_bytes(p.template, p.dtype) * ratio for p in plans]
     tables = 3 * os.path.getsize(config.boundaries.path) + 2**20
-    ahead = sum(r for p, r in zip(plans, rasters, strict=True) if p.name == LIT_DARK)
+    early = rendered_ahead([p.name for p in plans])  # kept until the COGs are written
+    ahead = sum(r for p, r in zip(plans, rasters, strict=True) if p.name in early)
     needed = int(sum(rasters) * 4 / 3 + max(rasters, default=0) + ahead + tables)
     require_free_space(out, needed)
     return needed
