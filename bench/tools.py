@@ -236,12 +236,14 @@ def _window_vrt(path: Path, window: Window, out: Path) -> None:
         transform = ds.window_transform(window)
         w, h = int(window.width), int(window.height)
         dtype = typename_fwd[dtype_rev[ds.dtypes[0]]]  # GDAL's name of the type
+        bh, bw = ds.block_shapes[0]  # the source's blocks: GDAL reads each once (VRTs take 128)
         nodata = "" if ds.nodata is None else f"<NoDataValue>{ds.nodata}</NoDataValue>"
         srs = ds.crs.to_wkt().replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
         geo = ", ".join(str(v) for v in transform.to_gdal())
         out.write_text(
             f'<VRTDataset rasterXSize="{w}" rasterYSize="{h}"><SRS>{srs}</SRS>'
-            f'<GeoTransform>{geo}</GeoTransform><VRTRasterBand dataType="{dtype}" band="1">'
+            f'<GeoTransform>{geo}</GeoTransform><VRTRasterBand dataType="{dtype}" band="1"'
+            f' blockXSize="{bw}" blockYSize="{bh}">'
             f"{nodata}<SimpleSource><SourceFilename>{path.resolve()}</SourceFilename>"
             f"<SourceBand>1</SourceBand>"
             f'<SrcRect xOff="{int(window.col_off)}" yOff="{int(window.row_off)}" xSize="{w}"'

@@ -326,3 +326,50 @@ def test_strips_written_side_by_side_equal_the_blocks_written_in_one(
     expected = [f"{n}{ext}" for n in names for ext in (".tif", ".qml")]
     expected += ["one_classes.tif.aux.xml", "strip_classes.tif.aux.xml"]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(expected)  # no strip left
+
+
+@pytest.mark.parametrize("scheduler", ["threads", "processes"])
+def test_rasters_copied_side_by_side_equal_those_written_one_by_one(
+    tmp_path, values, classes, scheduler
+):
+    from urbanshrink_gis import Engine
+    from urbanshrink_gis.export.cog import CogRequest, write_cogs
+
+    alone = [write_values(tmp_path / "v.tif", values), write_classes(tmp_path / "c.tif", classes)]
+    together = tmp_path / "together"
+    requests = [
+        CogRequest(together / "v.tif", GRID, ArrayStrips(values), "float32", np.nan,
+                   "night-light change", units="nW/cm²/sr", ramp="diverging"),
+        CogRequest(together / "c.tif", GRID, blocks_of(classes), "uint8", 0, "land cover",
+                   units="class", categories=CLASSES),
+    ]  # fmt: skip
+    written = write_cogs(requests, engine=Engine(scheduler=scheduler, workers=2))
+    assert written == [together / "v.tif", together / "c.tif"]
+    for a, b in zip(alone, written, strict=True):
+        assert_cog(b)
+        assert a.read_bytes() == b.read_bytes()  # the same COG, byte for byte
+        assert qml_path(a).read_text() == qml_path(b).read_text()
+    assert sorted(p.name for p in together.iterdir()) == ["c.qml", "c.tif", "c.tif.aux.xml",
+                                                          "v.qml", "v.tif"]  # fmt: skip
+
+
+def test_rasters_written_together_are_all_written_or_none(tmp_path, values, classes):
+    from urbanshrink_gis.export.cog import CogRequest, write_cogs
+
+    def failing():
+        yield next(blocks_of(classes))
+        raise RuntimeError("disk on fire")
+
+    requests = [
+        CogRequest(tmp_path / "v.tif", GRID, blocks_of(values), "float32", np.nan, "v",
+                   ramp="diverging"),
+        CogRequest(tmp_path / "c.tif", GRID, failing(), "uint8", 0, "c", categories=CLASSES),
+    ]  # fmt: skip
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        write_cogs(requests)
+    assert list(tmp_path.iterdir()) == []  # the first raster, rendered, was not kept either
+    write_values(tmp_path / "v.tif", values)
+    with pytest.raises(OutputExistsError, match="output exists"):
+        write_cogs([CogRequest(tmp_path / "w.tif", GRID, blocks_of(values), "float32", np.nan,
+                               "w"), requests[0]])  # fmt: skip
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.qml", "v.tif"]  # nothing started

@@ -35,7 +35,7 @@ import math
 import os
 import tempfile
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol, get_args, runtime_checkable
@@ -57,7 +57,17 @@ from urbanshrink_gis.io.rasters import reading_env
 from urbanshrink_gis.zonal.engine import Engine
 from urbanshrink_gis.zonal.parallel import decode_threads, map_ordered
 
-__all__ = ["Ramp", "Rendered", "Strips", "qml_path", "render", "render_layers", "write_cog"]
+__all__ = [
+    "CogRequest",
+    "Ramp",
+    "Rendered",
+    "Strips",
+    "qml_path",
+    "render",
+    "render_layers",
+    "write_cog",
+    "write_cogs",
+]
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +79,8 @@ _SAMPLE_PIXELS = 1 << 20  # pixels sampled for the ramp's percentiles
 #: 30 m it took ~90 s after 200-450 s of blocks.
 _COPY_SHARE = 0.4
 _PERCENTILE = 98.0
-_TASK_PIXELS = 1 << 24  # pixels of one strip task at least (rows rounded up to tiles)
+_TASK_PIXELS = 1 << 24  # pixels of one strip task at least (rows rounded up to tiles)...
+_MIN_TASKS = 8  # ...unless the grid then makes fewer strip tasks than this (rows of tiles)
 
 
 @runtime_checkable
@@ -184,56 +195,138 @@ def write_cog(
     Memory holds one block per task at a time (plus GDAL's block cache); disk needs room for
     the temporary GeoTIFFs (DEFLATE level 1) beside the output until the COG is complete.
     """
-    final = Path(path)
-    dtype = np.dtype(dtype).name
-    _check_request(final, dtype, categories, ramp)
+    request = CogRequest(
+        path, profile_like, blocks, dtype=dtype, nodata=nodata, description=description,
+        units=units, scale=scale, offset=offset, categories=categories, ramp=ramp,
+        progress=progress,
+    )  # fmt: skip
+    (written,) = write_cogs([request], overwrite=overwrite, engine=engine)
+    return written
+
+
+@dataclass(frozen=True, slots=True)
+class CogRequest:
+    """One raster for :func:`write_cogs`.
+
+    The arguments of :func:`write_cog` but ``overwrite`` and ``engine``, which the rasters
+    written together share.
+    """
+
+    path: str | os.PathLike
+    profile_like: DatasetReader | Mapping[str, Any]
+    blocks: Iterable[tuple[Window, np.ndarray]] | Strips | Rendered
+    dtype: str | np.dtype
+    nodata: float | None
+    description: str
+    units: str = ""
+    scale: float = 1.0
+    offset: float = 0.0
+    categories: Sequence[ClassInfo] | None = None
+    ramp: Ramp | None = None
+    progress: Progress | None = None
+
+
+def write_cogs(
+    requests: Sequence[CogRequest], *, overwrite: bool = False, engine: Engine = Engine()
+) -> list[Path]:
+    """Write several rasters as :func:`write_cog` does, their COG copies side by side.
+
+    Each raster's blocks are computed (strips on ``engine``'s scheduler) one raster after
+    another; then GDAL's COG driver copies every raster at once, each copy a task on the same
+    scheduler (a Dask worker writes the COG into the shared output folder). All the outputs
+    are checked before any work, and none replaces its file unless every copy succeeded.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The written rasters, in the order of ``requests``.
+    """
+    finals = [Path(r.path) for r in requests]
+    for final, r in zip(finals, requests, strict=True):
+        _check_request(final, np.dtype(r.dtype).name, r.categories, r.ramp)
     if not overwrite:
-        existing = [str(p) for p in (final, qml_path(final)) if p.exists()]
+        existing = [str(p) for f in finals for p in (f, qml_path(f)) if p.exists()]
         if existing:
             raise OutputExistsError(
                 "output exists",
                 where=", ".join(existing),
                 fix="pass --overwrite or choose another output",
             )
-    grid = _grid_of(profile_like)
-    colours = None if categories is None else _colour_table(categories, nodata)
-    names = tuple((c.code, c.name) for c in categories or ())
-    band = _Band(description, units, scale, offset, colours, names)
-    with (
-        atomic_path(final, overwrite=overwrite) as tmp,
-        tempfile.TemporaryDirectory(prefix=temp_prefix(final), dir=final.parent) as work,
-    ):
-        pixels = grid["width"] * grid["height"]
-        total = pixels + math.ceil(pixels * _COPY_SHARE)
+    with contextlib.ExitStack() as stack:
+        copies, samples, done = [], [], []
+        for final, r in zip(finals, requests, strict=True):
+            tmp = stack.enter_context(atomic_path(final, overwrite=overwrite))
+            work = stack.enter_context(
+                tempfile.TemporaryDirectory(prefix=temp_prefix(final), dir=final.parent)
+            )
+            mosaic, sample, finish = _rendered_mosaic(Path(work), r, engine)
+            options = _cog_options(np.dtype(r.dtype).name, r.categories)
+            copies.append((os.path.abspath(mosaic), os.path.abspath(tmp), options))  # for workers
+            samples.append(sample)
+            done.append(finish)
+        threads = decode_threads(engine.scheduler, engine.workers)
+        tasks = map_ordered(
+            _copy_task, threads, copies, scheduler=engine.scheduler, workers=engine.workers
+        )
+        for finish, _ in zip(done, tasks, strict=True):
+            finish()
+    for final, r, sample in zip(finals, requests, samples, strict=True):
+        _write_sidecars(final, r, sample)
+        log.info("wrote %s", final)
+    return finals
 
-        def done_so_far(done: int, _: int) -> None:
-            if progress is not None:
-                progress(done, total)
 
-        rendered = blocks
-        if not isinstance(rendered, Rendered):
-            rendered = render(
-                work, grid, blocks, dtype=dtype, nodata=nodata, keep_sample=ramp is not None,
-                engine=engine, progress=done_so_far,
-            )  # fmt: skip
-        # the strips' own tiles as the VRT's blocks: GDAL then reads each tile once (2-3x faster)
-        tiles = {"blockxsize": _BLOCK, "blockysize": _BLOCK}
-        profile = {**grid, "dtype": dtype, "nodata": nodata, **tiles}
-        mosaic = _mosaic(Path(work) / "source.vrt", rendered.parts, profile, band)
-        rasterio.shutil.copy(mosaic, tmp, driver="COG", **_cog_options(dtype, categories))
-        done_so_far(total, total)
-    sample = rendered.sample
-    pam = None if categories is None else _pam(categories)
+def _rendered_mosaic(
+    work: Path, r: CogRequest, engine: Engine
+) -> tuple[Path, np.ndarray, Callable[[], None]]:
+    """A request's blocks rendered into ``work`` (unless they are) and stacked by a VRT.
+
+    Returns the VRT (with the band's metadata), the ramp's sample, and the call that reports
+    the raster complete.
+    """
+    grid = _grid_of(r.profile_like)
+    dtype = np.dtype(r.dtype).name
+    colours = None if r.categories is None else _colour_table(r.categories, r.nodata)
+    names = tuple((c.code, c.name) for c in r.categories or ())
+    band = _Band(r.description, r.units, r.scale, r.offset, colours, names)
+    pixels = grid["width"] * grid["height"]
+    total = pixels + math.ceil(pixels * _COPY_SHARE)
+
+    def done_so_far(done: int, _: int) -> None:
+        if r.progress is not None:
+            r.progress(done, total)
+
+    rendered = r.blocks
+    if not isinstance(rendered, Rendered):
+        rendered = render(
+            work, grid, rendered, dtype=dtype, nodata=r.nodata, keep_sample=r.ramp is not None,
+            engine=engine, progress=done_so_far,
+        )  # fmt: skip
+    # the strips' own tiles as the VRT's blocks: GDAL then reads each tile once (2-3x faster)
+    tiles = {"blockxsize": _BLOCK, "blockysize": _BLOCK}
+    profile = {**grid, "dtype": dtype, "nodata": r.nodata, **tiles}
+    mosaic = _mosaic(work / "source.vrt", rendered.parts, profile, band)
+    return mosaic, rendered.sample, lambda: done_so_far(total, total)
+
+
+def _copy_task(threads: int | str, copy: tuple[str, str, dict[str, Any]]) -> str:
+    """One COG copy, where the scheduler runs it, on ``threads`` compression threads."""
+    source, target, options = copy
+    rasterio.shutil.copy(source, target, driver="COG", **{**options, "NUM_THREADS": threads})
+    return target
+
+
+def _write_sidecars(final: Path, r: CogRequest, sample: np.ndarray) -> None:
+    """The category names' PAM file and the QGIS style beside a written raster."""
+    pam = None if r.categories is None else _pam(r.categories)
     _replace_sidecar(final.with_name(final.name + ".aux.xml"), pam)
     style = None
-    if categories is not None:
-        style = qgisxml.paletted_qml(categories, nodata=nodata)
-    elif ramp is not None:
-        values = sample * scale + offset
-        style = qgisxml.pseudocolor_qml(_ramp_limits(values, ramp), _RAMPS[ramp], units=units)
+    if r.categories is not None:
+        style = qgisxml.paletted_qml(r.categories, nodata=r.nodata)
+    elif r.ramp is not None:
+        values = sample * r.scale + r.offset
+        style = qgisxml.pseudocolor_qml(_ramp_limits(values, r.ramp), _RAMPS[r.ramp], units=r.units)
     _replace_sidecar(qml_path(final), style)
-    log.info("wrote %s", final)
-    return final
 
 
 @dataclass(frozen=True, slots=True)
@@ -425,7 +518,8 @@ def _write_parts(
     total = width * height
     if not isinstance(blocks, Strips):
         return [parts.write(0, height, blocks, lambda done: progress(done, total))]
-    rows = max(_BLOCK, math.ceil(_TASK_PIXELS / width / _BLOCK) * _BLOCK)
+    tiles = min(math.ceil(_TASK_PIXELS / width / _BLOCK), math.ceil(height / _MIN_TASKS / _BLOCK))
+    rows = max(1, tiles) * _BLOCK
     strips = [(r, min(r + rows, height)) for r in range(0, height, rows)]
     threads = decode_threads(engine.scheduler, engine.workers)
     written, done = [], 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from urbanshrink_gis.pipeline.config import RunConfig
 from urbanshrink_gis.pipeline.stages import _first_of, builtup_change_name, vacancy_source
 from urbanshrink_gis.zonal.engine import Engine
 
-__all__ = ["RasterPlan", "raster_plans"]
+__all__ = ["RasterPlan", "raster_plans", "write_rasters"]
 
 RASTER_DIR = "rasters"
 _TREND_NAMES = {"ols": "OLS", "theil_sen": "Theil-Sen"}
@@ -56,22 +56,59 @@ class RasterPlan:
         Strips of it are computed and written on ``engine``'s scheduler (see
         :func:`urbanshrink_gis.export.cog.write_cog`), or taken as ``rendered`` already.
         """
-        path = folder / self.name
+        ready = {} if rendered is None else {self.name: rendered}
+        (written,) = write_rasters(
+            [self], folder, overwrite=overwrite, engine=engine, progress={self.name: progress},
+            rendered=ready,
+        )  # fmt: skip
+        return written
+
+    def request(
+        self, folder: Path, rendered: cog.Rendered | None, progress: Progress | None
+    ) -> cog.CogRequest:
+        """What :func:`urbanshrink_gis.export.cog.write_cogs` writes for this raster."""
+        with reading_env(), rasterio.open(self.template) as ref:
+            grid = {"crs": ref.crs, "transform": ref.transform,
+                    "width": ref.width, "height": ref.height}  # fmt: skip
+        return cog.CogRequest(
+            folder / self.name, grid, self.blocks() if rendered is None else rendered,
+            dtype=self.dtype, nodata=self.nodata, description=self.description, units=self.units,
+            categories=self.categories, ramp=self.ramp, progress=progress,
+        )  # fmt: skip
+
+    def layer(self, path: Path) -> qgisxml.ProjectLayer:
+        """The project layer of the written raster (its style read from the .qml beside it)."""
         with reading_env(), rasterio.open(self.template) as ref:
             crs = CRS.from_user_input(ref.crs.to_wkt())
-            cog.write_cog(
-                path, ref, self.blocks() if rendered is None else rendered, dtype=self.dtype,
-                nodata=self.nodata,
-                description=self.description, units=self.units, categories=self.categories,
-                ramp=self.ramp, overwrite=overwrite, engine=engine, progress=progress,
-            )  # fmt: skip
-        style = cog.qml_path(path).read_text(encoding="utf-8")
-        layer = qgisxml.ProjectLayer(
-            name=path.stem, source=f"./{RASTER_DIR}/{self.name}", kind="raster", style=style,
-            crs=crs, visible=self.visible,
+        return qgisxml.ProjectLayer(
+            name=path.stem, source=f"./{RASTER_DIR}/{self.name}", kind="raster",
+            style=cog.qml_path(path).read_text(encoding="utf-8"), crs=crs, visible=self.visible,
             title=f"{self.description} ({self.units})" if self.units else self.description,
         )  # fmt: skip
-        return layer, path
+
+
+def write_rasters(
+    plans: Sequence[RasterPlan],
+    folder: Path,
+    *,
+    overwrite: bool,
+    engine: Engine = Engine(),
+    progress: Mapping[str, Progress | None] | None = None,
+    rendered: Mapping[str, cog.Rendered] | None = None,
+) -> list[tuple[qgisxml.ProjectLayer, Path]]:
+    """Write the plans' rasters as COGs with their .qml; their project layers and paths.
+
+    Each raster's strips are computed on ``engine``'s scheduler (or taken from ``rendered``,
+    by file name), then every COG copy runs there side by side
+    (:func:`urbanshrink_gis.export.cog.write_cogs`); ``progress`` maps a file name to its
+    raster's progress.
+    """
+    progress, rendered = progress or {}, rendered or {}
+    requests = [
+        plan.request(folder, rendered.get(plan.name), progress.get(plan.name)) for plan in plans
+    ]
+    paths = cog.write_cogs(requests, overwrite=overwrite, engine=engine)
+    return [(plan.layer(path), path) for plan, path in zip(plans, paths, strict=True)]
 
 
 def raster_names(config: RunConfig) -> list[str]:

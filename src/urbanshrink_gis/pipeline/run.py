@@ -17,7 +17,7 @@ from urbanshrink_gis.io import series as sources
 from urbanshrink_gis.pipeline.checkpoints import CHECKPOINT_DIR
 from urbanshrink_gis.pipeline.config import RunConfig, load_config, with_excel_csv
 from urbanshrink_gis.pipeline.outputs import report_context, sources_table
-from urbanshrink_gis.pipeline.plans import RASTER_DIR, raster_plans
+from urbanshrink_gis.pipeline.plans import RASTER_DIR, raster_plans, write_rasters
 from urbanshrink_gis.pipeline.scopes import (
     ScopeTables,
     compare_scopes,
@@ -133,11 +133,10 @@ def run(
     retire = _previous_set(out, with_report)  # the previous run's files this run replaces
     context = report_context(config, series)
     with _staged(out, needed=needed, retire=retire) as stage:  # all files or none
-        layers = []
-        for plan in plans:
-            step = None if progress is None else for_stage(progress, f"raster {plan.name}")
-            layers.append(plan.write(stage / RASTER_DIR, overwrite=True, engine=engine,
-                                     progress=step, rendered=pixels.get(plan.name)))  # fmt: skip
+        steps = {p.name: None if progress is None else for_stage(progress, f"raster {p.name}")
+                 for p in plans}  # fmt: skip
+        layers = write_rasters(plans, stage / RASTER_DIR, overwrite=True, engine=engine,
+                               progress=steps, rendered=pixels)  # fmt: skip
         excel = config.output.excel_csv
         with one_step(progress, "tables (GeoPackage, CSV)"):
             files = export.write_run(
