@@ -1,11 +1,18 @@
 """metrics/vacancy.py: built-up in the dark from a projected land cover and a geographic light."""
 
+import tempfile
+from pathlib import Path
+
 import geopandas as gpd
 import numpy as np
 import pytest
 import rasterio
 import rasterio.warp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rasterio.enums import Resampling
 from rasterio.transform import from_origin
+from rasterio.vrt import WarpedVRT
 from shapely.geometry import box
 
 from urbanshrink_gis.demo import ALBERS  # CLCD grid: equal-area
@@ -88,3 +95,49 @@ def test_windows_without_built_up_read_no_light(scene, tmp_path):
         UrbanShrinkError, match="no_such_light"
     ):  # built-up there: the light is read
         source.read(rasterio.windows.Window(0, 40, 600, 80))
+
+
+_NIGHTLIGHTS = ("vnl2", "blackmarble", "blackmarble_c1", "dmsp_harmonized")
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    name=st.sampled_from(_NIGHTLIGHTS),
+    seed=st.integers(0, 2**16),
+    shift=st.tuples(st.integers(-30, 30), st.integers(-30, 30)),
+    file_nodata=st.booleans(),
+)
+def test_dark_pixels_are_those_of_the_float_light_warped(name, seed, shift, file_nodata):
+    """The dark mask, warped as one byte, marks the pixels GDAL's warp of the light itself
+    marks: nodata, NaN, scale and threshold alike, and none outside the light's extent."""
+    lc, ntl = get_product("clcd"), get_product(name)
+    rng = np.random.default_rng(seed)
+    dtype = np.dtype(ntl.dtype)
+    fill = ntl.nodata if ntl.nodata is not None else (-999.0 if dtype.kind == "f" else 255)
+    t = ntl.lit_threshold / ntl.scale  # the threshold in stored values
+    picks = [0, t, t + 1, max(t - 1, 0), 3 * t + 5, fill] + ([np.nan] if dtype.kind == "f" else [])
+    light = np.asarray(picks, np.float64)[rng.integers(0, len(picks), (24, 30))].astype(dtype)
+    with tempfile.TemporaryDirectory() as folder:
+        lc_path, ntl_path = Path(folder) / "lc.tif", Path(folder) / "ntl.tif"
+        lc_transform = from_origin(1_000_000, 4_000_000, 30, 30)
+        with rasterio.open(lc_path, "w", driver="GTiff", width=400, height=300, count=1,
+                           dtype="uint8", crs=ALBERS, transform=lc_transform) as dst:  # fmt: skip
+            dst.write(np.full((300, 400), 8, np.uint8), 1)  # built-up everywhere
+            west, _, _, north = rasterio.warp.transform_bounds(ALBERS, "EPSG:4326", *dst.bounds)
+        res = 1 / 240
+        origin = (west + shift[0] * res / 3, north - shift[1] * res / 3)
+        with rasterio.open(ntl_path, "w", driver="GTiff", width=30, height=24, count=1,
+                           dtype=dtype.name, crs="EPSG:4326", nodata=fill if file_nodata else None,
+                           transform=from_origin(*origin, res, res)) as dst:  # fmt: skip
+            dst.write(light, 1)
+        source = BuiltupLight(str(lc_path), str(ntl_path), lc, ntl)
+        window = rasterio.windows.Window(0, 0, 400, 300)
+        codes = source.read(window)
+        with rasterio.open(ntl_path) as ds:  # the reference: the light warped as it is stored
+            nodata = ntl.nodata if ntl.nodata is not None else ds.nodata
+            with WarpedVRT(ds, crs=ALBERS, transform=lc_transform, width=400, height=300,
+                           src_nodata=nodata, nodata=np.nan, dtype="float64",
+                           resampling=Resampling.nearest) as warped:  # fmt: skip
+                scaled = warped.read(1) * ntl.scale + ntl.offset
+    expected = np.where(scaled <= ntl.lit_threshold, 3, 2)  # old built-up, dark or lit
+    assert (codes == expected).all()

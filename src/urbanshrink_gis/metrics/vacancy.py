@@ -5,8 +5,9 @@ Terms
 dark built-up
     Built-up land (on the land-cover grid) whose night light is at or below the night-light
     product's lit threshold. The light of a land-cover pixel is the light pixel under its
-    centre (nearest neighbour, warped by GDAL on the fly), so each 30 m built-up pixel takes
-    the light of the ~460 m light pixel it falls in. Areas are land-cover pixel areas.
+    centre (nearest neighbour, warped by GDAL on the fly: the light is classified on its own
+    grid and the one-byte dark mask warped), so each 30 m built-up pixel takes the light of
+    the ~460 m light pixel it falls in. Areas are land-cover pixel areas.
 new built-up
     Built-up at the end of the period and not at its start (same land-cover series).
 
@@ -32,7 +33,10 @@ import rasterio
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
+from rasterio.io import MemoryFile
+from rasterio.transform import rowcol
 from rasterio.vrt import WarpedVRT
+from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
 from urbanshrink_gis._legend import ClassInfo
@@ -65,6 +69,7 @@ VACANCY_CLASSES: tuple[ClassInfo, ...] = (
 _OLD_LIT, _OLD_DARK, _NEW_LIT, _NEW_DARK = 2, 3, 4, 5
 # A period's codes as its end year's land cover and light alone code them: all built-up is old.
 _AS_END_YEAR = np.array([0, 1, _OLD_LIT, _OLD_DARK, _OLD_LIT, _OLD_DARK], np.uint8)
+_MARGIN = 2  # light pixels around a window's box: the warp's approximations stay inside
 _FLOAT32_EXACT = tuple(np.dtype(t) for t in ("float32", "uint8", "int8", "uint16", "int16"))
 _BLOCK_PIXELS = 1 << 22
 
@@ -189,7 +194,7 @@ class BuiltupLight:
         if start is not None and (with_change or built.any()):
             before, valid_before = _builtup(start, window, lc)
         if built.any():  # else no light to warp, nothing new (most of a nationwide grid)
-            dark = ~_lit(self, light(), window, ds.window_transform(window), ds.crs)
+            dark = _dark(self, light(), window, ds.window_transform(window), ds.crs)
             new = np.zeros_like(built) if before is None else built & ~before
             codes[built & ~new] = _OLD_LIT
             codes[built & ~new & dark] = _OLD_DARK
@@ -232,22 +237,73 @@ def _builtup(
     return built & valid, valid
 
 
-def _lit(
+def _dark(
     source: BuiltupLight, ds: rasterio.DatasetReader, window: Window, transform: Affine, crs: CRS
 ) -> np.ndarray:
-    """Light above the threshold under each land-cover pixel (nodata light counts as lit)."""
+    """Light at or below the threshold under each land-cover pixel (nodata light is not dark).
+
+    The light is classified on its own grid first, over the part the window needs, and only
+    the one-byte dark mask is warped to the land cover (nearest neighbour, as the light would
+    be: the same pixels, about 3x faster to warp than the float light with its nodata).
+    """
+    height, width = int(window.height), int(window.width)
+    part = _light_window(ds, transform, width, height, crs)
+    if part is None:  # no light under the window: all of it counts as lit
+        return np.zeros((height, width), bool)
+    dark = _dark_on_light_grid(source, ds, part)
+    profile = {"driver": "GTiff", "width": int(part.width), "height": int(part.height),
+               "count": 1, "dtype": "uint8", "crs": ds.crs,
+               "transform": ds.window_transform(part)}  # fmt: skip
+    with MemoryFile() as file:
+        with file.open(**profile) as mask:
+            mask.write(dark, 1)
+        with file.open() as mask, WarpedVRT(
+            mask, crs=crs, transform=transform, width=width, height=height, nodata=None,
+            dtype="uint8", resampling=Resampling.nearest,
+        ) as warped:  # fmt: skip
+            return warped.read(1).view(bool)  # outside the light: 0, not dark
+
+
+def _light_window(
+    ds: rasterio.DatasetReader, transform: Affine, width: int, height: int, crs: CRS
+) -> Window | None:
+    """The light's pixels under a land-cover window, with a margin; None if none."""
+    left, top = transform * (0, 0)
+    right, bottom = transform * (width, height)
+    box = transform_bounds(crs, ds.crs, min(left, right), min(bottom, top), max(left, right),
+                           max(bottom, top), densify_pts=21)  # fmt: skip
+    if not all(np.isfinite(box)):
+        return Window(0, 0, ds.width, ds.height)
+    rows, cols = rowcol(ds.transform, [box[0], box[2]], [box[3], box[1]])
+    r0, r1 = sorted(rows)
+    c0, c1 = sorted(cols)
+    r0, c0 = max(r0 - _MARGIN, 0), max(c0 - _MARGIN, 0)
+    r1, c1 = min(r1 + _MARGIN + 1, ds.height), min(c1 + _MARGIN + 1, ds.width)
+    if r0 >= r1 or c0 >= c1:
+        return None
+    return Window(c0, r0, c1 - c0, r1 - r0)
+
+
+def _dark_on_light_grid(
+    source: BuiltupLight, ds: rasterio.DatasetReader, part: Window
+) -> np.ndarray:
+    """Dark (1) or not (0) per light pixel of ``part``.
+
+    The light is read through GDAL's warper onto its own grid, so that its nodata and masks
+    mean what they mean to the warp.
+    """
     ntl = source.nightlight_product
     fill = band_nodata(ds, ntl.band, ntl.nodata)
-    height, width = int(window.height), int(window.width)
-    # float32 holds float32 and 16-bit integer light exactly: the same values, warped faster
+    # float32 holds float32 and 16-bit integer light exactly: the same values, read faster
     exact = np.dtype(ds.dtypes[ntl.band - 1]) in _FLOAT32_EXACT
     with WarpedVRT(
-        ds, crs=crs, transform=transform, width=width, height=height, src_nodata=fill,
-        nodata=np.nan, dtype="float32" if exact else "float64", resampling=Resampling.nearest,
-    ) as warped:  # fmt: skip
-        light = warped.read(ntl.band).astype(np.float64)
+        ds, crs=ds.crs, transform=ds.window_transform(part), width=int(part.width),
+        height=int(part.height), src_nodata=fill, nodata=np.nan,
+        dtype="float32" if exact else "float64", resampling=Resampling.nearest,
+    ) as same_grid:  # fmt: skip
+        light = same_grid.read(ntl.band).astype(np.float64)
     scaled = light * ntl.scale + ntl.offset
-    return np.isnan(scaled) | (scaled > source.lit_threshold)
+    return (scaled <= source.lit_threshold).astype(np.uint8)  # NaN (nodata) is not dark
 
 
 def _areas_by_code(
