@@ -233,7 +233,8 @@ def write_cogs(
 
     Each raster's blocks are computed (strips on ``engine``'s scheduler) one raster after
     another; then GDAL's COG driver copies every raster at once, each copy a task on the same
-    scheduler (a Dask worker writes the COG into the shared output folder). All the outputs
+    scheduler, the largest first (a Dask worker writes the COG into the shared output
+    folder). All the outputs
     are checked before any work, and none replaces its file unless every copy succeeded.
 
     Returns
@@ -265,11 +266,13 @@ def write_cogs(
             samples.append(sample)
             done.append(finish)
         threads = decode_threads(engine.scheduler, engine.workers)
-        tasks = map_ordered(
-            _copy_task, threads, copies, scheduler=engine.scheduler, workers=engine.workers
-        )
-        for finish, _ in zip(done, tasks, strict=True):
-            finish()
+        order = sorted(range(len(requests)), key=lambda i: -_raster_bytes(requests[i]))
+        tasks = map_ordered(  # the largest first, so that the copies end together
+            _copy_task, threads, [copies[i] for i in order], scheduler=engine.scheduler,
+            workers=engine.workers,
+        )  # fmt: skip
+        for i, _ in zip(order, tasks, strict=True):
+            done[i]()
     for final, r, sample in zip(finals, requests, samples, strict=True):
         _write_sidecars(final, r, sample)
         log.info("wrote %s", final)
@@ -404,6 +407,11 @@ def render_layers(
         sample = np.concatenate([samples[n] for _, samples in written])
         rendered.append(Rendered(files, vrt, sample))
     return tuple(rendered)
+
+
+def _raster_bytes(r: CogRequest) -> int:
+    grid = _grid_of(r.profile_like)
+    return grid["width"] * grid["height"] * np.dtype(r.dtype).itemsize
 
 
 def _grid_of(profile_like: DatasetReader | Mapping[str, Any]) -> dict[str, Any]:

@@ -236,8 +236,10 @@ def builtup_change(
     numpy.ndarray
         uint8 codes, 0 where not valid.
     """
-    codes = _CHANGE_CODES[2 * np.asarray(start_builtup, np.intp) + np.asarray(end_builtup, np.intp)]
-    codes[~np.asarray(valid, bool)] = 0
+    index = np.asarray(start_builtup, bool).view(np.uint8) << 1
+    index |= np.asarray(end_builtup, bool).view(np.uint8)
+    codes = np.take(_CHANGE_CODES, index)
+    codes *= np.asarray(valid, bool).view(np.uint8)  # 0 where not valid
     return codes
 
 

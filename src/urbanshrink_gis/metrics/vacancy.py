@@ -66,7 +66,7 @@ VACANCY_CLASSES: tuple[ClassInfo, ...] = (
     ClassInfo(4, "new built-up, lit", "#e66101"),
     ClassInfo(5, "new built-up, dark", "#2d004b"),
 )
-_OLD_LIT, _OLD_DARK, _NEW_LIT, _NEW_DARK = 2, 3, 4, 5
+_OLD_LIT, _OLD_DARK, _NEW_LIT, _NEW_DARK = 2, 3, 4, 5  # valid 1 + built-up 1 + dark 1 + new 2
 # A period's codes as its end year's land cover and light alone code them: all built-up is old.
 _AS_END_YEAR = np.array([0, 1, _OLD_LIT, _OLD_DARK, _OLD_LIT, _OLD_DARK], np.uint8)
 _MARGIN = 2  # light pixels around a window's box: the warp's approximations stay inside
@@ -189,17 +189,17 @@ class BuiltupLight:
         """The window's codes; with the built-up change codes too (needs ``start``)."""
         lc = self.landcover_product
         built, valid = _builtup(ds, window, lc)
-        codes = np.where(valid, np.uint8(1), np.uint8(0))
+        codes = valid.astype(np.uint8)  # 1 valid, 0 nodata
         before = valid_before = None
         if start is not None and (with_change or built.any()):
             before, valid_before = _builtup(start, window, lc)
         if built.any():  # else no light to warp, nothing new (most of a nationwide grid)
             dark = _dark(self, light(), window, ds.window_transform(window), ds.crs)
-            new = np.zeros_like(built) if before is None else built & ~before
-            codes[built & ~new] = _OLD_LIT
-            codes[built & ~new & dark] = _OLD_DARK
-            codes[new] = _NEW_LIT
-            codes[new & dark] = _NEW_DARK
+            # built-up adds 1, dark 1 more, new 2 more: the codes 2 to 5
+            step = dark.view(np.uint8) + np.uint8(1)
+            if before is not None:
+                step += (~before).view(np.uint8) << 1
+            codes += built.view(np.uint8) * step
         if not with_change:
             return codes
         return codes, builtup_change(before, built, valid & valid_before)
@@ -228,13 +228,20 @@ def _builtup(
     """Built-up and valid masks of a land-cover window."""
     values, mask = read_block(ds, window, band=product.band)
     nodata = band_nodata(ds, product.band, product.nodata)
-    valid = np.ones(values.shape, bool) if mask is None else mask > 0
-    if nodata is not None:
-        valid &= values != nodata
-    built = np.zeros(values.shape, bool)
-    for code in product.builtup_classes:
+    first, *others = product.builtup_classes
+    built = values == first
+    for code in others:
         built |= values == code
-    return built & valid, valid
+    if mask is not None:
+        valid = mask > 0
+        if nodata is not None:
+            valid &= values != nodata
+    elif nodata is not None:
+        valid = values != nodata
+    else:
+        valid = np.ones(values.shape, bool)
+    built &= valid
+    return built, valid
 
 
 def _dark(
