@@ -234,8 +234,8 @@ def write_cogs(
     Each raster's blocks are computed (strips on ``engine``'s scheduler) one raster after
     another; then GDAL's COG driver copies every raster at once, each copy a task on the same
     scheduler, the largest first (a Dask worker writes the COG into the shared output
-    folder). All the outputs
-    are checked before any work, and none replaces its file unless every copy succeeded.
+    folder). All the outputs are checked before any work, and none replaces its file unless
+    every copy succeeded.
 
     Returns
     -------

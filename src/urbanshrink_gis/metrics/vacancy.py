@@ -34,7 +34,7 @@ from affine import Affine
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.io import MemoryFile
-from rasterio.transform import rowcol
+from rasterio.transform import array_bounds, rowcol
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
@@ -275,10 +275,7 @@ def _light_window(
     ds: rasterio.DatasetReader, transform: Affine, width: int, height: int, crs: CRS
 ) -> Window | None:
     """The light's pixels under a land-cover window, with a margin; None if none."""
-    left, top = transform * (0, 0)
-    right, bottom = transform * (width, height)
-    box = transform_bounds(crs, ds.crs, min(left, right), min(bottom, top), max(left, right),
-                           max(bottom, top), densify_pts=21)  # fmt: skip
+    box = transform_bounds(crs, ds.crs, *array_bounds(height, width, transform), densify_pts=21)
     if not all(np.isfinite(box)):
         return Window(0, 0, ds.width, ds.height)
     rows, cols = rowcol(ds.transform, [box[0], box[2]], [box[3], box[1]])

@@ -34,7 +34,6 @@ R = TypeVar("R")
 _SHARED: dict[str, Any] = {}
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
 _MMAP_THRESHOLD = 32 * 2**20  # glibc's own ceiling for its sliding threshold
-_tuned = False
 
 
 def check_scheduler(scheduler: str) -> str:
@@ -119,6 +118,7 @@ def map_ordered(
         yield from _bounded(pool, _call_remembered, (func, key), items, n)
 
 
+@functools.cache
 def tune_allocator() -> None:
     """Let glibc serve blocks up to 32 MiB from the heap in this process (once; else a no-op).
 
@@ -129,10 +129,8 @@ def tune_allocator() -> None:
     (32 MiB, trimming above 64 MiB), on any scheduler. A ``MALLOC_MMAP_THRESHOLD_`` set in
     the environment is the user's choice and is kept; other C libraries are left alone.
     """
-    global _tuned
-    if _tuned or "MALLOC_MMAP_THRESHOLD_" in os.environ:
+    if "MALLOC_MMAP_THRESHOLD_" in os.environ:
         return
-    _tuned = True
     try:
         mallopt = ctypes.CDLL("libc.so.6").mallopt
     except (OSError, AttributeError):
