@@ -6,6 +6,8 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 import rasterio
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 from rasterio.transform import from_origin
 from rasterio.windows import Window
 
@@ -373,3 +375,86 @@ def test_rasters_written_together_are_all_written_or_none(tmp_path, values, clas
         write_cogs([CogRequest(tmp_path / "w.tif", GRID, blocks_of(values), "float32", np.nan,
                                "w"), requests[0]])  # fmt: skip
     assert sorted(p.name for p in tmp_path.iterdir()) == ["v.qml", "v.tif"]  # nothing started
+
+
+class TileStrips(ArrayStrips):
+    """Strips of an array in tiles of ``tile`` rows x columns (windows off the COG's tiles)."""
+
+    def __init__(self, array, tile):
+        super().__init__(array)
+        self.tile = tile
+
+    def strip(self, row, end):
+        rows, cols = self.tile
+        for r in range(row, end, rows):
+            for c in range(0, self.array.shape[1], cols):
+                part = self.array[r : min(r + rows, end), c : c + cols]
+                yield Window(c, r, part.shape[1], part.shape[0]), part
+
+
+def gdal_cog(tmp_path, array):
+    """GDAL's own COG of a class raster's pixels: a plain GeoTIFF copied by the COG driver."""
+    import rasterio.shutil
+
+    from urbanshrink_gis.export.cog import _cog_options
+
+    h, w = array.shape
+    plain, cog = tmp_path / "plain.tif", tmp_path / "gdal.tif"
+    grid = {**GRID, "width": w, "height": h}
+    with rasterio.open(plain, "w", driver="GTiff", count=1, dtype="uint8", nodata=0, **grid) as d:
+        d.write(array, 1)
+    rasterio.shutil.copy(plain, cog, driver="COG", **_cog_options("uint8", CLASSES))
+    return cog
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    shape=st.tuples(st.integers(1, 1800), st.integers(1, 1800)),
+    tile=st.tuples(st.integers(1, 700), st.integers(1, 1200)),
+    strip_tiles=st.integers(1, 3),
+    seed=st.integers(0, 2**16),
+)
+@example(shape=(1025, 1537), tile=(512, 1537), strip_tiles=1, seed=0)  # sizes odd at each level
+@example(shape=(1, 1500), tile=(1, 700), strip_tiles=1, seed=1)  # a level would be empty
+def test_class_overviews_taken_with_the_strips_are_gdals(tmp_path_factory, shape, tile,
+                                                         strip_tiles, seed):  # fmt: skip
+    from unittest import mock
+
+    from urbanshrink_gis import Engine
+    from urbanshrink_gis.export import cog
+
+    tmp_path = tmp_path_factory.mktemp("ovr")
+    array = np.random.default_rng(seed).integers(0, 4, shape, dtype=np.uint8)
+    grid = {**GRID, "width": shape[1], "height": shape[0]}
+    (tmp_path / "strips").mkdir()
+    strips = math.ceil(shape[0] / 512 / strip_tiles)  # strips of strip_tiles x 512 rows
+    with mock.patch.object(cog, "_TASK_PIXELS", 1), mock.patch.object(cog, "_MIN_TASKS", strips):
+        rendered = cog.render(
+            tmp_path / "strips", grid, TileStrips(array, tile), dtype="uint8", nodata=0,
+            overviews=True, engine=Engine(scheduler="synchronous"),
+        )  # fmt: skip
+    levels = cog.nearest_overviews(shape[1], shape[0])
+    assert len(rendered.overviews) == len(levels)
+    reference = gdal_cog(tmp_path, array)
+    for level, files in enumerate(rendered.overviews):  # the strips' levels are GDAL's
+        strips = []
+        for path in files:
+            with rasterio.open(path) as part:
+                strips.append(part.read(1))
+        with rasterio.open(reference, overview_level=level) as y:
+            np.testing.assert_array_equal(np.vstack(strips), y.read(1))
+    ours = write_cog(
+        tmp_path / "ours.tif", grid, rendered, dtype="uint8", nodata=0,
+        description="land cover", categories=CLASSES,
+    )  # fmt: skip
+    with rasterio.open(ours) as x, rasterio.open(reference) as y:
+        assert x.overviews(1) == y.overviews(1)
+        np.testing.assert_array_equal(x.read(1), array)
+    for level in range(len(levels)):
+        with (
+            rasterio.open(ours, overview_level=level) as x,
+            rasterio.open(reference, overview_level=level) as y,
+        ):
+            np.testing.assert_array_equal(x.read(1), y.read(1))

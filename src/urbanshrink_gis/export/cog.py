@@ -21,6 +21,12 @@ ramp
     (viridis from the 2nd to the 98th percentile of the values). The percentiles come from a
     regular sample of at most about a million pixels; the ends are rounded outwards to two
     significant digits, and the legend shows them with as many decimals and the units.
+overviews
+    The COG's reduced-resolution levels: GDAL's COG driver halves the grid (sizes rounded
+    down) until it fits one 512 tile, each level from the one before, averaging a continuous
+    raster and taking the nearest pixel of a class raster. A class raster's levels are taken
+    here as the strips are computed (:func:`nearest_overviews`, pixel-identical to GDAL's),
+    so that the COG copy only compresses them.
 style
     The QGIS 3.22 ``.qml`` file named as the raster (``x.tif`` -> ``x.qml``), which QGIS
     applies as the layer's default style when it opens the raster; written by
@@ -62,6 +68,7 @@ __all__ = [
     "Ramp",
     "Rendered",
     "Strips",
+    "nearest_overviews",
     "qml_path",
     "render",
     "render_layers",
@@ -96,13 +103,16 @@ class Strips(Protocol):
         """The ``(window, array)`` pairs tiling rows ``row`` to ``end`` of the grid."""
 
 
-_SOURCE_OPTIONS = {  # the temporary tiled GeoTIFF: fast to write, read once by the COG driver
+# The temporary tiled GeoTIFFs, fast to write and to read: ZSTD level 1 wrote a built-up
+# change raster 4.4x faster than DEFLATE level 1 for the same size, and GDAL's COG copy read
+# it 15 % faster (0.4 G px: 0.48 s against 2.09 s, copy 3.74 s against 4.42 s).
+_SOURCE_OPTIONS = {
     "driver": "GTiff",
     "tiled": True,
     "blockxsize": _BLOCK,
     "blockysize": _BLOCK,
-    "compress": "deflate",
-    "zlevel": 1,
+    "compress": "zstd",
+    "zstd_level": 1,
     "num_threads": "all_cpus",
     "bigtiff": "IF_SAFER",
 }
@@ -193,7 +203,7 @@ def write_cog(
     Notes
     -----
     Memory holds one block per task at a time (plus GDAL's block cache); disk needs room for
-    the temporary GeoTIFFs (DEFLATE level 1) beside the output until the COG is complete.
+    the temporary GeoTIFFs (ZSTD level 1) beside the output until the COG is complete.
     """
     request = CogRequest(
         path, profile_like, blocks, dtype=dtype, nodata=nodata, description=description,
@@ -303,12 +313,18 @@ def _rendered_mosaic(
     if not isinstance(rendered, Rendered):
         rendered = render(
             work, grid, rendered, dtype=dtype, nodata=r.nodata, keep_sample=r.ramp is not None,
-            engine=engine, progress=done_so_far,
+            overviews=r.categories is not None, engine=engine, progress=done_so_far,
         )  # fmt: skip
     # the strips' own tiles as the VRT's blocks: GDAL then reads each tile once (2-3x faster)
     tiles = {"blockxsize": _BLOCK, "blockysize": _BLOCK}
     profile = {**grid, "dtype": dtype, "nodata": r.nodata, **tiles}
-    mosaic = _mosaic(work / "source.vrt", rendered.parts, profile, band)
+    levels = nearest_overviews(grid["width"], grid["height"])
+    overviews = []  # a class raster's levels rendered with it: the COG driver copies them
+    if r.categories is not None and levels and len(rendered.overviews) == len(levels):
+        for k, ((rows, cols), files) in enumerate(zip(levels, rendered.overviews, strict=True), 1):
+            level = {**profile, **_level_grid(grid, rows.size, cols.size)}
+            overviews.append(_mosaic(work / f"overview-{k}.vrt", files, level))
+    mosaic = _mosaic(work / "source.vrt", rendered.parts, profile, band, overviews)
     return mosaic, rendered.sample, lambda: done_so_far(total, total)
 
 
@@ -338,12 +354,14 @@ class Rendered:
 
     ``parts`` are the strips' files in row order, ``vrt`` stacks them (a raster the zonal
     engine can read), ``sample`` holds the values sampled for a colour ramp (empty unless
-    asked).
+    asked), ``overviews`` the strips of each overview level (:func:`nearest_overviews`), in
+    level and row order (empty unless asked).
     """
 
     parts: tuple[Path, ...]
     vrt: Path
     sample: np.ndarray
+    overviews: tuple[tuple[Path, ...], ...] = ()
 
 
 def render(
@@ -354,6 +372,7 @@ def render(
     dtype: str | np.dtype,
     nodata: float | None,
     keep_sample: bool = False,
+    overviews: bool = False,
     block: Mapping[str, int] | None = None,
     engine: Engine = Engine(),
     progress: Progress | None = None,
@@ -366,10 +385,12 @@ def render(
     ``engine``'s scheduler; ``progress`` is called with (pixels done, pixels in all).
     ``block`` (``blockxsize``, ``blockysize``) gives the VRT the block shape of the rasters
     the blocks come from, so that the zonal engine reads it in the same windows as them.
+    ``overviews`` also writes the COG's overview levels of a class raster, by nearest
+    neighbour as GDAL's COG driver computes them (:func:`nearest_overviews`).
     """
     (rendered,) = render_layers(
         [folder], profile_like, blocks, dtype=dtype, nodata=nodata, keep_sample=keep_sample,
-        block=block, engine=engine, progress=progress,
+        overviews=overviews, block=block, engine=engine, progress=progress,
     )  # fmt: skip
     return rendered
 
@@ -382,6 +403,7 @@ def render_layers(
     dtype: str | np.dtype,
     nodata: float | None,
     keep_sample: bool = False,
+    overviews: bool = False,
     block: Mapping[str, int] | None = None,
     engine: Engine = Engine(),
     progress: Progress | None = None,
@@ -390,7 +412,8 @@ def render_layers(
 
     Each window's arrays (one per folder, in order; a single array with one folder) are
     computed together, so that rasters sharing their inputs read them once; every raster
-    takes ``dtype`` and ``nodata``, and ``keep_sample`` samples each.
+    takes ``dtype`` and ``nodata``, ``keep_sample`` samples each and ``overviews`` writes
+    each one's overview levels.
     """
     grid = _grid_of(profile_like)
     dtype = np.dtype(dtype).name
@@ -398,15 +421,46 @@ def render_layers(
     vrt_profile = {**profile, **(block or {})}
     step = max(1, math.ceil(math.sqrt(grid["width"] * grid["height"] / _SAMPLE_PIXELS)))
     paths = tuple(os.fspath(f) for f in folders)
-    parts = _Parts(paths, profile, step, keep_sample)
+    levels = nearest_overviews(grid["width"], grid["height"]) if overviews else ()
+    parts = _Parts(paths, profile, step, keep_sample, levels)
     written = _write_parts(parts, blocks, engine, progress or (lambda done, total: None))
     rendered = []
     for n, folder in enumerate(paths):
-        files = tuple(Path(files[n]) for files, _ in written)
+        files = tuple(Path(w.paths[n]) for w in written)
         vrt = _mosaic(Path(folder) / "blocks.vrt", files, vrt_profile)
-        sample = np.concatenate([samples[n] for _, samples in written])
-        rendered.append(Rendered(files, vrt, sample))
+        sample = np.concatenate([w.samples[n] for w in written])
+        by_level = tuple(
+            tuple(Path(w.overviews[n][k]) for w in written if w.overviews[n][k])
+            for k in range(len(levels))
+        )
+        rendered.append(Rendered(files, vrt, sample, by_level))
     return tuple(rendered)
+
+
+def nearest_overviews(width: int, height: int) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """The full-resolution rows and columns that each COG overview level of a class raster keeps.
+
+    GDAL's COG driver halves the grid (sizes rounded down) until it fits one 512 tile and
+    computes each level from the one before; by nearest neighbour, destination pixel ``i``
+    of ``m`` takes source pixel ``int(0.5 + i * n / m)`` of ``n`` (GDAL's
+    ``GDALResampleChunk_Near``). Composed level by level, each level is a choice of the
+    full-resolution rows and columns (int32, ascending). Empty when a level would be empty
+    (a grid under two pixels wide or high): GDAL then decides alone.
+    """
+    rows, cols = np.arange(height, dtype=np.int32), np.arange(width, dtype=np.int32)
+    levels = []
+    while cols.size > _BLOCK or rows.size > _BLOCK:
+        if cols.size < 2 or rows.size < 2:
+            return ()
+        rows, cols = rows[_nearest(rows.size)], cols[_nearest(cols.size)]
+        levels.append((rows, cols))
+    return tuple(levels)
+
+
+def _nearest(n: int) -> np.ndarray:
+    """Which of ``n`` source pixels the ``n // 2`` of the next level take (GDAL's arithmetic)."""
+    m = n // 2
+    return (0.5 + np.arange(m, dtype=np.float64) * (n / m)).astype(np.int64)
 
 
 def _raster_bytes(r: CogRequest) -> int:
@@ -477,13 +531,31 @@ class _Band:
 
 
 @dataclass(frozen=True, slots=True)
+class _Written:
+    """A strip written: its file in each folder, their samples, and per folder its overviews.
+
+    ``overviews[n][k]`` is folder ``n``'s file of level ``k + 1`` ("" when the strip has no
+    row at that level).
+    """
+
+    paths: tuple[str, ...]
+    samples: tuple[np.ndarray, ...]
+    overviews: tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class _Parts:
-    """How a strip of the outputs is written: folders, profile, sampling (a task's shared data)."""
+    """How a strip of the outputs is written (a task's shared data).
+
+    Folders, profile, sampling, and the overview levels to write beside each strip
+    (:func:`nearest_overviews`; none when empty).
+    """
 
     folders: tuple[str, ...]
     profile: dict[str, Any]
     step: int
     keep_sample: bool
+    levels: tuple[tuple[np.ndarray, np.ndarray], ...] = ()
 
     def write(
         self,
@@ -491,8 +563,8 @@ class _Parts:
         end: int,
         blocks: Iterable[tuple[Window, Any]],
         progress: Any = None,
-    ) -> tuple[tuple[str, ...], tuple[np.ndarray, ...]]:
-        """Write rows ``row`` to ``end`` as a tiled GeoTIFF in each folder; paths and samples."""
+    ) -> _Written:
+        """Write rows ``row`` to ``end`` as a tiled GeoTIFF in each folder, overviews beside."""
         name = f"part-{row:09d}.tif"
         paths = tuple(os.path.join(folder, name) for folder in self.folders)
         transform = self.profile["transform"] * Affine.translation(0, row)
@@ -501,18 +573,65 @@ class _Parts:
         done = 0
         with contextlib.ExitStack() as stack:
             outputs = [stack.enter_context(rasterio.open(p, "w", **profile)) for p in paths]
+            levels = [self._level(stack, folder, row, end) for folder in self.folders]
             for window, arrays in blocks:
                 local = Window(window.col_off, window.row_off - row, window.width, window.height)
                 arrays = (arrays,) if len(paths) == 1 else arrays
-                for dst, array, kept in zip(outputs, arrays, samples, strict=True):
+                for dst, array, kept, level in zip(outputs, arrays, samples, levels, strict=True):
                     data = np.asarray(array).astype(profile["dtype"], copy=False)
                     dst.write(data, 1, window=local)
                     if self.keep_sample:
                         kept.append(_sample(window, data, self.step, profile["nodata"]))
+                    _write_overviews(level, window, data)
                 done += int(window.width) * int(window.height)
                 if progress is not None:
                     progress(done)
-        return paths, tuple(np.concatenate(k) if k else np.empty(0) for k in samples)
+        overviews = tuple(tuple(path for path, *_ in level) for level in levels)
+        kept = tuple(np.concatenate(k) if k else np.empty(0) for k in samples)
+        return _Written(paths, kept, overviews)
+
+    def _level(
+        self, stack: contextlib.ExitStack, folder: str, row: int, end: int
+    ) -> list[tuple[str, Any, np.ndarray, np.ndarray, int]]:
+        """Per overview level: file, open dataset, rows, columns, first row of this strip."""
+        opened = []
+        for k, (rows, cols) in enumerate(self.levels, 1):
+            first, stop = (int(i) for i in np.searchsorted(rows, (row, end)))
+            if first == stop:
+                opened.append(("", None, rows, cols, first))
+                continue
+            path = os.path.join(folder, f"overview-{k}", f"part-{first:09d}.tif")
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            grid = _level_grid(self.profile, rows.size, cols.size)
+            height = stop - first
+            profile = {**self.profile, **grid, "height": height,
+                       "transform": grid["transform"] * Affine.translation(0, first),
+                       "blockysize": min(_BLOCK, -(-height // 16) * 16)}  # fmt: skip
+            dst = stack.enter_context(rasterio.open(path, "w", **profile))
+            opened.append((path, dst, rows, cols, first))
+        return opened
+
+
+def _write_overviews(
+    levels: Sequence[tuple[str, Any, np.ndarray, np.ndarray, int]], window: Window, data: np.ndarray
+) -> None:
+    """The pixels of a window that each overview level keeps, written into its strip."""
+    r0, c0 = int(window.row_off), int(window.col_off)
+    r1, c1 = r0 + int(window.height), c0 + int(window.width)
+    for _, dst, rows, cols, first in levels:
+        if dst is None:
+            continue
+        ya, yb = (int(i) for i in np.searchsorted(rows, (r0, r1)))
+        xa, xb = (int(i) for i in np.searchsorted(cols, (c0, c1)))
+        if ya < yb and xa < xb:
+            kept = data[rows[ya:yb] - r0][:, cols[xa:xb] - c0]
+            dst.write(kept, 1, window=Window(xa, ya - first, xb - xa, yb - ya))
+
+
+def _level_grid(grid: Mapping[str, Any], height: int, width: int) -> dict[str, Any]:
+    """Size and transform of an overview level of ``height`` x ``width`` over ``grid``."""
+    scale = Affine.scale(grid["width"] / width, grid["height"] / height)
+    return {"width": width, "height": height, "transform": grid["transform"] * scale}
 
 
 def _write_parts(
@@ -520,7 +639,7 @@ def _write_parts(
     blocks: Iterable[tuple[Window, Any]] | Strips,
     engine: Engine,
     progress: Progress,
-) -> list[tuple[tuple[str, ...], tuple[np.ndarray, ...]]]:
+) -> list[_Written]:
     """Write the blocks as strips on the engine's scheduler (one strip if not :class:`Strips`)."""
     width, height = parts.profile["width"], parts.profile["height"]
     total = width * height
@@ -542,9 +661,7 @@ def _write_parts(
     return written
 
 
-def _strip_task(
-    shared: tuple[_Parts, Strips, int | str], rows: tuple[int, int]
-) -> tuple[tuple[str, ...], tuple[np.ndarray, ...]]:
+def _strip_task(shared: tuple[_Parts, Strips, int | str], rows: tuple[int, int]) -> _Written:
     """One strip computed and written where the scheduler runs it."""
     parts, blocks, threads = shared
     with reading_env(threads):
@@ -552,9 +669,16 @@ def _strip_task(
 
 
 def _mosaic(
-    path: Path, parts: Sequence[Path], profile: dict[str, Any], band: _Band | None = None
+    path: Path,
+    parts: Sequence[Path],
+    profile: dict[str, Any],
+    band: _Band | None = None,
+    overviews: Sequence[Path] = (),
 ) -> Path:
-    """A VRT stacking the strips (full width, in row order), with the band's metadata if given."""
+    """A VRT stacking the strips (full width, in row order), with the band's metadata if given.
+
+    ``overviews`` are rasters (VRTs of overview strips) the band lists as its overviews.
+    """
     width, height, dtype = profile["width"], profile["height"], profile["dtype"]
     root = ET.Element("VRTDataset", rasterXSize=str(width), rasterYSize=str(height))
     ET.SubElement(root, "SRS").text = rasterio.crs.CRS.from_user_input(profile["crs"]).to_wkt()
@@ -577,6 +701,10 @@ def _mosaic(
         ET.SubElement(source, "SourceBand").text = "1"
         ET.SubElement(source, "SrcRect", yOff="0", **rect)
         ET.SubElement(source, "DstRect", yOff=str(row), **rect)
+    for overview in overviews:
+        element = ET.SubElement(vrt_band, "Overview")
+        ET.SubElement(element, "SourceFilename", relativeToVRT="0").text = str(overview)
+        ET.SubElement(element, "SourceBand").text = "1"
     ET.ElementTree(root).write(path, encoding="utf-8")
     if band is not None:
         with rasterio.open(path, "r+") as dst:  # GDAL writes the metadata back into the VRT

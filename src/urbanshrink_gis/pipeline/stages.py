@@ -514,21 +514,27 @@ def period_pixels(
     names = [name.format(first, last) for name in _LAYERS.values()]
     folders = [here / layer for layer in _LAYERS]
     if (here / _DONE).exists():
-        return {
-            name: cog.Rendered(tuple(sorted(f.glob("part-*.tif"))), f / "blocks.vrt", np.empty(0))
-            for name, f in zip(names, folders, strict=True)
-        }
+        return {name: _rendered_in(f) for name, f in zip(names, folders, strict=True)}
     shutil.rmtree(here, ignore_errors=True)  # an unfinished render of a killed run
     for f in folders:
         f.mkdir(parents=True)
     stage = "pixels (lit/dark, built-up change)"
     step = None if progress is None else for_stage(progress, stage)
     rendered = cog.render_layers(
-        folders, profile, source.with_change(), dtype="uint8", nodata=0, engine=engine,
-        block={"blockxsize": bw, "blockysize": bh}, progress=step,
+        folders, profile, source.with_change(), dtype="uint8", nodata=0, overviews=True,
+        engine=engine, block={"blockxsize": bw, "blockysize": bh}, progress=step,
     )  # fmt: skip
     (here / _DONE).touch()
     return dict(zip(names, rendered, strict=True))
+
+
+def _rendered_in(folder: Path) -> cog.Rendered:
+    """The strips a finished render left in ``folder``, its overview levels' included."""
+    levels = sorted(folder.glob("overview-*"), key=lambda f: int(f.name.split("-")[1]))
+    return cog.Rendered(
+        tuple(sorted(folder.glob("part-*.tif"))), folder / "blocks.vrt", np.empty(0),
+        tuple(tuple(sorted(level.glob("part-*.tif"))) for level in levels),
+    )  # fmt: skip
 
 
 def _new_builtup_fingerprint(config: RunConfig, series: Sequence[sources.Series]) -> dict[str, Any]:
