@@ -24,6 +24,7 @@ import json
 import resource
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -376,65 +377,56 @@ def _pixel_size(path: Path) -> str:
 
 @contextlib.contextmanager
 def _run_clock() -> Iterator[Callable[[str, int, int], None]]:
-    """A run's progress callback that times its stages (``PHASES["stages_s"]``).
+    """A run's progress callback that times its stages (``PHASES["stages_s"]``), as the CLI does.
 
-    Stages run one after another: each lasts from the previous one's end to its last progress
-    call (the first includes reading the boundaries), and prints a line then, as the CLI's
-    ``-q`` does. A raster's last call comes after GDAL's COG copy with overviews: the copy is
-    the time since the call before (``cog_copy_s``). The GeoPackage + CSVs and the report have
-    no progress of their own: their functions are wrapped for the run. ``other`` is the rest
-    (population, analysis, moving the staged outputs into place). UrbanShrinkWarnings are
-    collected (``-q`` hides them).
+    The stages a thread reports run one after another: each lasts from the end of that
+    thread's stage before (the first of the run's own thread from the start, of another
+    thread from its first call) to its last call, and prints a line then, as the CLI's ``-q``
+    does. The rasters are written in a thread of their own, beside the tables and the report,
+    so their stages overlap those. A raster's last call comes after GDAL's COG copy: the copy
+    is the time since the call before (``cog_copy_s``). ``other`` is the run's own thread's
+    time outside its stages (moving the staged outputs into place, ...).
+    UrbanShrinkWarnings are collected (``-q`` hides them).
     """
-    from urbanshrink_gis import export
     from urbanshrink_gis.errors import UrbanShrinkWarning
-    from urbanshrink_gis.export import report
 
     start = time.perf_counter()
-    events: list[tuple[str, float | None, float]] = []  # stage, start (None: previous end), end
+    main = threading.get_ident()
+    last_end = {main: start}  # per thread
+    events: list[tuple[str, float, float, int]] = []  # stage, start, end, thread
+    started: dict[str, float] = {}
     last_call: dict[str, float] = {}
     copies: dict[str, float] = {}
+    lock = threading.Lock()
 
     def progress(stage: str, done: int, total: int) -> None:
-        now = time.perf_counter()
-        if done == total:
-            events.append((stage, None, now))
-            if stage.startswith("raster ") and stage in last_call:
-                copies[stage] = now - last_call[stage]
-            print(f"{stage}: done at {now - start:.1f} s", flush=True)
-        last_call[stage] = now
+        now, thread = time.perf_counter(), threading.get_ident()
+        with lock:
+            started.setdefault(stage, last_end.setdefault(thread, now))
+            if done == total:
+                events.append((stage, started.pop(stage), now, thread))
+                last_end[thread] = now
+                if stage.startswith("raster ") and stage in last_call:
+                    copies[stage] = now - last_call[stage]
+                print(f"{stage}: done at {now - start:.1f} s", flush=True)
+            last_call[stage] = now
 
-    def timed(stage: str, function: Callable) -> Callable:
-        def call(*args: object, **kwargs: object) -> object:
-            t0 = time.perf_counter()
-            try:
-                return function(*args, **kwargs)
-            finally:
-                events.append((stage, t0, time.perf_counter()))
-                print(f"{stage}: done at {events[-1][2] - start:.1f} s", flush=True)
-
-        return call
-
-    wrapped = [(export, "write_run", "GeoPackage + CSVs"), (report, "write_report", "report")]
-    originals = [getattr(owner, name) for owner, name, _ in wrapped]
-    for (owner, name, stage), function in zip(wrapped, originals, strict=True):
-        setattr(owner, name, timed(stage, function))
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", UrbanShrinkWarning)
             yield progress
     finally:
-        for (owner, name, _), function in zip(wrapped, originals, strict=True):
-            setattr(owner, name, function)
         end = time.perf_counter()
-        stages, other, last = {}, 0.0, start
-        for stage, t0, t1 in events:
-            if t0 is not None:
-                other += max(0.0, t0 - last)
-            stages[stage] = stages.get(stage, 0.0) + t1 - (last if t0 is None else t0)
-            last = t1
-        stages["other"] = other + end - last
+        stages: dict[str, float] = {}
+        for stage, t0, t1, _ in events:
+            stages[stage] = stages.get(stage, 0.0) + t1 - t0
+        own = sum(t1 - t0 for _, t0, t1, thread in events if thread == main)
+        stages["other"] = max(0.0, end - start - own)
         PHASES["stages_s"] = stages
+        PHASES["stage_spans_s"] = [
+            (stage, round(t0 - start, 2), round(t1 - start, 2), "main" if th == main else "rasters")
+            for stage, t0, t1, th in events
+        ]
         PHASES["cog_copy_s"] = copies
         messages = [str(w.message) for w in caught if issubclass(w.category, UrbanShrinkWarning)]
         PHASES["warnings"] = list(dict.fromkeys(m[:300] for m in messages))[:20]

@@ -7,6 +7,7 @@ import functools
 import logging
 import os
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -650,8 +651,10 @@ def _progress(ctx: click.Context) -> Iterator[Callable[[str, int, int], None]]:
 
     Without a terminal, or with ``-q``, each stage prints one line on stdout when it ends
     (``-qq``: none), so that batch logs show progress while stderr keeps only warnings and
-    the one-line error of a bad input. Stages run one after another: each is timed from the
-    end of the one before (the first from the start of the command). With the environment
+    the one-line error of a bad input. The stages a thread reports run one after another:
+    each is timed from the end of that thread's stage before (the first of the command's own
+    thread from its start, of another thread from its first update); the run's rasters are
+    written in a thread of their own, beside the tables and the report. With the environment
     variable ``URBANSHRINK_PROGRESS=lines`` every update is a line ``progress: STAGE DONE/TOTAL``
     on stdout (for the QGIS plugin).
     """
@@ -660,15 +663,21 @@ def _progress(ctx: click.Context) -> Iterator[Callable[[str, int, int], None]]:
     lines = not tty and quiet < 2
     bars: dict[str, Any] = {}
     started: dict[str, float] = {}
-    last_end = [time.monotonic()]
+    last_end = {threading.get_ident(): time.monotonic()}  # per thread: its last stage's end
+    lock = threading.Lock()  # stages of two threads draw on one terminal
 
     machine = os.environ.get("URBANSHRINK_PROGRESS") == "lines"  # the QGIS plugin's feed
 
     def progress(stage: str, done: int, total: int) -> None:
+        with lock:
+            update(stage, done, total)
+
+    def update(stage: str, done: int, total: int) -> None:
         if machine:
             click.echo(f"progress: {stage} {done}/{total}")
             return
-        started.setdefault(stage, last_end[0])
+        thread = threading.get_ident()
+        started.setdefault(stage, last_end.setdefault(thread, time.monotonic()))
         if tty:
             if stage not in bars:
                 bar = click.progressbar(
@@ -678,8 +687,8 @@ def _progress(ctx: click.Context) -> Iterator[Callable[[str, int, int], None]]:
                 bars[stage] = bar.__enter__()
             bars[stage].update(done - bars[stage].pos)
         if done == total:
-            last_end[0] = time.monotonic()
-            seconds = last_end[0] - started.pop(stage)
+            last_end[thread] = time.monotonic()
+            seconds = last_end[thread] - started.pop(stage)
             if stage in bars:
                 bar = bars.pop(stage)
                 bar.show_eta = False  # the finished bar keeps its elapsed time instead

@@ -365,3 +365,44 @@ def test_full_disk_is_one_line_and_keeps_the_previous_outputs(tiny, monkeypatch,
     }
     assert checkpoints.items() <= after.items()  # checkpoints kept or added: the run resumes
     assert not list(out.glob(".staging-*"))
+
+
+def test_tables_failing_while_the_rasters_are_written_keep_the_previous_outputs(tiny, monkeypatch):
+    import importlib
+    import threading
+
+    from urbanshrink_gis.pipeline.config import load_config
+
+    run_module = importlib.import_module("urbanshrink_gis.pipeline.run")  # not pipeline.run()
+
+    root, out = tiny
+    edit_config(root, "end = 2020", "end = 2020\nexpand_threshold_pct = 50.0")  # new tables
+    before = full_tree(out)
+    raster_started = threading.Event()
+
+    def progress(stage, done, total):
+        if stage.startswith("raster "):
+            raster_started.set()
+
+    def failing_tables(*args, **kwargs):
+        assert raster_started.wait(60)  # the rasters are being written beside
+        raise RuntimeError("tables on fire")
+
+    real_write = run_module.write_rasters
+
+    def slow_rasters(*args, **kwargs):
+        written = real_write(*args, **kwargs)
+        time.sleep(1.0)  # still running when the tables fail, unless waited for
+        return written
+
+    monkeypatch.setattr(run_module, "scope_tables", failing_tables)
+    monkeypatch.setattr(run_module, "write_rasters", slow_rasters)
+    with pytest.raises(RuntimeError, match="tables on fire"):
+        run_module.run(load_config(root / "urbanshrink.toml"), out_dir=out, overwrite=True,
+                       progress=progress)  # fmt: skip
+    assert not [t for t in threading.enumerate() if t.name == "urbanshrink-beside"]
+    after = full_tree(out)
+    assert {k: v for k, v in after.items() if not k.startswith(CHECKPOINT_DIR)} == {
+        k: v for k, v in before.items() if not k.startswith(CHECKPOINT_DIR)
+    }
+    assert not list(out.glob(".staging-*"))

@@ -167,3 +167,35 @@ def test_unknown_scheduler_is_a_config_error(series):
     zones, paths = series
     with pytest.raises(ConfigError, match="unknown scheduler 'gpu'"):
         zonal_stats_many(zones, paths, ("count",), zone_id="id", engine=Engine(scheduler="gpu"))
+
+
+def test_run_beside_returns_raises_and_waits_when_the_block_fails():
+    import threading
+    import time
+
+    from urbanshrink_gis.zonal.parallel import run_beside
+
+    main = threading.get_ident()
+    with run_beside(lambda x: (x * 2, threading.get_ident()), 21) as result:
+        pass
+    value, thread = result()
+    assert value == 42
+    assert thread != main  # it ran in a thread of its own
+
+    def fails():
+        raise ValueError("raster on fire")
+
+    with run_beside(fails) as result:
+        pass
+    with pytest.raises(ValueError, match="raster on fire"):
+        result()
+
+    finished = []
+
+    def slow():
+        time.sleep(0.5)
+        finished.append(True)
+
+    with pytest.raises(RuntimeError, match="tables on fire"), run_beside(slow):
+        raise RuntimeError("tables on fire")  # the block's error wins...
+    assert finished == [True]  # ...once the thread is done

@@ -310,7 +310,9 @@ def _rendered_mosaic(
             r.progress(done, total)
 
     rendered = r.blocks
-    if not isinstance(rendered, Rendered):
+    if isinstance(rendered, Rendered):
+        done_so_far(pixels, total)  # its pixels are done: the COG copy remains
+    else:
         rendered = render(
             work, grid, rendered, dtype=dtype, nodata=r.nodata, keep_sample=r.ramp is not None,
             overviews=r.categories is not None, engine=engine, progress=done_so_far,

@@ -14,10 +14,12 @@ shared
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import multiprocessing
 import os
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -25,7 +27,14 @@ from typing import Any, Literal, TypeVar
 
 from urbanshrink_gis.errors import ConfigError
 
-__all__ = ["LocalScheduler", "check_scheduler", "decode_threads", "map_ordered", "tune_allocator"]
+__all__ = [
+    "LocalScheduler",
+    "check_scheduler",
+    "decode_threads",
+    "map_ordered",
+    "run_beside",
+    "tune_allocator",
+]
 
 LocalScheduler = Literal["synchronous", "threads", "processes"]
 T = TypeVar("T")
@@ -116,6 +125,40 @@ def map_ordered(
         n, mp_context=context, initializer=_remember, initargs=(key, shared)
     ) as pool:
         yield from _bounded(pool, _call_remembered, (func, key), items, n)
+
+
+@contextlib.contextmanager
+def run_beside(function: Callable[..., R], *args: Any, **kwargs: Any) -> Iterator[Callable[[], R]]:
+    """Run ``function(*args, **kwargs)`` in a thread of this process while the block runs.
+
+    Yields the call that waits for the function and returns its result (or raises its
+    error). The whole job writes its rasters so, beside its tables and report: the tasks
+    each submits to the scheduler fill the cores (or the Dask workers) that the other
+    leaves idle. When the block fails, the thread is waited for and the block's error
+    raised; when it is interrupted (Ctrl-C), the thread, a daemon, ends with the process.
+    """
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = function(*args, **kwargs)
+        except BaseException as err:
+            outcome["error"] = err
+
+    thread = threading.Thread(target=target, name="urbanshrink-beside", daemon=True)
+    thread.start()
+
+    def result() -> R:
+        thread.join()
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["value"]
+
+    try:
+        yield result
+    except Exception:
+        thread.join()
+        raise
 
 
 @functools.cache
