@@ -320,8 +320,8 @@ def _rendered_mosaic(
     # the strips' own tiles as the VRT's blocks: GDAL then reads each tile once (2-3x faster)
     tiles = {"blockxsize": _BLOCK, "blockysize": _BLOCK}
     profile = {**grid, "dtype": dtype, "nodata": r.nodata, **tiles}
-    levels = nearest_overviews(grid["width"], grid["height"])
     overviews = []  # a class raster's levels rendered with it: the COG driver copies them
+    levels = nearest_overviews(grid["width"], grid["height"]) if rendered.overviews else ()
     if r.categories is not None and levels and len(rendered.overviews) == len(levels):
         for k, ((rows, cols), files) in enumerate(zip(levels, rendered.overviews, strict=True), 1):
             level = {**profile, **_level_grid(grid, rows.size, cols.size)}
@@ -432,8 +432,8 @@ def render_layers(
         vrt = _mosaic(Path(folder) / "blocks.vrt", files, vrt_profile)
         sample = np.concatenate([w.samples[n] for w in written])
         by_level = tuple(
-            tuple(Path(w.overviews[n][k]) for w in written if w.overviews[n][k])
-            for k in range(len(levels))
+            tuple(Path(path) for w in written for level, path in w.overviews[n] if level == k)
+            for k in range(1, len(levels) + 1)
         )
         rendered.append(Rendered(files, vrt, sample, by_level))
     return tuple(rendered)
@@ -533,16 +533,32 @@ class _Band:
 
 
 @dataclass(frozen=True, slots=True)
+class _LevelStrip:
+    """A strip's rows of one overview level, its file open for writing.
+
+    ``rows`` and ``cols`` are the full-resolution ones the level keeps
+    (:func:`nearest_overviews`), ``first`` the level row the strip starts at.
+    """
+
+    level: int
+    path: str
+    rows: np.ndarray
+    cols: np.ndarray
+    first: int
+    dst: Any
+
+
+@dataclass(frozen=True, slots=True)
 class _Written:
     """A strip written: its file in each folder, their samples, and per folder its overviews.
 
-    ``overviews[n][k]`` is folder ``n``'s file of level ``k + 1`` ("" when the strip has no
-    row at that level).
+    ``overviews[n]`` are folder ``n``'s ``(level, file)`` of the levels the strip has rows
+    at (only names travel back from a worker).
     """
 
     paths: tuple[str, ...]
     samples: tuple[np.ndarray, ...]
-    overviews: tuple[tuple[str, ...], ...]
+    overviews: tuple[tuple[tuple[int, str], ...], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -588,19 +604,18 @@ class _Parts:
                 done += int(window.width) * int(window.height)
                 if progress is not None:
                     progress(done)
-        overviews = tuple(tuple(path for path, *_ in level) for level in levels)
+        overviews = tuple(tuple((o.level, o.path) for o in level) for level in levels)
         kept = tuple(np.concatenate(k) if k else np.empty(0) for k in samples)
         return _Written(paths, kept, overviews)
 
     def _level(
         self, stack: contextlib.ExitStack, folder: str, row: int, end: int
-    ) -> list[tuple[str, Any, np.ndarray, np.ndarray, int]]:
-        """Per overview level: file, open dataset, rows, columns, first row of this strip."""
+    ) -> list[_LevelStrip]:
+        """The overview levels this strip has rows at, each strip file open for writing."""
         opened = []
         for k, (rows, cols) in enumerate(self.levels, 1):
             first, stop = (int(i) for i in np.searchsorted(rows, (row, end)))
             if first == stop:
-                opened.append(("", None, rows, cols, first))
                 continue
             path = os.path.join(folder, f"overview-{k}", f"part-{first:09d}.tif")
             os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -610,24 +625,21 @@ class _Parts:
                        "transform": grid["transform"] * Affine.translation(0, first),
                        "blockysize": min(_BLOCK, -(-height // 16) * 16)}  # fmt: skip
             dst = stack.enter_context(rasterio.open(path, "w", **profile))
-            opened.append((path, dst, rows, cols, first))
+            opened.append(_LevelStrip(k, path, rows, cols, first, dst))
         return opened
 
 
-def _write_overviews(
-    levels: Sequence[tuple[str, Any, np.ndarray, np.ndarray, int]], window: Window, data: np.ndarray
-) -> None:
+def _write_overviews(levels: Sequence[_LevelStrip], window: Window, data: np.ndarray) -> None:
     """The pixels of a window that each overview level keeps, written into its strip."""
     r0, c0 = int(window.row_off), int(window.col_off)
     r1, c1 = r0 + int(window.height), c0 + int(window.width)
-    for _, dst, rows, cols, first in levels:
-        if dst is None:
-            continue
-        ya, yb = (int(i) for i in np.searchsorted(rows, (r0, r1)))
-        xa, xb = (int(i) for i in np.searchsorted(cols, (c0, c1)))
+    for level in levels:
+        ya, yb = (int(i) for i in np.searchsorted(level.rows, (r0, r1)))
+        xa, xb = (int(i) for i in np.searchsorted(level.cols, (c0, c1)))
         if ya < yb and xa < xb:
-            kept = data[rows[ya:yb] - r0][:, cols[xa:xb] - c0]
-            dst.write(kept, 1, window=Window(xa, ya - first, xb - xa, yb - ya))
+            kept = data[level.rows[ya:yb] - r0][:, level.cols[xa:xb] - c0]
+            window_here = Window(xa, ya - level.first, xb - xa, yb - ya)
+            level.dst.write(kept, 1, window=window_here)
 
 
 def _level_grid(grid: Mapping[str, Any], height: int, width: int) -> dict[str, Any]:
